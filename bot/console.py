@@ -1,0 +1,188 @@
+"""Console roleplay on the same core as Discord: ``python main.py chat``.
+
+History goes into the same store as a Discord channel's (the console is server 0, and each
+character has its own console channel), so a conversation can be resumed later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+
+from bot.characters import CONSOLE_GUILD_ID, CharacterDraft, CharacterService
+from bot.errors import GalateaError
+from bot.prompt.sanitize import speaker_name
+from bot.roleplay.engine import SessionEngine, SessionView
+from bot.values import Character, Role
+
+Ask = Callable[[str], Awaitable[str | None]]  # returns None at end of input
+Say = Callable[[str], None]
+
+HELP = """Commands:
+  /user NAME     speak as someone else from now on (try several people)
+  /characters    list characters        /new     create a character
+  /history       show the conversation  /reset   start the conversation over
+  /help          this help              /quit    leave (the conversation is kept)
+Anything else is said by the current speaker."""
+
+
+async def ask_stdin(prompt: str) -> str | None:
+    """Read a line without blocking the event loop; None at end of input."""
+    try:
+        return await asyncio.to_thread(input, prompt)
+    except EOFError:
+        return None
+
+
+def say_stdout(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+class ConsoleChat:
+    def __init__(
+        self,
+        engine: SessionEngine,
+        characters: CharacterService,
+        *,
+        ask: Ask = ask_stdin,
+        say: Say = say_stdout,
+    ) -> None:
+        self._engine = engine
+        self._characters = characters
+        self._ask = ask
+        self._say = say
+
+    async def run(self, *, character_name: str | None, user: str) -> int:
+        character = await self._choose_character(character_name)
+        if character is None:
+            return 1
+        view = await self._open_session(character, user)
+        self._say(f"Talking with {character.name} as {user}. Type /help for commands.\n\n")
+        await self._show_history(view, last=10)
+        while True:
+            line = await self._ask(f"{user}> ")
+            if line is None:
+                self._say("\n")
+                return 0
+            line = line.strip()
+            if not line:
+                continue
+            if line.startswith("/"):
+                result = await self._command(line, view, user)
+                if result is None:
+                    return 0
+                view, user = result
+                continue
+            try:
+                await self._engine.add_human_message(view.session.id, speaker=user, content=line)
+                await self._reply(view)
+            except GalateaError as exc:
+                self._say(f"! {exc.user_message}\n")
+
+    async def _reply(self, view: SessionView) -> None:
+        shown = ""
+        self._say(f"{view.character.name}: ")
+
+        async def on_text(text: str) -> None:
+            nonlocal shown
+            if text.startswith(shown):
+                self._say(text[len(shown) :])
+            else:  # cleaning took something back: show the new version on its own line
+                self._say(f"\n{view.character.name}: {text}")
+            shown = text
+
+        reply = await self._engine.generate_reply(view.session.id, on_text=on_text)
+        final = reply.message.content
+        if final != shown:
+            self._say(f"\n{view.character.name}: {final}" if shown else final)
+        self._say("\n")
+
+    async def _command(
+        self, line: str, view: SessionView, user: str
+    ) -> tuple[SessionView, str] | None:
+        name, _, arg = line[1:].partition(" ")
+        name = name.lower()
+        if name in ("quit", "exit", "q"):
+            return None
+        if name == "user":
+            if not arg.strip():
+                self._say("! Say who is speaking: /user NAME\n")
+            else:
+                user = speaker_name(arg)
+                self._say(f"Now speaking as {user}.\n")
+        elif name == "characters":
+            for character in await self._characters.list(CONSOLE_GUILD_ID, limit=100):
+                self._say(f"- {character.name}\n")
+        elif name == "new":
+            created = await self._create_character()
+            if created is not None:
+                view = await self._open_session(created, user)
+                self._say(f"Now talking with {created.name}.\n")
+        elif name == "history":
+            await self._show_history(view, last=50)
+        elif name == "reset":
+            await self._engine.reset(view.session.id)
+            view = await self._open_session(view.character, user, fresh=True)
+            self._say("The conversation starts over.\n")
+        else:
+            self._say(HELP + "\n")
+        return view, user
+
+    async def _choose_character(self, name: str | None) -> Character | None:
+        if name:
+            try:
+                return await self._characters.find(CONSOLE_GUILD_ID, name)
+            except GalateaError as exc:
+                self._say(f"! {exc.user_message}\n")
+        existing = await self._characters.list(CONSOLE_GUILD_ID, limit=100)
+        if existing:
+            self._say("Characters: " + ", ".join(c.name for c in existing) + "\n")
+            answer = await self._ask("Pick one by name, or press Enter to create a new one: ")
+            if answer is None:
+                return None
+            if answer.strip():
+                return await self._choose_character(answer)
+        return await self._create_character()
+
+    async def _create_character(self) -> Character | None:
+        self._say("Creating a character. Use {{char}} and {{user}} for names.\n")
+        fields: dict[str, str] = {}
+        for key, question in (
+            ("name", "Name: "),
+            ("persona", "Persona (a few sentences): "),
+            ("greeting", "Greeting (optional): "),
+            ("scenario", "Scenario (optional): "),
+        ):
+            answer = await self._ask(question)
+            if answer is None:
+                return None
+            fields[key] = answer
+        try:
+            return await self._characters.create(CONSOLE_GUILD_ID, 0, CharacterDraft(**fields))
+        except GalateaError as exc:
+            self._say(f"! {exc.user_message}\n")
+            return await self._create_character()
+
+    async def _open_session(
+        self, character: Character, user: str, *, fresh: bool = False
+    ) -> SessionView:
+        channel = character.id  # one console channel per character; never a Discord snowflake
+        view = None if fresh else await self._engine.resume_latest(channel)
+        if view is None or view.character.id != character.id:
+            await self._engine.start(
+                guild_id=CONSOLE_GUILD_ID,
+                channel_id=channel,
+                character_id=character.id,
+                started_by=None,
+                user_name=user,
+            )
+            view = await self._engine.active(channel)
+        assert view is not None
+        return view
+
+    async def _show_history(self, view: SessionView, *, last: int) -> None:
+        for message in await self._engine.history(view.session.id, limit=last):
+            who = view.character.name if message.role is Role.CHARACTER else message.speaker
+            self._say(f"{who}: {message.content}\n")

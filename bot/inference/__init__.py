@@ -1,0 +1,1 @@
+"""Inference backends behind one async interface, and the scheduler that feeds them."""

@@ -1,0 +1,278 @@
+"""The session engine: who spoke, what the next prompt holds, what is stored.
+
+Front ends (Discord cogs, the console) call this; it reads and writes the store, renders the
+prompt and streams the model's reply. It knows nothing of how the reply is shown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from bot.errors import InferenceError, NotFound
+from bot.inference.base import Backend, GenerationParams
+from bot.prompt.cleaning import clean_reply
+from bot.prompt.examples import substitute_names
+from bot.prompt.render import CharacterPrompt, PromptRenderer, RenderedPrompt
+from bot.store import Database, UnitOfWork
+from bot.values import ChannelSession, Character, Role, StoredMessage
+
+log = logging.getLogger(__name__)
+
+OnText = Callable[[str], Awaitable[None]]
+EMPTY_REPLY_RETRIES = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    message: StoredMessage
+    prompt: RenderedPrompt
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class SessionView:
+    """A session with its character, as front ends show it."""
+
+    session: ChannelSession
+    character: Character
+    message_count: int
+
+
+def prompt_character(character: Character) -> CharacterPrompt:
+    return CharacterPrompt(
+        name=character.name,
+        persona=character.persona,
+        scenario=character.scenario,
+        example_dialogue=character.example_dialogue,
+    )
+
+
+class SessionEngine:
+    def __init__(
+        self,
+        database: Database,
+        backend: Backend,
+        renderer: PromptRenderer,
+        defaults: GenerationParams,
+        *,
+        history_limit: int = 200,
+    ) -> None:
+        self._db = database
+        self.backend = backend
+        self.renderer = renderer
+        self.defaults = defaults
+        self._history_limit = history_limit
+        # The first turn of each session's last prompt: keeps the prompt start fixed.
+        self._sticky_first_turn: dict[int, int] = {}
+        self._reply_locks: dict[int, asyncio.Lock] = {}
+
+    # Sessions
+
+    async def start(
+        self,
+        *,
+        guild_id: int,
+        channel_id: int,
+        character_id: int,
+        started_by: int | None,
+        user_name: str = "You",
+    ) -> tuple[ChannelSession, StoredMessage | None]:
+        """Start a session (ending the channel's previous one); the greeting is its first line.
+
+        ``{{char}}`` and ``{{user}}`` in the greeting become the character's name and
+        ``user_name`` (whoever started the session), and it is stored as shown.
+        """
+        async with self._db.write() as uow:
+            character = await uow.characters.get(character_id)
+            if character is None:
+                raise NotFound("That character no longer exists.")
+            session = await uow.sessions.start(
+                guild_id=guild_id,
+                channel_id=channel_id,
+                character_id=character_id,
+                started_by=started_by,
+            )
+            greeting = None
+            if character.greeting:
+                greeting = await uow.messages.add(
+                    session_id=session.id,
+                    role=Role.CHARACTER,
+                    speaker=character.name,
+                    content=substitute_names(
+                        character.greeting, char=character.name, user=user_name
+                    ),
+                )
+        log.info(
+            "Session %d started in channel %d with character %d",
+            session.id,
+            channel_id,
+            character_id,
+        )
+        return session, greeting
+
+    async def active(self, channel_id: int) -> SessionView | None:
+        async with self._db.read() as uow:
+            session = await uow.sessions.active_in_channel(channel_id)
+            if session is None:
+                return None
+            return await self._view(uow, session)
+
+    async def resume_latest(self, channel_id: int) -> SessionView | None:
+        """Reactivate the channel's most recent session (the console resumes this way)."""
+        async with self._db.write() as uow:
+            session = await uow.sessions.latest_in_channel(channel_id)
+            if session is None:
+                return None
+            if not session.active:
+                session = await uow.sessions.reactivate(session.id)
+            return await self._view(uow, session)
+
+    async def stop(self, channel_id: int) -> bool:
+        async with self._db.write() as uow:
+            return await uow.sessions.end_in_channel(channel_id) > 0
+
+    async def reset(self, session_id: int) -> int:
+        """Forget a session's history; the greeting is posted again by the caller if wanted."""
+        async with self._db.write() as uow:
+            removed = await uow.messages.clear(session_id)
+        self._sticky_first_turn.pop(session_id, None)
+        return removed
+
+    async def _view(self, uow: UnitOfWork, session: ChannelSession) -> SessionView:
+        character = await uow.characters.get(session.character_id)
+        if character is None:
+            raise NotFound("This session's character was deleted.")
+        count = await uow.messages.count(session.id)
+        return SessionView(session=session, character=character, message_count=count)
+
+    # Messages
+
+    async def add_human_message(
+        self,
+        session_id: int,
+        *,
+        speaker: str,
+        content: str,
+        author_id: int | None = None,
+        discord_message_id: int | None = None,
+    ) -> StoredMessage:
+        async with self._db.write() as uow:
+            return await uow.messages.add(
+                session_id=session_id,
+                role=Role.HUMAN,
+                speaker=speaker,
+                content=content,
+                author_id=author_id,
+                discord_message_id=discord_message_id,
+            )
+
+    async def history(self, session_id: int, limit: int | None = None) -> list[StoredMessage]:
+        async with self._db.read() as uow:
+            return await uow.messages.recent(session_id, limit or self._history_limit)
+
+    # Replies
+
+    async def prompt_for(self, session_id: int, params: GenerationParams) -> RenderedPrompt:
+        """Render the prompt for the character's next reply in a session."""
+        async with self._db.read() as uow:
+            session = await uow.sessions.get(session_id)
+            if session is None:
+                raise NotFound("That session no longer exists.")
+            character = await uow.characters.get(session.character_id)
+            if character is None:
+                raise NotFound("This session's character was deleted.")
+            messages = await uow.messages.recent(session_id, self._history_limit)
+        turns = [m.as_turn() for m in messages]
+        user = next((t.speaker for t in reversed(turns) if t.role is Role.HUMAN), "You")
+        prompt = await self.renderer.render(
+            prompt_character(character),
+            turns,
+            user_name=user,
+            reply_tokens=params.max_new_tokens,
+            sticky_first_turn_id=self._sticky_first_turn.get(session_id),
+        )
+        if prompt.first_turn_id is not None:
+            self._sticky_first_turn[session_id] = prompt.first_turn_id
+        return prompt
+
+    async def generate_reply(
+        self,
+        session_id: int,
+        *,
+        params: GenerationParams | None = None,
+        on_text: OnText | None = None,
+    ) -> Reply:
+        """Generate, clean and store the character's next line.
+
+        ``on_text`` receives the cleaned reply so far, each time it grows. One reply per
+        session at a time: a second call waits and then answers everything said meanwhile.
+        """
+        params = params or self.defaults
+        lock = self._reply_locks.setdefault(session_id, asyncio.Lock())
+        async with lock:
+            started = time.monotonic()
+            prompt = await self.prompt_for(session_id, params)
+            log.debug("Prompt for session %d:\n%s", session_id, prompt.text)
+            text = ""
+            for attempt in range(EMPTY_REPLY_RETRIES + 1):
+                text = await self._stream_clean(prompt, params, on_text)
+                if text:
+                    break
+                log.info("Empty reply in session %d (attempt %d)", session_id, attempt + 1)
+                params = params.replace(seed=None if params.seed is None else params.seed + 1)
+            if not text:
+                raise InferenceError(
+                    "The character had nothing to say this time. Send another message, or try "
+                    "again in a moment."
+                )
+            async with self._db.write() as uow:
+                message = await uow.messages.add(
+                    session_id=session_id,
+                    role=Role.CHARACTER,
+                    speaker=prompt.character_name,
+                    content=text,
+                )
+            seconds = time.monotonic() - started
+            log.info(
+                "Reply in session %d: %d prompt tokens, %d turns, %d chars in %.2f s",
+                session_id,
+                prompt.token_count,
+                prompt.turns_included,
+                len(text),
+                seconds,
+            )
+            return Reply(message=message, prompt=prompt, seconds=seconds)
+
+    async def _stream_clean(
+        self, prompt: RenderedPrompt, params: GenerationParams, on_text: OnText | None
+    ) -> str:
+        raw = ""
+        shown = ""
+        stream = self.backend.stream(prompt.text, params, prompt.stop)
+        try:
+            async for piece in stream:
+                raw += piece
+                current = clean_reply(
+                    raw, character_name=prompt.character_name, speakers=prompt.speakers
+                )
+                if on_text is not None and current != shown and current:
+                    shown = current
+                    await on_text(current)
+        finally:
+            await stream.aclose()  # type: ignore[attr-defined]
+        truncated = await self._hit_token_limit(raw, params)
+        return clean_reply(
+            raw,
+            character_name=prompt.character_name,
+            speakers=prompt.speakers,
+            truncated=truncated,
+        )
+
+    async def _hit_token_limit(self, raw: str, params: GenerationParams) -> bool:
+        if not raw:
+            return False
+        return await self.backend.count_tokens(raw) >= params.max_new_tokens - 1

@@ -1,0 +1,184 @@
+"""Galatea's settings, read from the environment (and .env) once, in main.py, and passed down.
+
+The variable names are a contract with deployments and tests; .env.example documents each one.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.errors import ConfigError
+
+DISCORD_API_DEFAULT = "https://discord.com/api/v10"
+
+
+class PromptFormat(StrEnum):
+    PYGMALION = "pygmalion"
+    METHARME = "metharme"
+
+
+class BackendKind(StrEnum):
+    CTRANSFORMERS = "ctransformers"
+    LLAMA_CPP = "llama-cpp"
+    OPENAI = "openai"
+    KOBOLD = "kobold"
+    CEREBRIUM = "cerebrium"
+
+
+# What each variable expects, for the one-line error an operator sees when it is wrong.
+EXPECTS: dict[str, str] = {
+    "DISCORD_TOKEN": "the bot token from the Discord developer portal",
+    "DISCORD_API_BASE": "an http(s) URL such as https://discord.com/api/v10",
+    "DISCORD_GATEWAY_URL": "a ws:// or wss:// URL",
+    "DISCORD_DEV_GUILD_ID": "a Discord server id (digits)",
+    "DATABASE_URL": "an SQLAlchemy async URL: sqlite+aiosqlite:///path.db or "
+    "postgresql+asyncpg://user:pass@host/db",
+    "INFERENCE_BACKEND": "one of " + ", ".join(k.value for k in BackendKind),
+    "MODEL": "a local .gguf/.bin file or a Hugging Face repo id",
+    "MODEL_FILE": "the file name inside the Hugging Face repo named by MODEL",
+    "MODEL_TYPE": "a ctransformers model type such as llama, gptj, gpt_neox, mpt, falcon",
+    "GPU_LAYERS": "a whole number of layers to offload to the GPU (0 = CPU only)",
+    "CONTEXT_LENGTH": "a whole number of tokens between 256 and 131072",
+    "THREADS": "a whole number of CPU threads (0 = automatic)",
+    "PROMPT_FORMAT": "pygmalion or metharme",
+    "MAX_NEW_TOKENS": "a whole number of tokens between 1 and 4096",
+    "TEMPERATURE": "a number between 0 and 5",
+    "TOP_P": "a number between 0 and 1",
+    "TOP_K": "a whole number, 0 or more (0 = off)",
+    "REPETITION_PENALTY": "a number between 0.5 and 3",
+    "HISTORY_MESSAGES": "a whole number of recent messages loaded per prompt (10 to 2000)",
+    "LOG_LEVEL": "DEBUG, INFO, WARNING or ERROR",
+}
+
+
+class Settings(BaseSettings):
+    """Every setting Galatea reads. Build it with ``load_settings()``."""
+
+    model_config = SettingsConfigDict(case_sensitive=True, extra="ignore", frozen=True)
+
+    DISCORD_TOKEN: str = ""
+    DISCORD_API_BASE: str = DISCORD_API_DEFAULT
+    DISCORD_GATEWAY_URL: str | None = None
+    DISCORD_DEV_GUILD_ID: int | None = None
+    DATABASE_URL: str = "sqlite+aiosqlite:///data/galatea.db"
+
+    INFERENCE_BACKEND: BackendKind = BackendKind.CTRANSFORMERS
+    MODEL: str = ""
+    MODEL_FILE: str | None = None
+    MODEL_TYPE: str | None = None
+    GPU_LAYERS: Annotated[int, Field(ge=0, le=1000)] = 0
+    CONTEXT_LENGTH: Annotated[int, Field(ge=256, le=131072)] = 2048
+    THREADS: Annotated[int, Field(ge=0, le=512)] = 0
+    PROMPT_FORMAT: PromptFormat | None = None
+
+    MAX_NEW_TOKENS: Annotated[int, Field(ge=1, le=4096)] = 180
+    TEMPERATURE: Annotated[float, Field(ge=0, le=5)] = 0.8
+    TOP_P: Annotated[float, Field(ge=0, le=1)] = 0.9
+    TOP_K: Annotated[int, Field(ge=0)] = 0
+    REPETITION_PENALTY: Annotated[float, Field(ge=0.5, le=3)] = 1.1
+
+    HISTORY_MESSAGES: Annotated[int, Field(ge=10, le=2000)] = 200
+    LOG_LEVEL: str = "INFO"
+
+    @field_validator("DISCORD_API_BASE")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError("not an http(s) URL")
+        return value.rstrip("/")
+
+    @field_validator("DISCORD_GATEWAY_URL")
+    @classmethod
+    def _ws_url(cls, value: str | None) -> str | None:
+        if value and not re.match(r"^wss?://[^\s/]+", value):
+            raise ValueError("not a websocket URL")
+        return value or None
+
+    @field_validator("DATABASE_URL")
+    @classmethod
+    def _async_db_url(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("unsupported database URL")
+        return value
+
+    @field_validator("LOG_LEVEL")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        if value.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("unknown log level")
+        return value.upper()
+
+    @field_validator("MODEL_FILE", "MODEL_TYPE", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: Any) -> Any:
+        return value or None
+
+    @field_validator("PROMPT_FORMAT", "DISCORD_DEV_GUILD_ID", mode="before")
+    @classmethod
+    def _blank_enum_is_none(cls, value: Any) -> Any:
+        return value if value not in ("", None) else None
+
+    @model_validator(mode="after")
+    def _model_type_known(self) -> Settings:
+        if self.MODEL_TYPE and not re.fullmatch(r"[a-z0-9_]+", self.MODEL_TYPE):
+            raise ValueError("MODEL_TYPE: invalid")
+        return self
+
+    # Derived values: computed, never stored twice.
+
+    @property
+    def prompt_format(self) -> PromptFormat:
+        """PROMPT_FORMAT, or inferred from the model name when unset."""
+        if self.PROMPT_FORMAT is not None:
+            return self.PROMPT_FORMAT
+        return infer_prompt_format(" ".join(filter(None, [self.MODEL, self.MODEL_FILE])))
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The database file for SQLite URLs (None for in-memory or PostgreSQL)."""
+        prefix = "sqlite+aiosqlite:///"
+        if not self.DATABASE_URL.startswith(prefix):
+            return None
+        path = self.DATABASE_URL[len(prefix) :].split("?", 1)[0]
+        return None if path in ("", ":memory:") else Path(path)
+
+
+_METHARME_NAMES = re.compile(r"pygmalion[-_ ]?2|mythalion|metharme", re.IGNORECASE)
+
+
+def infer_prompt_format(model_name: str) -> PromptFormat:
+    """Pygmalion-2 and Mythalion (and the older Metharme) use Metharme; the rest classic."""
+    return PromptFormat.METHARME if _METHARME_NAMES.search(model_name) else PromptFormat.PYGMALION
+
+
+def load_settings(env_file: str | os.PathLike[str] | None = ".env") -> Settings:
+    """Read .env (without overriding real environment variables), then the environment.
+
+    Raises ConfigError with one line naming the first bad variable and what it expects.
+    """
+    if env_file is not None and Path(env_file).is_file():
+        from dotenv import load_dotenv
+
+        load_dotenv(env_file, override=False)
+    try:
+        return Settings()
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = str(error["loc"][0]) if error["loc"] else _name_from_message(error["msg"])
+        value = os.environ.get(name, "")
+        shown = f" (got {value!r})" if value and "TOKEN" not in name and "KEY" not in name else ""
+        raise ConfigError(
+            f"Setting {name} is invalid{shown}: expected {EXPECTS.get(name, error['msg'])}."
+        ) from None
+
+
+def _name_from_message(message: str) -> str:
+    match = re.search(r"([A-Z][A-Z_]+):", message)
+    return match.group(1) if match else "settings"

@@ -1,0 +1,153 @@
+"""Characters of a server: create, find, list, edit, delete."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.errors import AlreadyExists, NotFound
+from bot.store.models import CharacterRow
+from bot.values import Character
+
+EDITABLE_FIELDS = frozenset(
+    {"name", "persona", "greeting", "scenario", "example_dialogue", "nsfw", "avatar_png"}
+)
+
+
+def name_key(name: str) -> str:
+    """Names are unique per server regardless of case and surrounding spaces."""
+    return " ".join(name.split()).casefold()
+
+
+def _to_value(row: CharacterRow) -> Character:
+    return Character(
+        id=row.id,
+        guild_id=row.guild_id,
+        owner_id=row.owner_id,
+        name=row.name,
+        persona=row.persona,
+        greeting=row.greeting,
+        scenario=row.scenario,
+        example_dialogue=row.example_dialogue,
+        nsfw=row.nsfw,
+        has_avatar=row.avatar_png is not None,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+class CharacterStore:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def create(
+        self,
+        *,
+        guild_id: int,
+        owner_id: int,
+        name: str,
+        persona: str,
+        greeting: str = "",
+        scenario: str = "",
+        example_dialogue: str = "",
+        nsfw: bool = False,
+        avatar_png: bytes | None = None,
+    ) -> Character:
+        if await self.get_by_name(guild_id, name) is not None:
+            raise AlreadyExists(f"A character named {name!r} already exists on this server.")
+        row = CharacterRow(
+            guild_id=guild_id,
+            owner_id=owner_id,
+            name=name,
+            name_key=name_key(name),
+            persona=persona,
+            greeting=greeting,
+            scenario=scenario,
+            example_dialogue=example_dialogue,
+            nsfw=nsfw,
+            avatar_png=avatar_png,
+        )
+        self._session.add(row)
+        try:
+            await self._session.flush()
+        except IntegrityError as exc:  # a concurrent create won the race
+            raise AlreadyExists(
+                f"A character named {name!r} already exists on this server."
+            ) from exc
+        return _to_value(row)
+
+    async def get(self, character_id: int) -> Character | None:
+        row = await self._session.get(CharacterRow, character_id)
+        return _to_value(row) if row else None
+
+    async def get_by_name(self, guild_id: int, name: str) -> Character | None:
+        row = await self._session.scalar(
+            select(CharacterRow).where(
+                CharacterRow.guild_id == guild_id, CharacterRow.name_key == name_key(name)
+            )
+        )
+        return _to_value(row) if row else None
+
+    async def list(self, guild_id: int, *, offset: int = 0, limit: int = 25) -> list[Character]:
+        rows = await self._session.scalars(
+            select(CharacterRow)
+            .where(CharacterRow.guild_id == guild_id)
+            .order_by(CharacterRow.name_key)
+            .offset(offset)
+            .limit(limit)
+        )
+        return [_to_value(row) for row in rows]
+
+    async def names(self, guild_id: int, *, limit: int = 1000) -> list[str]:
+        """Character names of a server, for autocomplete."""
+        result = await self._session.scalars(
+            select(CharacterRow.name)
+            .where(CharacterRow.guild_id == guild_id)
+            .order_by(CharacterRow.name_key)
+            .limit(limit)
+        )
+        return list(result)
+
+    async def count(self, guild_id: int) -> int:
+        return (
+            await self._session.scalar(
+                select(func.count())
+                .select_from(CharacterRow)
+                .where(CharacterRow.guild_id == guild_id)
+            )
+            or 0
+        )
+
+    async def update(self, character_id: int, changes: Mapping[str, object]) -> Character:
+        unknown = set(changes) - EDITABLE_FIELDS
+        if unknown:
+            raise ValueError(f"not editable: {sorted(unknown)}")
+        row = await self._session.get(CharacterRow, character_id, with_for_update=True)
+        if row is None:
+            raise NotFound("That character no longer exists.")
+        if "name" in changes:
+            new_name = str(changes["name"])
+            other = await self.get_by_name(row.guild_id, new_name)
+            if other is not None and other.id != character_id:
+                raise AlreadyExists(
+                    f"A character named {new_name!r} already exists on this server."
+                )
+            row.name_key = name_key(new_name)
+        for field, value in changes.items():
+            setattr(row, field, value)
+        await self._session.flush()
+        return _to_value(row)
+
+    async def delete(self, character_id: int) -> bool:
+        result = await self._session.execute(
+            delete(CharacterRow).where(CharacterRow.id == character_id)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def avatar(self, character_id: int) -> bytes | None:
+        return await self._session.scalar(
+            select(CharacterRow.avatar_png).where(CharacterRow.id == character_id)
+        )

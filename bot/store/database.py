@@ -1,0 +1,100 @@
+"""Engine, connection tuning and units of work.
+
+SQLite is tuned for a bot that must not lose a posted reply: WAL, ``synchronous=FULL``, foreign
+keys, a busy timeout, and ``BEGIN IMMEDIATE`` for transactions that write (with the driver's
+default deferred BEGIN, two writers upgrade their locks at once and one fails immediately with
+"database is locked" instead of waiting).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from bot.store.repositories import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+class Database:
+    """Owns the engine; hands out units of work. One per process, built in main.py."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        if self.is_sqlite:
+            _ensure_sqlite_folder(url)
+            self.engine: AsyncEngine = create_async_engine(
+                url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+            )
+            _tune_sqlite(self.engine)
+        else:
+            self.engine = create_async_engine(url, echo=echo, pool_pre_ping=True)
+        # Same pool; the option tells the BEGIN hook to take the write lock up front.
+        self._write_engine = self.engine.execution_options(galatea_write=True)
+        self._reader = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._writer = async_sessionmaker(self._write_engine, expire_on_commit=False)
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[UnitOfWork]:
+        """A read-only unit of work (rolled back at the end)."""
+        async with self._reader() as session:
+            yield UnitOfWork(session)
+            await session.rollback()
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[UnitOfWork]:
+        """A read-modify-write unit of work: committed on success, rolled back on any error."""
+        async with self._writer() as session, session.begin():
+            yield UnitOfWork(session)
+
+    def session(self) -> AsyncSession:
+        """A bare session, for migrations and tests."""
+        return self._reader()
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def _ensure_sqlite_folder(url: str) -> None:
+    path = url.split(":///", 1)[1].split("?", 1)[0] if ":///" in url else ""
+    if path and path != ":memory:":
+        folder = Path(path).parent
+        if not folder.exists():
+            folder.mkdir(parents=True, exist_ok=True)
+            log.info("Created database folder %s", folder)
+
+
+def _tune_sqlite(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take over BEGIN from the driver, so we can choose IMMEDIATE for writes.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in (
+            "PRAGMA journal_mode=WAL",
+            "PRAGMA synchronous=FULL",
+            "PRAGMA foreign_keys=ON",
+            f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
+        ):
+            cursor.execute(pragma)
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def on_begin(connection: Connection) -> None:
+        write = connection.get_execution_options().get("galatea_write", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")

@@ -1,0 +1,130 @@
+"""A session's history. Reads are bounded: a prompt never loads a whole channel."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.store.models import MessageRow, utcnow
+from bot.values import Role, StoredMessage
+
+
+def _to_value(row: MessageRow) -> StoredMessage:
+    return StoredMessage(
+        id=row.id,
+        session_id=row.session_id,
+        role=Role(row.role),
+        speaker=row.speaker,
+        content=row.content,
+        author_id=row.author_id,
+        discord_message_id=row.discord_message_id,
+        created_at=row.created_at,
+        edited_at=row.edited_at,
+        deleted=row.deleted,
+    )
+
+
+class MessageStore:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(
+        self,
+        *,
+        session_id: int,
+        role: Role,
+        speaker: str,
+        content: str,
+        author_id: int | None = None,
+        discord_message_id: int | None = None,
+    ) -> StoredMessage:
+        row = MessageRow(
+            session_id=session_id,
+            role=role.value,
+            speaker=speaker,
+            content=content,
+            author_id=author_id,
+            discord_message_id=discord_message_id,
+        )
+        self._session.add(row)
+        await self._session.flush()
+        return _to_value(row)
+
+    async def recent(self, session_id: int, limit: int) -> list[StoredMessage]:
+        """The last ``limit`` visible messages, oldest first (uses the (session, id) index)."""
+        rows = await self._session.scalars(
+            select(MessageRow)
+            .where(MessageRow.session_id == session_id, MessageRow.deleted.is_(False))
+            .order_by(MessageRow.id.desc())
+            .limit(limit)
+        )
+        return [_to_value(row) for row in reversed(list(rows))]
+
+    async def get(self, message_id: int) -> StoredMessage | None:
+        row = await self._session.get(MessageRow, message_id)
+        return _to_value(row) if row else None
+
+    async def by_discord_id(self, discord_message_id: int) -> StoredMessage | None:
+        row = await self._session.scalar(
+            select(MessageRow).where(MessageRow.discord_message_id == discord_message_id).limit(1)
+        )
+        return _to_value(row) if row else None
+
+    async def set_discord_id(self, message_id: int, discord_message_id: int) -> None:
+        await self._session.execute(
+            update(MessageRow)
+            .where(MessageRow.id == message_id)
+            .values(discord_message_id=discord_message_id)
+        )
+
+    async def edit(self, message_id: int, content: str) -> None:
+        await self._session.execute(
+            update(MessageRow)
+            .where(MessageRow.id == message_id)
+            .values(content=content, edited_at=utcnow())
+        )
+
+    async def mark_deleted(self, message_id: int) -> None:
+        await self._session.execute(
+            update(MessageRow).where(MessageRow.id == message_id).values(deleted=True)
+        )
+
+    async def count(self, session_id: int) -> int:
+        return (
+            await self._session.scalar(
+                select(func.count())
+                .select_from(MessageRow)
+                .where(MessageRow.session_id == session_id, MessageRow.deleted.is_(False))
+            )
+            or 0
+        )
+
+    async def clear(self, session_id: int) -> int:
+        result = await self._session.execute(
+            delete(MessageRow).where(MessageRow.session_id == session_id)
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def iterate(self, session_id: int, batch: int = 500) -> AsyncIterator[StoredMessage]:
+        """Every visible message, oldest first, in bounded batches (for exports)."""
+        after = 0
+        while True:
+            rows = list(
+                await self._session.scalars(
+                    select(MessageRow)
+                    .where(
+                        MessageRow.session_id == session_id,
+                        MessageRow.deleted.is_(False),
+                        MessageRow.id > after,
+                    )
+                    .order_by(MessageRow.id)
+                    .limit(batch)
+                )
+            )
+            for row in rows:
+                yield _to_value(row)
+            if len(rows) < batch:
+                return
+            after = rows[-1].id

@@ -1,0 +1,131 @@
+"""ORM models. They never leave bot/store/: repositories return frozen values from bot.values."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Stable constraint names, so Alembic batch migrations on SQLite can find them.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# Our own row ids: 64-bit on PostgreSQL, INTEGER PRIMARY KEY (the rowid) on SQLite.
+RowId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class GuildConfig(Base):
+    """Per-server settings that admins change with /config. Absent row = defaults."""
+
+    __tablename__ = "guild_configs"
+
+    guild_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    allowed_channel_ids: Mapped[list[int] | None] = mapped_column(JSON, nullable=True)
+    creator_role_ids: Mapped[list[int] | None] = mapped_column(JSON, nullable=True)
+    session_role_ids: Mapped[list[int] | None] = mapped_column(JSON, nullable=True)
+    reply_mode: Mapped[str] = mapped_column(String(16), default="all")
+    ooc_prefix: Mapped[str] = mapped_column(String(16), default="//")
+    max_reply_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    sampler_preset: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    user_cooldown_seconds: Mapped[float] = mapped_column(default=0.0)
+    nsfw_rule: Mapped[str] = mapped_column(String(24), default="age_restricted")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+
+class CharacterRow(Base):
+    """A character of one server (guild_id 0 holds the console's characters)."""
+
+    __tablename__ = "characters"
+    __table_args__ = (UniqueConstraint("guild_id", "name_key"),)
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    guild_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    owner_id: Mapped[int] = mapped_column(BigInteger)
+    name: Mapped[str] = mapped_column(String(100))
+    name_key: Mapped[str] = mapped_column(String(100))  # casefolded name: unique per server
+    persona: Mapped[str] = mapped_column(Text, default="")
+    greeting: Mapped[str] = mapped_column(Text, default="")
+    scenario: Mapped[str] = mapped_column(Text, default="")
+    example_dialogue: Mapped[str] = mapped_column(Text, default="")
+    avatar_png: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    nsfw: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+
+class SessionRow(Base):
+    """A roleplay session in one channel or thread; at most one active per channel."""
+
+    __tablename__ = "sessions"
+    __table_args__ = (
+        Index(
+            "uq_sessions_active_channel",
+            "channel_id",
+            unique=True,
+            sqlite_where=text("active"),
+            postgresql_where=text("active"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    guild_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    channel_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    character_id: Mapped[int] = mapped_column(
+        ForeignKey("characters.id", ondelete="CASCADE"), index=True
+    )
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    started_by: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    overrides: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class MessageRow(Base):
+    """One line of a session's history: a human's message, a character's reply, a note."""
+
+    __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_session_recent", "session_id", "id"),)
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
+    discord_message_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True, index=True)
+    author_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True, index=True)
+    speaker: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(16))
+    content: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    edited_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -1,0 +1,21 @@
+"""The unit of work: one AsyncSession and the stores that share it."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.store.characters import CharacterStore
+from bot.store.guilds import GuildConfigStore
+from bot.store.messages import MessageStore
+from bot.store.sessions import SessionStore
+
+
+class UnitOfWork:
+    """Everything one transaction may touch. Never shared between tasks."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.characters = CharacterStore(session)
+        self.sessions = SessionStore(session)
+        self.messages = MessageStore(session)
+        self.guilds = GuildConfigStore(session)

@@ -1,0 +1,86 @@
+"""Roleplay sessions: which character plays in which channel."""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.store.models import SessionRow, utcnow
+from bot.values import ChannelSession
+
+
+def _to_value(row: SessionRow) -> ChannelSession:
+    return ChannelSession(
+        id=row.id,
+        guild_id=row.guild_id,
+        channel_id=row.channel_id,
+        character_id=row.character_id,
+        active=row.active,
+        started_by=row.started_by,
+        created_at=row.created_at,
+        ended_at=row.ended_at,
+    )
+
+
+class SessionStore:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def start(
+        self, *, guild_id: int, channel_id: int, character_id: int, started_by: int | None
+    ) -> ChannelSession:
+        """Start a session, ending whatever session was active in the channel."""
+        await self.end_in_channel(channel_id)
+        row = SessionRow(
+            guild_id=guild_id,
+            channel_id=channel_id,
+            character_id=character_id,
+            started_by=started_by,
+            active=True,
+            overrides={},
+        )
+        self._session.add(row)
+        await self._session.flush()
+        return _to_value(row)
+
+    async def get(self, session_id: int) -> ChannelSession | None:
+        row = await self._session.get(SessionRow, session_id)
+        return _to_value(row) if row else None
+
+    async def active_in_channel(self, channel_id: int) -> ChannelSession | None:
+        row = await self._session.scalar(
+            select(SessionRow).where(SessionRow.channel_id == channel_id, SessionRow.active)
+        )
+        return _to_value(row) if row else None
+
+    async def latest_in_channel(self, channel_id: int) -> ChannelSession | None:
+        """The active session, or else the most recent one (to resume it)."""
+        row = await self._session.scalar(
+            select(SessionRow)
+            .where(SessionRow.channel_id == channel_id)
+            .order_by(SessionRow.active.desc(), SessionRow.id.desc())
+            .limit(1)
+        )
+        return _to_value(row) if row else None
+
+    async def end_in_channel(self, channel_id: int) -> int:
+        result = await self._session.execute(
+            update(SessionRow)
+            .where(SessionRow.channel_id == channel_id, SessionRow.active)
+            .values(active=False, ended_at=utcnow())
+        )
+        return int(result.rowcount or 0)
+
+    async def reactivate(self, session_id: int) -> ChannelSession:
+        row = await self._session.get(SessionRow, session_id)
+        assert row is not None
+        await self.end_in_channel(row.channel_id)
+        row.active, row.ended_at = True, None
+        await self._session.flush()
+        return _to_value(row)
+
+    async def all_active(self, guild_id: int | None = None) -> list[ChannelSession]:
+        query = select(SessionRow).where(SessionRow.active)
+        if guild_id is not None:
+            query = query.where(SessionRow.guild_id == guild_id)
+        return [_to_value(row) for row in await self._session.scalars(query)]

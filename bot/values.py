@@ -1,0 +1,90 @@
+"""Frozen values that cross layers: the store returns them, prompts and cogs read them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    HUMAN = "human"
+    CHARACTER = "character"
+    SYSTEM = "system"
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """One line of the conversation as the prompt sees it."""
+
+    speaker: str
+    text: str
+    role: Role
+    id: int | None = None  # the stored message id, when there is one
+
+
+@dataclass(frozen=True, slots=True)
+class Character:
+    """A character as the core uses it (the avatar image itself is fetched separately)."""
+
+    id: int
+    guild_id: int
+    owner_id: int
+    name: str
+    persona: str
+    greeting: str = ""
+    scenario: str = ""
+    example_dialogue: str = ""
+    nsfw: bool = False
+    has_avatar: bool = False
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """A message of a roleplay session as stored."""
+
+    id: int
+    session_id: int
+    role: Role
+    speaker: str
+    content: str
+    author_id: int | None
+    discord_message_id: int | None
+    created_at: datetime
+    edited_at: datetime | None = None
+    deleted: bool = False
+
+    def as_turn(self) -> Turn:
+        return Turn(speaker=self.speaker, text=self.content, role=self.role, id=self.id)
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelSession:
+    """An active or ended roleplay session in one channel or thread."""
+
+    id: int
+    guild_id: int
+    channel_id: int
+    character_id: int
+    active: bool
+    started_by: int | None
+    created_at: datetime
+    ended_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GuildSettings:
+    """What a server's admins configured; defaults when they configured nothing."""
+
+    guild_id: int
+    allowed_channel_ids: tuple[int, ...] | None = None  # None: every channel
+    creator_role_ids: tuple[int, ...] | None = None  # None: everyone may create characters
+    session_role_ids: tuple[int, ...] | None = None  # None: everyone may start sessions
+    reply_mode: str = "all"  # "all" or "mention"
+    ooc_prefix: str = "//"
+    max_reply_tokens: int | None = None
+    sampler_preset: str | None = None
+    user_cooldown_seconds: float = 0.0
+    nsfw_rule: str = "age_restricted"  # "age_restricted", "allow" or "never"

@@ -1,0 +1,98 @@
+"""The token budget: what stays, what goes, and that the prompt start stays put."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.errors import InvalidInput
+from bot.prompt.budget import fit_window
+from bot.prompt.render import CharacterPrompt, PromptRenderer
+from bot.prompt.tokens import TokenCounter
+from bot.settings import PromptFormat
+from bot.values import Role, Turn
+from tests.support.recording_backend import RecordingBackend
+
+
+def test_everything_fits_keeps_all_examples_and_history() -> None:
+    window = fit_window(fixed_cost=10, example_costs=[5, 5], turn_costs=[3] * 4, available=100)
+    assert (window.first_turn, window.examples, window.tokens) == (0, 2, 32)
+
+
+def test_examples_go_before_history_does() -> None:
+    window = fit_window(fixed_cost=10, example_costs=[20, 20], turn_costs=[10] * 5, available=85)
+    assert window.first_turn == 0 and window.examples == 1
+
+
+def test_once_history_is_trimmed_examples_are_left_out_and_a_chunk_is_freed() -> None:
+    window = fit_window(fixed_cost=10, example_costs=[5], turn_costs=[10] * 20, available=110)
+    room = 100
+    assert window.examples == 0
+    assert window.tokens - 10 <= room - room // 4  # a chunk of room freed
+    assert window.first_turn == 20 - 7
+
+
+def test_persona_larger_than_the_context_is_a_clear_error() -> None:
+    with pytest.raises(InvalidInput, match="persona"):
+        fit_window(fixed_cost=500, example_costs=[], turn_costs=[1], available=400)
+
+
+def test_a_single_message_too_long_for_the_context_is_a_clear_error() -> None:
+    with pytest.raises(InvalidInput, match="too long"):
+        fit_window(fixed_cost=10, example_costs=[], turn_costs=[5, 500], available=100)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    fixed=st.integers(0, 200),
+    examples=st.lists(st.integers(1, 80), max_size=6),
+    turns=st.lists(st.integers(1, 120), min_size=1, max_size=80),
+    available=st.integers(200, 2000),
+    sticky=st.integers(0, 90),
+)
+def test_window_always_fits_and_never_starts_before_the_sticky_turn(
+    fixed: int, examples: list[int], turns: list[int], available: int, sticky: int
+) -> None:
+    try:
+        window = fit_window(
+            fixed_cost=fixed,
+            example_costs=examples,
+            turn_costs=turns,
+            available=available,
+            sticky_first_turn=sticky,
+        )
+    except InvalidInput:
+        assert turns[-1] > available - fixed
+        return
+    used = fixed + sum(examples[: window.examples]) + sum(turns[window.first_turn :])
+    assert used == window.tokens <= available
+    assert window.first_turn >= min(sticky, len(turns)) or window.first_turn == len(turns) - 1
+    assert window.first_turn < len(turns)  # the newest turn is always there
+    if window.first_turn > 0:
+        assert window.examples == 0
+
+
+async def test_growing_chat_re_renders_from_the_same_start_for_many_turns() -> None:
+    """Chunked trimming: count how often the prompt's first turn moves in a long chat."""
+    counter = TokenCounter(RecordingBackend())
+    renderer = PromptRenderer(PromptFormat.PYGMALION, counter, context_length=512)
+    character = CharacterPrompt(name="Aqua", persona="A goddess.")
+    history: list[Turn] = []
+    sticky = None
+    moves = 0
+    previous_first = None
+    for i in range(300):
+        role = Role.HUMAN if i % 2 == 0 else Role.CHARACTER
+        speaker = "Alice" if role is Role.HUMAN else "Aqua"
+        history.append(Turn(speaker, f"message number {i} with a few words", role, id=i + 1))
+        prompt = await renderer.render(
+            character, history, user_name="Alice", reply_tokens=64, sticky_first_turn_id=sticky
+        )
+        assert prompt.token_count <= 512 - 64
+        sticky = prompt.first_turn_id
+        if previous_first is not None and prompt.first_turn_id != previous_first:
+            moves += 1
+        previous_first = prompt.first_turn_id
+    # Without chunking the start would move on nearly every one of the ~270 overflowing turns.
+    assert moves <= 300 // 10

@@ -1,0 +1,57 @@
+"""The schema comes from Alembic migrations, and they agree with the models."""
+
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect, text
+
+from bot.store import Database
+from bot.store.migrate import head_revision, upgrade_to_head
+from bot.store.models import Base
+
+
+async def test_upgrade_creates_every_table_and_records_head(database: Database) -> None:
+    async with database.engine.connect() as conn:
+        tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
+        version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
+    assert {"characters", "sessions", "messages", "guild_configs"} <= tables
+    assert version == head_revision()
+
+
+async def test_models_and_migrations_agree(database: Database) -> None:
+    def diff(connection):  # type: ignore[no-untyped-def]
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        return compare_metadata(context, Base.metadata)
+
+    async with database.engine.connect() as conn:
+        differences = await conn.run_sync(diff)
+    assert differences == []
+
+
+async def test_upgrade_twice_is_a_no_op(database: Database) -> None:
+    assert await upgrade_to_head(database) == head_revision()
+
+
+async def test_sqlite_runs_in_wal_with_full_sync_foreign_keys_and_busy_timeout(
+    database: Database,
+) -> None:
+    async with database.engine.connect() as conn:
+        pragma = {
+            name: (await conn.exec_driver_sql(f"PRAGMA {name}")).scalar()
+            for name in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")
+        }
+    assert pragma == {
+        "journal_mode": "wal",
+        "synchronous": 2,  # FULL
+        "foreign_keys": 1,
+        "busy_timeout": 10_000,
+    }
+
+
+async def test_database_folder_is_created_on_first_start(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "nested" / "dir" / "galatea.db"
+    db = Database(f"sqlite+aiosqlite:///{path}")
+    await upgrade_to_head(db)
+    await db.dispose()
+    assert path.is_file()
