@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -24,7 +26,7 @@ def test_output_is_the_text_up_to_the_first_stop_however_it_is_split(
 ) -> None:
     stops = ["\nB:", "aab"]
     bounds = sorted({0, len(text), *[min(c, len(text)) for c in cuts]})
-    pieces = [text[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+    pieces = [text[a:b] for a, b in itertools.pairwise(bounds)]
     hits = [i for i in (text.find(s) for s in stops) if i >= 0]
     expected = text[: min(hits)] if hits else text
     assert _run(pieces, stops) == (expected, bool(hits))
