@@ -13,8 +13,8 @@ import logging
 import re
 import threading
 import time
-from contextlib import aclosing
 from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
