@@ -1,0 +1,56 @@
+"""A loopback emulation of Discord's gateway and REST API for driving real discord.py bots.
+
+Usage::
+
+    async with DiscordEmulator() as emu:
+        guild = emu.add_guild("Tavern")
+        channel = emu.add_text_channel(guild, "rp")
+        alice = emu.add_member(guild, "alice", nick="Alice")
+        async with running_bot(bot, emu):  # sets Route.BASE + DEFAULT_GATEWAY, waits ready
+            await emu.send_message(channel, alice, "hello")
+            record = await emu.invoke_command("ping", {"text": "hi"}, user=alice, channel=channel)
+            callback = await record.response()
+
+``test_emulator*.py`` hold worked examples; ``sample_bot.py`` the bot they drive.
+"""
+
+from tests.discord_emulator import permissions
+from tests.discord_emulator.discord_py import (
+    discord_py_globals_restored,
+    point_discord_py_at,
+    running_bot,
+)
+from tests.discord_emulator.emulator import RESUMABLE_CLOSE, DiscordEmulator
+from tests.discord_emulator.interactions import InteractionRecord
+from tests.discord_emulator.messages import Upload
+from tests.discord_emulator.recorder import RecordedRequest
+from tests.discord_emulator.state import (
+    Channel,
+    Guild,
+    Member,
+    Role,
+    StoredFile,
+    StoredMessage,
+    User,
+    Webhook,
+)
+
+__all__ = [
+    "RESUMABLE_CLOSE",
+    "Channel",
+    "DiscordEmulator",
+    "Guild",
+    "InteractionRecord",
+    "Member",
+    "RecordedRequest",
+    "Role",
+    "StoredFile",
+    "StoredMessage",
+    "Upload",
+    "User",
+    "Webhook",
+    "discord_py_globals_restored",
+    "permissions",
+    "point_discord_py_at",
+    "running_bot",
+]
