@@ -1,0 +1,59 @@
+"""Card JSON in and out of bytes, with every failure turned into a sentence for the user."""
+
+from __future__ import annotations
+
+import codecs
+import json
+
+from bot.cards import limits
+from bot.cards.model import json_depth
+from bot.errors import InvalidInput
+
+_UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+
+
+def _reject_constant(name: str) -> object:
+    # NaN and Infinity are not JSON; Python accepts them and would write them back out.
+    raise ValueError(f"{name} is not allowed in JSON")
+
+
+def decode_json(raw: bytes) -> object:
+    """Parse card JSON bytes (UTF-8, with or without BOM; UTF-16 with BOM) into Python values."""
+    if len(raw) > limits.MAX_CARD_JSON_BYTES:
+        raise InvalidInput(
+            f"The character card data is too large: {len(raw) / limits.MIB:.1f} MiB "
+            f"(the limit is {limits.MAX_CARD_JSON_BYTES // limits.MIB} MiB)."
+        )
+    try:
+        # Windows editors save UTF-16 with a BOM; everything else is UTF-8 (BOM optional).
+        text = raw.decode("utf-16" if raw.startswith(_UTF16_BOMS) else "utf-8-sig")
+    except UnicodeDecodeError:
+        raise InvalidInput("The character card data is not valid UTF-8 text.") from None
+    try:
+        value = json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as e:
+        raise InvalidInput(
+            f"The character card data is not valid JSON ({e.msg} at line {e.lineno}, "
+            f"column {e.colno})."
+        ) from None
+    except RecursionError:
+        raise InvalidInput("The character card JSON is nested too deeply.") from None
+    except ValueError:  # NaN/Infinity, or an integer with thousands of digits
+        raise InvalidInput(
+            "The character card data is not valid JSON (it holds a number that is not allowed)."
+        ) from None
+    if json_depth(value) > limits.MAX_JSON_DEPTH:
+        raise InvalidInput("The character card JSON is nested too deeply.")
+    return value
+
+
+def encode_json(value: object, *, indent: int | None = None) -> bytes:
+    """UTF-8 JSON bytes; compact unless ``indent`` is given."""
+    separators = (",", ":") if indent is None else (",", ": ")
+    try:
+        text = json.dumps(value, ensure_ascii=False, indent=indent, separators=separators)
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate (a JS string cut mid-emoji) has no UTF-8 form; \u-escapes keep it.
+        text = json.dumps(value, ensure_ascii=True, indent=indent, separators=separators)
+        return text.encode("ascii")
