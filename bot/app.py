@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from bot.characters import CharacterService
 from bot.errors import ConfigError
+from bot.guild_config import GuildConfigService
 from bot.inference.base import Backend, GenerationParams
 from bot.inference.ctransformers_backend import CTransformersBackend
 from bot.prompt.render import PromptRenderer
@@ -62,6 +63,7 @@ class Core:
     backend: Backend
     engine: SessionEngine
     characters: CharacterService
+    guild_config: GuildConfigService
 
     async def close(self) -> None:
         await self.backend.close()
@@ -87,7 +89,14 @@ def assemble(settings: Settings, database: Database, backend: Backend) -> Core:
         generation_defaults(settings),
         history_limit=settings.HISTORY_MESSAGES,
     )
-    return Core(settings, database, backend, engine, CharacterService(database))
+    return Core(
+        settings,
+        database,
+        backend,
+        engine,
+        CharacterService(database),
+        GuildConfigService(database),
+    )
 
 
 async def open_core(settings: Settings, *, load_model: bool = True) -> Core:

@@ -7,6 +7,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from bot.errors import InvalidInput, NotFound
+from bot.policy import Caller, check_can_change_character
 from bot.store import Database
 from bot.values import Character
 
@@ -109,3 +110,52 @@ class CharacterService:
     async def list(self, guild_id: int, *, offset: int = 0, limit: int = 25) -> list[Character]:
         async with self._db.read() as uow:
             return await uow.characters.list(guild_id, offset=offset, limit=limit)
+
+    async def names(self, guild_id: int) -> list[str]:
+        async with self._db.read() as uow:
+            return await uow.characters.names(guild_id)
+
+    async def count(self, guild_id: int) -> int:
+        async with self._db.read() as uow:
+            return await uow.characters.count(guild_id)
+
+    async def avatar(self, character_id: int) -> bytes | None:
+        async with self._db.read() as uow:
+            return await uow.characters.avatar(character_id)
+
+    async def update(
+        self,
+        character_id: int,
+        caller: Caller,
+        draft: CharacterDraft,
+        *,
+        avatar_png: bytes | None = None,
+    ) -> Character:
+        """Replace a character's fields (and avatar, when one is given): owner or admin only."""
+        clean = validate(draft)
+        async with self._db.write() as uow:
+            current = await uow.characters.get(character_id)
+            if current is None:
+                raise NotFound("That character no longer exists.")
+            check_can_change_character(current, caller)
+            changes: dict[str, object] = {
+                "name": clean.name,
+                "persona": clean.persona,
+                "greeting": clean.greeting,
+                "scenario": clean.scenario,
+                "example_dialogue": clean.example_dialogue,
+                "nsfw": clean.nsfw,
+            }
+            if avatar_png is not None:
+                changes["avatar_png"] = avatar_png
+            return await uow.characters.update(character_id, changes)
+
+    async def delete(self, character_id: int, caller: Caller) -> Character:
+        """Delete a character with its sessions and their history: owner or admin only."""
+        async with self._db.write() as uow:
+            current = await uow.characters.get(character_id)
+            if current is None:
+                raise NotFound("That character no longer exists.")
+            check_can_change_character(current, caller)
+            await uow.characters.delete(character_id)
+        return current

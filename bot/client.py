@@ -1,28 +1,37 @@
 """The discord.py adapter: the only module of bot/ that imports discord.
 
 It points discord.py at the configured API (REST base and gateway), builds the typed Bot with
-the core injected, loads the cogs, and runs it until SIGTERM/SIGINT with a clean shutdown.
+the core injected, loads the cogs, syncs slash commands when they changed, turns errors into
+answers people can act on, and runs until SIGTERM/SIGINT with a clean shutdown.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
 import signal
+import time
+import uuid
 from typing import Any
 
 import aiohttp
 import discord
 import yarl
+from discord import app_commands
 from discord.ext import commands
 
 from bot.app import Core, open_core, require
-from bot.errors import ConfigError
+from bot.errors import ConfigError, GalateaError
 from bot.settings import DISCORD_API_DEFAULT, Settings
 
 log = logging.getLogger(__name__)
 
-COGS: tuple[str, ...] = ()
+COGS = ("cogs.characters", "cogs.sessions", "cogs.config", "cogs.roleplay")
+LOGIN_BACKOFF_BASE = 5.0
+LOGIN_BACKOFF_MAX = 900.0
+SHUTDOWN_GRACE = 8.0  # seconds; a container stop allows about 10
 
 
 async def configure_endpoints(settings: Settings) -> None:
@@ -59,10 +68,43 @@ async def _discover_gateway(settings: Settings) -> str:
     return str(data["url"])
 
 
+class GalateaTree(app_commands.CommandTree["GalateaBot"]):
+    """One place where errors become answers: ephemeral, polite, actionable."""
+
+    async def on_error(
+        self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError | Exception
+    ) -> None:
+        original = getattr(error, "original", error)
+        if isinstance(error, app_commands.CheckFailure) and interaction.response.is_done():
+            return  # the check already told the user why
+        if isinstance(original, GalateaError):
+            message = original.user_message
+        elif isinstance(error, app_commands.CheckFailure):
+            message = "You cannot use this command here."
+        else:
+            error_id = uuid.uuid4().hex[:8]
+            log.error(
+                "Command %s failed (error %s)",
+                interaction.command.qualified_name if interaction.command else "?",
+                error_id,
+                exc_info=original,
+            )
+            message = (
+                f"Sorry, something went wrong (error {error_id}). Nothing you stored was lost."
+            )
+        try:
+            if interaction.response.is_done():
+                await interaction.followup.send(message, ephemeral=True)
+            else:
+                await interaction.response.send_message(message, ephemeral=True)
+        except discord.HTTPException:
+            log.warning("Could not tell the user about an error: %s", message)
+
+
 class GalateaBot(commands.Bot):
     """The bot, with Galatea's core injected."""
 
-    def __init__(self, core: Core) -> None:
+    def __init__(self, core: Core, **options: Any) -> None:
         intents = discord.Intents.default()
         intents.message_content = True  # roleplay needs the words people write
         super().__init__(
@@ -70,6 +112,8 @@ class GalateaBot(commands.Bot):
             intents=intents,
             allowed_mentions=discord.AllowedMentions.none(),
             help_command=None,
+            tree_cls=GalateaTree,
+            **options,
         )
         self.core = core
         self._background: set[asyncio.Task[Any]] = set()
@@ -92,26 +136,91 @@ class GalateaBot(commands.Bot):
         self.track(self.core.backend.load(), name="model-load")
         for cog in COGS:
             await self.load_extension(cog)
+        await self.sync_commands_if_changed()
+
+    async def sync_commands_if_changed(self) -> bool:
+        """Sync slash commands only when the tree changed (Discord rate-limits creating them)."""
+        guild_id = self.core.settings.DISCORD_DEV_GUILD_ID
+        guild = discord.Object(guild_id) if guild_id else None
+        if guild is not None:
+            self.tree.copy_global_to(guild=guild)
+        payload = [command.to_dict(self.tree) for command in self.tree.get_commands(guild=guild)]
+        digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+        key = f"command_tree:{guild_id or 'global'}"
+        async with self.core.database.read() as uow:
+            if await uow.state.get(key) == digest:
+                log.info("Slash commands unchanged; not syncing")
+                return False
+        await self.tree.sync(guild=guild)
+        async with self.core.database.write() as uow:
+            await uow.state.set(key, digest)
+        log.info("Synced %d slash commands (%s)", len(payload), key)
+        return True
+
+    async def on_ready(self) -> None:
+        log.info("Connected as %s (%d servers)", self.user, len(self.guilds))
+        await record_login(self.core, success=True)
 
     async def close(self) -> None:
+        cog = self.get_cog("RoleplayCog")
+        if cog is not None:
+            await asyncio.wait_for(cog.shutdown(), timeout=SHUTDOWN_GRACE)  # type: ignore[attr-defined]
         for task in list(self._background):
             task.cancel()
         await super().close()
 
 
-async def run_discord_bot(settings: Settings) -> int:
+async def record_login(core: Core, *, success: bool) -> float:
+    """Remember failed logins across restarts; returns how long to wait before the next try.
+
+    A crash-restart loop must not hammer Discord's login: 1,000 identifies a day reset the token.
+    """
+    async with core.database.write() as uow:
+        raw = await uow.state.get("login_failures")
+        failures = 0 if success or raw is None else int(raw.split(":")[0]) + 1
+        await uow.state.set("login_failures", f"{failures}:{time.time():.0f}")
+    return (
+        0.0 if failures == 0 else min(LOGIN_BACKOFF_MAX, LOGIN_BACKOFF_BASE * 2 ** (failures - 1))
+    )
+
+
+async def login_delay(core: Core) -> float:
+    """Seconds to wait before logging in, given the failures recorded before this start."""
+    async with core.database.read() as uow:
+        raw = await uow.state.get("login_failures")
+    if not raw:
+        return 0.0
+    failures, at = (int(x) for x in raw.split(":"))
+    if failures == 0:
+        return 0.0
+    wait = min(LOGIN_BACKOFF_MAX, LOGIN_BACKOFF_BASE * 2 ** (failures - 1))
+    return max(0.0, at + wait - time.time())
+
+
+async def run_discord_bot(settings: Settings, **bot_options: Any) -> int:
     require(settings, "DISCORD_TOKEN")
     await configure_endpoints(settings)
     core = await open_core(settings, load_model=False)
-    bot = GalateaBot(core)
+    bot = GalateaBot(core, **bot_options)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         # discord.py handles Ctrl-C only in Client.run; a container stop sends SIGTERM.
         loop.add_signal_handler(sig, lambda s=sig: _shutdown(bot, s))
     try:
+        delay = await login_delay(core)
+        if delay:
+            log.warning("Recent logins failed: waiting %.0f s before trying again", delay)
+            await asyncio.sleep(delay)
         async with bot:
-            await bot.start(settings.DISCORD_TOKEN)
+            while not bot.is_closed():
+                try:
+                    await bot.start(settings.DISCORD_TOKEN)
+                except (aiohttp.ClientError, discord.GatewayNotFound, OSError) as exc:
+                    wait = await record_login(core, success=False)
+                    log.warning("Could not reach Discord (%s); retrying in %.0f s", exc, wait)
+                    await asyncio.sleep(wait)
     except discord.LoginFailure as exc:
+        await record_login(core, success=False)
         raise ConfigError(
             "Setting DISCORD_TOKEN was rejected by Discord: copy the bot token again from the "
             "developer portal."
@@ -122,6 +231,8 @@ async def run_discord_bot(settings: Settings) -> int:
             "developer portal (Bot > Privileged Gateway Intents)."
         ) from exc
     finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
         await core.close()
     return 0
 

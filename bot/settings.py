@@ -54,6 +54,7 @@ EXPECTS: dict[str, str] = {
     "TOP_K": "a whole number, 0 or more (0 = off)",
     "REPETITION_PENALTY": "a number between 0.5 and 3",
     "HISTORY_MESSAGES": "a whole number of recent messages loaded per prompt (10 to 2000)",
+    "STREAM_REPLIES": "true (edit the reply as it is written) or false (post it whole)",
     "LOG_LEVEL": "DEBUG, INFO, WARNING or ERROR",
 }
 
@@ -85,6 +86,7 @@ class Settings(BaseSettings):
     REPETITION_PENALTY: Annotated[float, Field(ge=0.5, le=3)] = 1.1
 
     HISTORY_MESSAGES: Annotated[int, Field(ge=10, le=2000)] = 200
+    STREAM_REPLIES: bool = True
     LOG_LEVEL: str = "INFO"
 
     @field_validator("DISCORD_API_BASE")

@@ -55,6 +55,8 @@ class StoredMessage:
     created_at: datetime
     edited_at: datetime | None = None
     deleted: bool = False
+    swipes: tuple[str, ...] = ()  # every version of a regenerated reply; content is the chosen
+    swipe_index: int = 0
 
     def as_turn(self) -> Turn:
         return Turn(speaker=self.speaker, text=self.content, role=self.role, id=self.id)

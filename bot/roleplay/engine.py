@@ -10,15 +10,18 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from bot.errors import InferenceError, NotFound
+from bot.errors import InferenceError, InvalidInput, NotFound
 from bot.inference.base import Backend, GenerationParams
+from bot.inference.presets import apply_preset
 from bot.prompt.cleaning import clean_reply
 from bot.prompt.examples import substitute_names
 from bot.prompt.render import CharacterPrompt, PromptRenderer, RenderedPrompt
+from bot.roleplay.export import history_json, history_text
+from bot.settings import PromptFormat
 from bot.store import Database, UnitOfWork
-from bot.values import ChannelSession, Character, Role, StoredMessage
+from bot.values import ChannelSession, Character, GuildSettings, Role, StoredMessage
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +145,20 @@ class SessionEngine:
         self._sticky_first_turn.pop(session_id, None)
         return removed
 
+    async def repost_greeting(self, session_id: int, user_name: str) -> StoredMessage | None:
+        """After a reset: the greeting opens the story again (None when there is none)."""
+        async with self._db.write() as uow:
+            session = await uow.sessions.get(session_id)
+            character = await uow.characters.get(session.character_id) if session else None
+            if character is None or not character.greeting:
+                return None
+            return await uow.messages.add(
+                session_id=session_id,
+                role=Role.CHARACTER,
+                speaker=character.name,
+                content=substitute_names(character.greeting, char=character.name, user=user_name),
+            )
+
     async def _view(self, uow: UnitOfWork, session: ChannelSession) -> SessionView:
         character = await uow.characters.get(session.character_id)
         if character is None:
@@ -174,10 +191,67 @@ class SessionEngine:
         async with self._db.read() as uow:
             return await uow.messages.recent(session_id, limit or self._history_limit)
 
+    async def export(self, session_id: int) -> tuple[str, str]:
+        """The whole visible history as (text, JSON), read in bounded batches."""
+        async with self._db.read() as uow:
+            session = await uow.sessions.get(session_id)
+            character = await uow.characters.get(session.character_id) if session else None
+            if character is None:
+                raise NotFound("That session no longer exists.")
+            messages = [m async for m in uow.messages.iterate(session_id)]
+        return history_text(character, messages), history_json(character, messages)
+
+    async def edit_by_discord_id(self, discord_message_id: int, content: str) -> bool:
+        """A Discord message was edited: the history follows."""
+        async with self._db.write() as uow:
+            message = await uow.messages.by_discord_id(discord_message_id)
+            if message is None:
+                return False
+            await uow.messages.edit(message.id, content)
+        return True
+
+    async def delete_by_discord_id(self, discord_message_id: int) -> bool:
+        """A Discord message was deleted: it leaves the history (kept as deleted)."""
+        async with self._db.write() as uow:
+            message = await uow.messages.by_discord_id(discord_message_id)
+            if message is None:
+                return False
+            await uow.messages.mark_deleted(message.id)
+        return True
+
+    async def attach_discord_id(self, message_id: int, discord_message_id: int) -> None:
+        async with self._db.write() as uow:
+            await uow.messages.set_discord_id(message_id, discord_message_id)
+
+    async def message_by_discord_id(self, discord_message_id: int) -> StoredMessage | None:
+        async with self._db.read() as uow:
+            return await uow.messages.by_discord_id(discord_message_id)
+
     # Replies
 
-    async def prompt_for(self, session_id: int, params: GenerationParams) -> RenderedPrompt:
-        """Render the prompt for the character's next reply in a session."""
+    def params_for(self, config: GuildSettings | None) -> GenerationParams:
+        """The defaults with a server's sampler preset and reply length applied."""
+        params = self.defaults
+        if config is not None:
+            params = apply_preset(params, config.sampler_preset)
+            if config.max_reply_tokens:
+                params = params.replace(max_new_tokens=config.max_reply_tokens)
+        return params
+
+    async def prompt_for(
+        self, session_id: int, params: GenerationParams, *, before_message: int | None = None
+    ) -> RenderedPrompt:
+        """Render the prompt for the character's next reply in a session.
+
+        ``before_message``: render as if the history ended just before that message (to
+        regenerate or continue it).
+        """
+        character, messages = await self._load(session_id)
+        if before_message is not None:
+            messages = [m for m in messages if m.id < before_message]
+        return await self._render(session_id, character, messages, params.max_new_tokens)
+
+    async def _load(self, session_id: int) -> tuple[Character, list[StoredMessage]]:
         async with self._db.read() as uow:
             session = await uow.sessions.get(session_id)
             if session is None:
@@ -186,18 +260,30 @@ class SessionEngine:
             if character is None:
                 raise NotFound("This session's character was deleted.")
             messages = await uow.messages.recent(session_id, self._history_limit)
+        return character, messages
+
+    async def _render(
+        self,
+        session_id: int,
+        character: Character,
+        messages: list[StoredMessage],
+        reply_tokens: int,
+    ) -> RenderedPrompt:
         turns = [m.as_turn() for m in messages]
         user = next((t.speaker for t in reversed(turns) if t.role is Role.HUMAN), "You")
         prompt = await self.renderer.render(
             prompt_character(character),
             turns,
             user_name=user,
-            reply_tokens=params.max_new_tokens,
+            reply_tokens=reply_tokens,
             sticky_first_turn_id=self._sticky_first_turn.get(session_id),
         )
         if prompt.first_turn_id is not None:
             self._sticky_first_turn[session_id] = prompt.first_turn_id
         return prompt
+
+    def _lock(self, session_id: int) -> asyncio.Lock:
+        return self._reply_locks.setdefault(session_id, asyncio.Lock())
 
     async def generate_reply(
         self,
@@ -212,23 +298,10 @@ class SessionEngine:
         session at a time: a second call waits and then answers everything said meanwhile.
         """
         params = params or self.defaults
-        lock = self._reply_locks.setdefault(session_id, asyncio.Lock())
-        async with lock:
+        async with self._lock(session_id):
             started = time.monotonic()
             prompt = await self.prompt_for(session_id, params)
-            log.debug("Prompt for session %d:\n%s", session_id, prompt.text)
-            text = ""
-            for attempt in range(EMPTY_REPLY_RETRIES + 1):
-                text = await self._stream_clean(prompt, params, on_text)
-                if text:
-                    break
-                log.info("Empty reply in session %d (attempt %d)", session_id, attempt + 1)
-                params = params.replace(seed=None if params.seed is None else params.seed + 1)
-            if not text:
-                raise InferenceError(
-                    "The character had nothing to say this time. Send another message, or try "
-                    "again in a moment."
-                )
+            text = await self._generate_text(session_id, prompt, params, on_text)
             async with self._db.write() as uow:
                 message = await uow.messages.add(
                     session_id=session_id,
@@ -236,16 +309,122 @@ class SessionEngine:
                     speaker=prompt.character_name,
                     content=text,
                 )
-            seconds = time.monotonic() - started
-            log.info(
-                "Reply in session %d: %d prompt tokens, %d turns, %d chars in %.2f s",
-                session_id,
-                prompt.token_count,
-                prompt.turns_included,
-                len(text),
-                seconds,
+            return self._finished(session_id, message, prompt, started)
+
+    async def regenerate(
+        self,
+        session_id: int,
+        *,
+        params: GenerationParams | None = None,
+        on_text: OnText | None = None,
+    ) -> Reply:
+        """Swipe: a new version of the character's latest reply; earlier versions are kept."""
+        params = params or self.defaults
+        async with self._lock(session_id):
+            started = time.monotonic()
+            latest = await self._latest_reply(session_id)
+            prompt = await self.prompt_for(session_id, params, before_message=latest.id)
+            text = await self._generate_text(session_id, prompt, params, on_text)
+            versions = [*(latest.swipes or (latest.content,)), text]
+            async with self._db.write() as uow:
+                message = await uow.messages.set_versions(
+                    latest.id, content=text, swipes=versions, swipe_index=len(versions) - 1
+                )
+            return self._finished(session_id, message, prompt, started)
+
+    async def continue_reply(
+        self,
+        session_id: int,
+        *,
+        params: GenerationParams | None = None,
+        on_text: OnText | None = None,
+    ) -> Reply:
+        """Extend the character's latest reply where it stopped."""
+        params = params or self.defaults
+        async with self._lock(session_id):
+            started = time.monotonic()
+            latest = await self._latest_reply(session_id)
+            character, messages = await self._load(session_id)
+            earlier = [m for m in messages if m.id < latest.id]
+            reply_tokens = params.max_new_tokens + await self.backend.count_tokens(latest.content)
+            prompt = await self._render(session_id, character, earlier, reply_tokens)
+            joiner = " " if self.renderer.prompt_format is PromptFormat.PYGMALION else ""
+            prompt = replace(prompt, text=prompt.text + joiner + latest.content)
+
+            async def shown(text: str) -> None:
+                if on_text is not None:
+                    await on_text(_join(latest.content, text))
+
+            more = await self._generate_text(session_id, prompt, params, shown)
+            text = _join(latest.content, more)
+            versions = list(latest.swipes or (latest.content,))
+            versions[latest.swipe_index if latest.swipes else 0] = text
+            async with self._db.write() as uow:
+                message = await uow.messages.set_versions(
+                    latest.id, content=text, swipes=versions, swipe_index=latest.swipe_index
+                )
+            return self._finished(session_id, message, prompt, started)
+
+    async def browse_versions(self, session_id: int, step: int) -> StoredMessage:
+        """Show the previous (-1) or next (+1) version of the latest reply; it becomes history."""
+        async with self._lock(session_id):
+            latest = await self._latest_reply(session_id)
+            versions = list(latest.swipes or (latest.content,))
+            index = max(0, min(len(versions) - 1, latest.swipe_index + step))
+            async with self._db.write() as uow:
+                return await uow.messages.set_versions(
+                    latest.id, content=versions[index], swipes=versions, swipe_index=index
+                )
+
+    async def delete_latest_reply(self, session_id: int) -> StoredMessage:
+        """Remove the character's latest reply from the history; returns it."""
+        async with self._lock(session_id):
+            latest = await self._latest_reply(session_id)
+            async with self._db.write() as uow:
+                await uow.messages.mark_deleted(latest.id)
+            return latest
+
+    async def _latest_reply(self, session_id: int) -> StoredMessage:
+        async with self._db.read() as uow:
+            latest = await uow.messages.latest(session_id)
+        if latest is None or latest.role is not Role.CHARACTER:
+            raise InvalidInput(
+                "Only the character's latest reply can be changed, and someone has spoken since."
             )
-            return Reply(message=message, prompt=prompt, seconds=seconds)
+        return latest
+
+    async def _generate_text(
+        self,
+        session_id: int,
+        prompt: RenderedPrompt,
+        params: GenerationParams,
+        on_text: OnText | None,
+    ) -> str:
+        log.debug("Prompt for session %d:\n%s", session_id, prompt.text)
+        for attempt in range(EMPTY_REPLY_RETRIES + 1):
+            text = await self._stream_clean(prompt, params, on_text)
+            if text:
+                return text
+            log.info("Empty reply in session %d (attempt %d)", session_id, attempt + 1)
+            params = params.replace(seed=None if params.seed is None else params.seed + 1)
+        raise InferenceError(
+            "The character had nothing to say this time. Send another message, or try again "
+            "in a moment."
+        )
+
+    def _finished(
+        self, session_id: int, message: StoredMessage, prompt: RenderedPrompt, started: float
+    ) -> Reply:
+        seconds = time.monotonic() - started
+        log.info(
+            "Reply in session %d: %d prompt tokens, %d turns, %d chars in %.2f s",
+            session_id,
+            prompt.token_count,
+            prompt.turns_included,
+            len(message.content),
+            seconds,
+        )
+        return Reply(message=message, prompt=prompt, seconds=seconds)
 
     async def _stream_clean(
         self, prompt: RenderedPrompt, params: GenerationParams, on_text: OnText | None
@@ -276,3 +455,12 @@ class SessionEngine:
         if not raw:
             return False
         return await self.backend.count_tokens(raw) >= params.max_new_tokens - 1
+
+
+def _join(before: str, more: str) -> str:
+    """Join a continuation to the text it continues, with a space unless one is not needed."""
+    if not more:
+        return before
+    if before.endswith((" ", "\n")) or more.startswith((" ", "\n", ",", ".", "!", "?")):
+        return before + more
+    return f"{before} {more}"

@@ -23,6 +23,8 @@ def _to_value(row: MessageRow) -> StoredMessage:
         created_at=row.created_at,
         edited_at=row.edited_at,
         deleted=row.deleted,
+        swipes=tuple(row.swipes or ()),
+        swipe_index=row.swipe_index,
     )
 
 
@@ -68,7 +70,12 @@ class MessageStore:
 
     async def by_discord_id(self, discord_message_id: int) -> StoredMessage | None:
         row = await self._session.scalar(
-            select(MessageRow).where(MessageRow.discord_message_id == discord_message_id).limit(1)
+            select(MessageRow)
+            .where(
+                MessageRow.discord_message_id == discord_message_id,
+                MessageRow.deleted.is_(False),
+            )
+            .limit(1)
         )
         return _to_value(row) if row else None
 
@@ -85,6 +92,21 @@ class MessageStore:
             .where(MessageRow.id == message_id)
             .values(content=content, edited_at=utcnow())
         )
+
+    async def set_versions(
+        self, message_id: int, *, content: str, swipes: list[str], swipe_index: int
+    ) -> StoredMessage:
+        """Record a reply's versions and which one is shown (and kept in the history)."""
+        row = await self._session.get(MessageRow, message_id)
+        if row is None:
+            raise LookupError(message_id)
+        row.content, row.swipes, row.swipe_index = content, swipes, swipe_index
+        await self._session.flush()
+        return _to_value(row)
+
+    async def latest(self, session_id: int) -> StoredMessage | None:
+        rows = await self.recent(session_id, 1)
+        return rows[0] if rows else None
 
     async def mark_deleted(self, message_id: int) -> None:
         await self._session.execute(

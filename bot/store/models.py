@@ -129,3 +129,18 @@ class MessageRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     edited_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Regenerated versions of a character's reply ("swipes"); ``content`` is the chosen one.
+    swipes: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    swipe_index: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class AppState(Base):
+    """Small facts the bot keeps across restarts (command-tree hash, login back-off)."""
+
+    __tablename__ = "app_state"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )

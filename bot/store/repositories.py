@@ -8,6 +8,7 @@ from bot.store.characters import CharacterStore
 from bot.store.guilds import GuildConfigStore
 from bot.store.messages import MessageStore
 from bot.store.sessions import SessionStore
+from bot.store.state import AppStateStore
 
 
 class UnitOfWork:
@@ -19,3 +20,4 @@ class UnitOfWork:
         self.sessions = SessionStore(session)
         self.messages = MessageStore(session)
         self.guilds = GuildConfigStore(session)
+        self.state = AppStateStore(session)

@@ -1,0 +1,56 @@
+"""Server configuration with validation: what /config may set, and to what."""
+
+from __future__ import annotations
+
+from bot.errors import InvalidInput
+from bot.inference.presets import PRESETS
+from bot.store import Database
+from bot.values import GuildSettings
+
+REPLY_MODES = ("all", "mention")
+NSFW_RULES = ("age_restricted", "allow", "never")
+MAX_OOC_PREFIX = 8
+MAX_COOLDOWN_SECONDS = 3600.0
+REPLY_TOKENS_RANGE = (16, 1024)
+
+
+def validate_change(name: str, value: object) -> object:
+    """Check one setting's new value; returns it normalised or raises InvalidInput."""
+    if name == "reply_mode" and value not in REPLY_MODES:
+        raise InvalidInput("Reply mode must be `all` (every message) or `mention`.")
+    if name == "nsfw_rule" and value not in NSFW_RULES:
+        raise InvalidInput("The NSFW rule must be `age_restricted`, `allow` or `never`.")
+    if name == "ooc_prefix":
+        text = str(value).strip()
+        if not 1 <= len(text) <= MAX_OOC_PREFIX or any(c.isspace() for c in text):
+            raise InvalidInput(
+                f"The out-of-character prefix must be 1 to {MAX_OOC_PREFIX} characters, "
+                "without spaces."
+            )
+        return text
+    if name == "user_cooldown_seconds":
+        seconds = float(value)  # type: ignore[arg-type]
+        if not 0 <= seconds <= MAX_COOLDOWN_SECONDS:
+            raise InvalidInput("The cooldown must be between 0 and 3600 seconds.")
+        return seconds
+    if name == "max_reply_tokens" and value is not None:
+        low, high = REPLY_TOKENS_RANGE
+        if not low <= int(value) <= high:  # type: ignore[call-overload]
+            raise InvalidInput(f"The maximum reply length must be {low} to {high} tokens.")
+    if name == "sampler_preset" and value is not None and value not in PRESETS:
+        raise InvalidInput("Unknown sampler preset. Choose one of: " + ", ".join(PRESETS) + ".")
+    return value
+
+
+class GuildConfigService:
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    async def get(self, guild_id: int) -> GuildSettings:
+        async with self._db.read() as uow:
+            return await uow.guilds.get(guild_id)
+
+    async def update(self, guild_id: int, **changes: object) -> GuildSettings:
+        clean = {name: validate_change(name, value) for name, value in changes.items()}
+        async with self._db.write() as uow:
+            return await uow.guilds.update(guild_id, clean)

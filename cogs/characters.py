@@ -1,0 +1,290 @@
+"""/character: create, edit, show, list and delete the server's characters."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.characters import MAX_NAME, CharacterDraft
+from bot.images import normalize_avatar
+from bot.policy import check_can_change_character, check_can_create_characters
+from bot.values import Character
+from cogs.common import (
+    NO_MENTIONS,
+    Confirm,
+    caller_of,
+    character_autocomplete,
+    core_of,
+    read_attachment,
+    reply_ephemeral,
+    require_guild,
+)
+
+PAGE_SIZE = 10
+
+
+class CharacterModal(discord.ui.Modal):
+    """The long fields, which slash-command options cannot hold (no line breaks there)."""
+
+    def __init__(self, *, title: str, draft: CharacterDraft, on_submit: Any) -> None:
+        super().__init__(title=title[:45], timeout=900, custom_id="galatea:character")
+        self._on_submit = on_submit
+        self.name_input = discord.ui.TextInput(
+            label="Name", custom_id="name", default=draft.name, max_length=MAX_NAME
+        )
+        self.persona_input = discord.ui.TextInput(
+            label="Persona",
+            custom_id="persona",
+            style=discord.TextStyle.paragraph,
+            default=draft.persona or None,
+            placeholder="Who they are, how they talk. {{char}} and {{user}} work here.",
+            max_length=4000,
+        )
+        self.greeting_input = discord.ui.TextInput(
+            label="Greeting (first message)",
+            custom_id="greeting",
+            style=discord.TextStyle.paragraph,
+            default=draft.greeting or None,
+            required=False,
+            max_length=2000,
+        )
+        self.scenario_input = discord.ui.TextInput(
+            label="Scenario",
+            custom_id="scenario",
+            style=discord.TextStyle.paragraph,
+            default=draft.scenario or None,
+            required=False,
+            max_length=1000,
+        )
+        self.examples_input = discord.ui.TextInput(
+            label="Example dialogue",
+            custom_id="examples",
+            style=discord.TextStyle.paragraph,
+            default=draft.example_dialogue or None,
+            placeholder="<START>\n{{user}}: Hi!\n{{char}}: Hello there!",
+            required=False,
+            max_length=4000,
+        )
+        for field in (
+            self.name_input,
+            self.persona_input,
+            self.greeting_input,
+            self.scenario_input,
+            self.examples_input,
+        ):
+            self.add_item(field)
+        self.nsfw = draft.nsfw
+
+    def draft(self) -> CharacterDraft:
+        return CharacterDraft(
+            name=self.name_input.value,
+            persona=self.persona_input.value,
+            greeting=self.greeting_input.value,
+            scenario=self.scenario_input.value,
+            example_dialogue=self.examples_input.value,
+            nsfw=self.nsfw,
+        )
+
+    async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
+        await self._on_submit(interaction, self.draft())
+
+    async def on_error(self, interaction: discord.Interaction[Any], error: Exception) -> None:
+        await interaction.client.tree.on_error(interaction, error)  # type: ignore[attr-defined]
+
+
+def character_embed(character: Character, *, with_avatar: bool) -> discord.Embed:
+    embed = discord.Embed(title=character.name, description=character.persona[:4000])
+    if character.scenario:
+        embed.add_field(name="Scenario", value=character.scenario[:1024], inline=False)
+    if character.greeting:
+        embed.add_field(name="Greeting", value=character.greeting[:1024], inline=False)
+    embed.add_field(name="Creator", value=f"<@{character.owner_id}>")
+    if character.nsfw:
+        embed.add_field(name="NSFW", value="Plays only in age-restricted channels")
+    if with_avatar:
+        embed.set_thumbnail(url="attachment://avatar.png")
+    return embed
+
+
+class ListPages(discord.ui.View):
+    def __init__(self, pages: list[discord.Embed], owner_id: int) -> None:
+        super().__init__(timeout=300)
+        self.pages, self.index, self.owner_id = pages, 0, owner_id
+        self._sync()
+
+    def _sync(self) -> None:
+        self.previous.disabled = self.index == 0
+        self.next.disabled = self.index >= len(self.pages) - 1
+
+    @discord.ui.button(label="◀", style=discord.ButtonStyle.secondary)
+    async def previous(self, interaction: discord.Interaction[Any], _: Any) -> None:
+        self.index = max(0, self.index - 1)
+        self._sync()
+        await interaction.response.edit_message(embed=self.pages[self.index], view=self)
+
+    @discord.ui.button(label="▶", style=discord.ButtonStyle.secondary)
+    async def next(self, interaction: discord.Interaction[Any], _: Any) -> None:
+        self.index = min(len(self.pages) - 1, self.index + 1)
+        self._sync()
+        await interaction.response.edit_message(embed=self.pages[self.index], view=self)
+
+
+@app_commands.guild_only()
+class CharacterCog(commands.GroupCog, group_name="character", group_description="Characters"):
+    def __init__(self, bot: commands.Bot) -> None:
+        self.bot = bot
+
+    @app_commands.command()
+    @app_commands.describe(
+        name="The character's name",
+        persona="A one-line persona; leave empty to write the long fields in a form",
+        avatar="An image for the character",
+        nsfw="Adult character: plays only in age-restricted channels",
+    )
+    async def create(
+        self,
+        interaction: discord.Interaction[Any],
+        name: app_commands.Range[str, 1, MAX_NAME],
+        persona: app_commands.Range[str, 1, 4000] | None = None,
+        avatar: discord.Attachment | None = None,
+        nsfw: bool = False,
+    ) -> None:
+        """Create a character for this server."""
+        core = core_of(interaction)
+        guild_id = require_guild(interaction)
+        check_can_create_characters(await core.guild_config.get(guild_id), caller_of(interaction))
+        avatar_png = await self._avatar(avatar)
+
+        async def save(inter: discord.Interaction[Any], draft: CharacterDraft) -> None:
+            character = await core.characters.create(guild_id, inter.user.id, draft, avatar_png)
+            await inter.response.send_message(
+                f"**{character.name}** is ready. Start a roleplay with "
+                f"`/session start character:{character.name}`.",
+                embed=character_embed(character, with_avatar=False),
+                allowed_mentions=NO_MENTIONS,
+            )
+
+        draft = CharacterDraft(name=name, persona=persona or "", nsfw=nsfw)
+        if persona:
+            await save(interaction, draft)
+        else:
+            await interaction.response.send_modal(
+                CharacterModal(title=f"New character: {name}", draft=draft, on_submit=save)
+            )
+
+    @app_commands.command()
+    @app_commands.describe(character="The character to edit", avatar="A new image", nsfw="Adult")
+    @app_commands.autocomplete(character=character_autocomplete)
+    async def edit(
+        self,
+        interaction: discord.Interaction[Any],
+        character: str,
+        avatar: discord.Attachment | None = None,
+        nsfw: bool | None = None,
+    ) -> None:
+        """Edit one of your characters (admins can edit any)."""
+        core = core_of(interaction)
+        guild_id = require_guild(interaction)
+        current = await core.characters.find(guild_id, character)
+        caller = caller_of(interaction)
+
+        check_can_change_character(current, caller)
+        avatar_png = await self._avatar(avatar)
+        draft = CharacterDraft(
+            name=current.name,
+            persona=current.persona,
+            greeting=current.greeting,
+            scenario=current.scenario,
+            example_dialogue=current.example_dialogue,
+            nsfw=current.nsfw if nsfw is None else nsfw,
+        )
+
+        async def save(inter: discord.Interaction[Any], new: CharacterDraft) -> None:
+            updated = await core.characters.update(current.id, caller, new, avatar_png=avatar_png)
+            await inter.response.send_message(
+                f"**{updated.name}** was updated.", ephemeral=True, allowed_mentions=NO_MENTIONS
+            )
+
+        await interaction.response.send_modal(
+            CharacterModal(title=f"Edit {current.name}", draft=draft, on_submit=save)
+        )
+
+    @app_commands.command()
+    @app_commands.autocomplete(character=character_autocomplete)
+    async def show(self, interaction: discord.Interaction[Any], character: str) -> None:
+        """Show a character's card."""
+        core = core_of(interaction)
+        found = await core.characters.find(require_guild(interaction), character)
+        avatar = await core.characters.avatar(found.id) if found.has_avatar else None
+        files = [discord.File(io.BytesIO(avatar), filename="avatar.png")] if avatar else []
+        await interaction.response.send_message(
+            embed=character_embed(found, with_avatar=bool(avatar)),
+            files=files,
+            ephemeral=True,
+            allowed_mentions=NO_MENTIONS,
+        )
+
+    @app_commands.command(name="list")
+    async def list_(self, interaction: discord.Interaction[Any]) -> None:
+        """List this server's characters."""
+        core = core_of(interaction)
+        guild_id = require_guild(interaction)
+        characters = await core.characters.list(guild_id, limit=500)
+        if not characters:
+            await reply_ephemeral(
+                interaction, "No characters yet. Create one with `/character create`."
+            )
+            return
+        pages = []
+        for start in range(0, len(characters), PAGE_SIZE):
+            chunk = characters[start : start + PAGE_SIZE]
+            embed = discord.Embed(title=f"Characters ({len(characters)})")
+            embed.description = "\n".join(
+                f"**{c.name}**{' (NSFW)' if c.nsfw else ''}: {c.persona[:80]}" for c in chunk
+            )
+            embed.set_footer(
+                text=f"Page {start // PAGE_SIZE + 1} of {-(-len(characters) // PAGE_SIZE)}"
+            )
+            pages.append(embed)
+        view = ListPages(pages, interaction.user.id) if len(pages) > 1 else discord.utils.MISSING
+        await interaction.response.send_message(
+            embed=pages[0], view=view, ephemeral=True, allowed_mentions=NO_MENTIONS
+        )
+
+    @app_commands.command()
+    @app_commands.autocomplete(character=character_autocomplete)
+    async def delete(self, interaction: discord.Interaction[Any], character: str) -> None:
+        """Delete a character and its roleplay history (its creator or an admin)."""
+        core = core_of(interaction)
+        found = await core.characters.find(require_guild(interaction), character)
+        caller = caller_of(interaction)
+
+        check_can_change_character(found, caller)
+        view = Confirm(interaction.user.id, f"Delete {found.name}")
+        await interaction.response.send_message(
+            f"Delete **{found.name}** and every roleplay history with it? This cannot be undone.",
+            view=view,
+            ephemeral=True,
+            allowed_mentions=NO_MENTIONS,
+        )
+        if await view.wait() or not view.confirmed:
+            return
+        deleted = await core.characters.delete(found.id, caller)
+        await interaction.edit_original_response(
+            content=f"**{deleted.name}** was deleted.", view=None, allowed_mentions=NO_MENTIONS
+        )
+
+    async def _avatar(self, attachment: discord.Attachment | None) -> bytes | None:
+        if attachment is None:
+            return None
+        data = await read_attachment(attachment)
+        return await asyncio.to_thread(normalize_avatar, data)
+
+
+async def setup(bot: commands.Bot) -> None:
+    await bot.add_cog(CharacterCog(bot))

@@ -1,0 +1,172 @@
+"""/config: where and how the bot plays on this server (Manage Server only)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.errors import GalateaError
+from bot.inference.presets import PRESETS
+from bot.policy import check_admin
+from bot.values import GuildSettings
+from cogs.common import NO_MENTIONS, caller_of, core_of, reply_ephemeral, require_guild
+
+Action = Literal["add", "remove", "clear"]
+
+
+def _ids(ids: tuple[int, ...] | None, mention: str, none_text: str) -> str:
+    if ids is None:
+        return none_text
+    return ", ".join(mention.format(i) for i in ids) or "none"
+
+
+def config_embed(config: GuildSettings) -> discord.Embed:
+    embed = discord.Embed(title="Galatea settings for this server")
+    embed.add_field(
+        name="Channels", value=_ids(config.allowed_channel_ids, "<#{}>", "every channel")
+    )
+    embed.add_field(
+        name="May create characters", value=_ids(config.creator_role_ids, "<@&{}>", "everyone")
+    )
+    embed.add_field(
+        name="May start sessions", value=_ids(config.session_role_ids, "<@&{}>", "everyone")
+    )
+    embed.add_field(name="Reply mode", value=config.reply_mode)
+    embed.add_field(name="Out-of-character prefix", value=f"`{config.ooc_prefix}`")
+    embed.add_field(name="Longest reply", value=f"{config.max_reply_tokens or 'default'} tokens")
+    embed.add_field(name="Sampler preset", value=config.sampler_preset or "default")
+    embed.add_field(name="Cooldown per user", value=f"{config.user_cooldown_seconds:g} s")
+    embed.add_field(name="NSFW characters", value=config.nsfw_rule.replace("_", " "))
+    return embed
+
+
+def _change(
+    current: tuple[int, ...] | None, action: Action, item: int | None
+) -> tuple[int, ...] | None:
+    if action == "clear":
+        return None
+    ids = list(current or ())
+    if item is None:
+        return current
+    if action == "add" and item not in ids:
+        ids.append(item)
+    if action == "remove" and item in ids:
+        ids.remove(item)
+    return tuple(ids) if ids else (None if action == "remove" else ())
+
+
+@app_commands.guild_only()
+@app_commands.default_permissions(manage_guild=True)
+class ConfigCog(commands.GroupCog, group_name="config", group_description="Server settings"):
+    def __init__(self, bot: commands.Bot) -> None:
+        self.bot = bot
+
+    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
+        # default_member_permissions can be overridden by a server; check again here.
+        try:
+            check_admin(caller_of(interaction))
+        except GalateaError as refusal:
+            await reply_ephemeral(interaction, refusal.user_message)
+            return False
+        return True
+
+    async def _update(self, interaction: discord.Interaction[Any], **changes: Any) -> None:
+        core = core_of(interaction)
+        config = await core.guild_config.update(require_guild(interaction), **changes)
+        await interaction.response.send_message(
+            "Saved.", embed=config_embed(config), ephemeral=True, allowed_mentions=NO_MENTIONS
+        )
+
+    @app_commands.command()
+    async def show(self, interaction: discord.Interaction[Any]) -> None:
+        """Show this server's Galatea settings."""
+        config = await core_of(interaction).guild_config.get(require_guild(interaction))
+        await interaction.response.send_message(
+            embed=config_embed(config), ephemeral=True, allowed_mentions=NO_MENTIONS
+        )
+
+    @app_commands.command()
+    @app_commands.describe(action="add or remove a channel, or clear to allow every channel")
+    async def channels(
+        self,
+        interaction: discord.Interaction[Any],
+        action: Action,
+        channel: discord.TextChannel | None = None,
+    ) -> None:
+        """Choose the channels where roleplay may happen (threads follow their channel)."""
+        core = core_of(interaction)
+        current = (await core.guild_config.get(require_guild(interaction))).allowed_channel_ids
+        await self._update(
+            interaction,
+            allowed_channel_ids=_change(current, action, channel.id if channel else None),
+        )
+
+    @app_commands.command()
+    @app_commands.describe(
+        permission="what the role allows", action="add or remove the role, or clear for everyone"
+    )
+    async def roles(
+        self,
+        interaction: discord.Interaction[Any],
+        permission: Literal["create characters", "start sessions"],
+        action: Action,
+        role: discord.Role | None = None,
+    ) -> None:
+        """Choose which roles may create characters or start sessions."""
+        core = core_of(interaction)
+        config = await core.guild_config.get(require_guild(interaction))
+        field = "creator_role_ids" if permission == "create characters" else "session_role_ids"
+        await self._update(
+            interaction,
+            **{field: _change(getattr(config, field), action, role.id if role else None)},
+        )
+
+    @app_commands.command(name="reply-mode")
+    async def reply_mode(
+        self, interaction: discord.Interaction[Any], mode: Literal["all", "mention"]
+    ) -> None:
+        """Reply to every message, or only when the character is mentioned, named or replied to."""
+        await self._update(interaction, reply_mode=mode)
+
+    @app_commands.command(name="ooc-prefix")
+    async def ooc_prefix(
+        self, interaction: discord.Interaction[Any], prefix: app_commands.Range[str, 1, 8]
+    ) -> None:
+        """Messages starting with this are out of character (default //)."""
+        await self._update(interaction, ooc_prefix=prefix)
+
+    @app_commands.command(name="reply-length")
+    async def reply_length(
+        self, interaction: discord.Interaction[Any], tokens: app_commands.Range[int, 16, 1024]
+    ) -> None:
+        """The longest reply, in tokens."""
+        await self._update(interaction, max_reply_tokens=tokens)
+
+    @app_commands.command()
+    @app_commands.choices(preset=[app_commands.Choice(name=name, value=name) for name in PRESETS])
+    async def preset(self, interaction: discord.Interaction[Any], preset: str) -> None:
+        """The sampler preset replies use."""
+        await self._update(interaction, sampler_preset=preset)
+
+    @app_commands.command()
+    async def cooldown(
+        self, interaction: discord.Interaction[Any], seconds: app_commands.Range[float, 0, 3600]
+    ) -> None:
+        """How long each member waits before their next message makes the character answer."""
+        await self._update(interaction, user_cooldown_seconds=seconds)
+
+    @app_commands.command()
+    async def nsfw(
+        self,
+        interaction: discord.Interaction[Any],
+        rule: Literal["age_restricted", "allow", "never"],
+    ) -> None:
+        """Where NSFW characters may play: age-restricted channels only, anywhere, or nowhere."""
+        await self._update(interaction, nsfw_rule=rule)
+
+
+async def setup(bot: commands.Bot) -> None:
+    await bot.add_cog(ConfigCog(bot))

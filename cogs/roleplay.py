@@ -1,0 +1,297 @@
+"""Channel roleplay on Discord: messages in, character replies out (streamed, through the
+webhook), swipe buttons, and edits and deletions that follow into the history."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import discord
+from discord.ext import commands
+
+from bot.errors import GalateaError
+from bot.roleplay.channel import ChannelRoleplay, IncomingMessage, Outcome
+from bot.roleplay.engine import SessionView
+from bot.values import Character, Role, StoredMessage
+from cogs.common import NO_MENTIONS, core_of, place_of, reply_ephemeral
+from cogs.delivery import Deliveries, Delivery
+from cogs.reply_buttons import ReplyButton, reply_view
+from cogs.text import MESSAGE_LIMIT, split_message
+
+log = logging.getLogger(__name__)
+
+EDIT_INTERVAL = 1.0  # seconds between streamed edits in one channel (Discord's rate limits)
+TYPING_INTERVAL = 8.0
+HUMAN_MESSAGE_TYPES = (discord.MessageType.default, discord.MessageType.reply)
+
+
+class DiscordReplyPresenter:
+    """Shows one reply as it grows: typing, then one message edited about once a second."""
+
+    def __init__(self, cog: RoleplayCog, view: SessionView) -> None:
+        self._cog, self._view = cog, view
+        self._delivery: Delivery | None = None
+        self._message_id: int | None = None
+        self._last_edit = 0.0
+        self._last_typing = 0.0
+        self._channel: Any = None
+
+    async def _ready(self) -> Delivery:
+        if self._delivery is None:
+            self._channel = await self._cog.channel(self._view.session.channel_id)
+            self._delivery = await self._cog.delivery(self._channel, self._view.character)
+        return self._delivery
+
+    async def start(self) -> None:
+        await self._ready()
+        await self._typing()
+
+    async def _typing(self) -> None:
+        if time.monotonic() - self._last_typing > TYPING_INTERVAL:
+            self._last_typing = time.monotonic()
+            try:
+                await self._channel.typing()
+            except discord.HTTPException:
+                pass  # only a courtesy
+
+    async def update(self, text: str) -> None:
+        if not self._cog.stream_replies:
+            await self._typing()
+            return
+        if time.monotonic() - self._last_edit < EDIT_INTERVAL:
+            return
+        delivery = await self._ready()
+        shown = split_message(text)[0] if len(text) > MESSAGE_LIMIT else text
+        self._last_edit = time.monotonic()
+        if self._message_id is None:
+            self._message_id = (await delivery.send(shown + " …")).id
+        else:
+            await delivery.edit(self._message_id, shown + " …", None)
+
+    async def finish(self, message: StoredMessage) -> int | None:
+        delivery = await self._ready()
+        ids = await self._cog.show_reply(delivery, self._view, message, self._message_id)
+        return ids[0] if ids else None
+
+    async def fail(self, user_message: str) -> None:
+        if self._message_id is not None and self._delivery is not None:
+            try:  # the partial text never reached the history: take it away
+                await self._delivery.delete(self._message_id)
+            except discord.HTTPException:
+                pass
+        channel = self._channel or await self._cog.channel(self._view.session.channel_id)
+        await channel.send(f"⚠️ {user_message}", allowed_mentions=NO_MENTIONS)
+
+
+class RoleplayCog(commands.Cog):
+    def __init__(self, bot: commands.Bot) -> None:
+        self.bot = bot
+        core = bot.core  # type: ignore[attr-defined]
+        self.core = core
+        self.stream_replies: bool = core.settings.STREAM_REPLIES
+        self.deliveries = Deliveries(bot)
+        self.replies = ChannelRoleplay(
+            core.engine, core.guild_config, lambda view: DiscordReplyPresenter(self, view)
+        )
+        self._latest_reply: dict[int, tuple[int, Delivery]] = {}  # channel -> message with buttons
+        bot.roleplay_cog = self  # type: ignore[attr-defined]
+
+    async def cog_unload(self) -> None:
+        for channel_id in list(self._latest_reply):
+            await self.replies.cancel(channel_id)
+
+    # Where and how a character posts
+
+    async def channel(self, channel_id: int) -> Any:
+        return self.bot.get_channel(channel_id) or await self.bot.fetch_channel(channel_id)
+
+    async def delivery(self, channel: Any, character: Character) -> Delivery:
+        avatar = await self.core.characters.avatar(character.id) if character.has_avatar else None
+        return await self.deliveries.for_character(channel, character.id, character.name, avatar)
+
+    async def delivery_mode(self, channel: Any) -> str:
+        return self.deliveries.mode(channel)
+
+    async def post_character_message(
+        self, channel: Any, character: Character, message: StoredMessage
+    ) -> None:
+        """Post a stored character line (a greeting) and link it to its Discord message."""
+        delivery = await self.delivery(channel, character)
+        view = await self.core.engine.active(channel.id)
+        if view is None:
+            return
+        ids = await self.show_reply(delivery, view, message, None)
+        if ids:
+            await self.core.engine.attach_discord_id(message.id, ids[0])
+
+    async def show_reply(
+        self,
+        delivery: Delivery,
+        view: SessionView,
+        message: StoredMessage,
+        streamed_id: int | None,
+    ) -> list[int]:
+        """Show the final text (split past 2,000 characters) with the swipe buttons on it."""
+        channel_id = view.session.channel_id
+        await self._drop_old_buttons(channel_id)
+        pieces = split_message(message.content)
+        buttons = reply_view(view.session.id, message)
+        ids: list[int] = []
+        for index, piece in enumerate(pieces):
+            last = index == len(pieces) - 1
+            piece_view = buttons if last else None
+            if index == 0 and streamed_id is not None:
+                await delivery.edit(streamed_id, piece, piece_view)
+                ids.append(streamed_id)
+            else:
+                ids.append((await self._send(delivery, view, piece, piece_view)).id)
+        self._latest_reply[channel_id] = (ids[-1], delivery)
+        return ids
+
+    async def _drop_old_buttons(self, channel_id: int) -> None:
+        previous = self._latest_reply.pop(channel_id, None)
+        if previous is not None:
+            message_id, delivery = previous
+            try:
+                await delivery.clear_buttons(message_id)
+            except discord.HTTPException:
+                pass  # deleted meanwhile: nothing to clear
+
+    async def _send(
+        self, delivery: Delivery, view: SessionView, text: str, buttons: discord.ui.View | None
+    ) -> discord.Message:
+        """Send; if someone deleted the webhook, make a new one and send again (once).
+
+        discord.py itself waits out 429s and retries 5xx on webhook routes."""
+        try:
+            return await delivery.send(text, buttons)
+        except discord.NotFound:
+            channel = await self.channel(view.session.channel_id)
+            parent = getattr(channel, "parent", None) or channel
+            self.deliveries.forget(parent.id)
+            fresh = await self.delivery(channel, view.character)
+            return await fresh.send(text, buttons)
+
+    # Messages in
+
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        if message.guild is None:
+            return
+        incoming = await self._incoming(message)
+        try:
+            outcome = await self.replies.handle(incoming)
+        except GalateaError as exc:
+            await message.channel.send(f"⚠️ {exc.user_message}", allowed_mentions=NO_MENTIONS)
+            return
+        if outcome is not Outcome.NO_SESSION:
+            log.debug("Message %d in channel %d: %s", message.id, message.channel.id, outcome)
+
+    async def _incoming(self, message: discord.Message) -> IncomingMessage:
+        assert message.guild is not None
+        replies_to_character = False
+        reference = message.reference
+        if reference is not None and reference.message_id is not None:
+            stored = await self.core.engine.message_by_discord_id(reference.message_id)
+            replies_to_character = stored is not None and stored.role is Role.CHARACTER
+        me = self.bot.user
+        return IncomingMessage(
+            place=place_of(message.channel, message.guild.id),
+            message_id=message.id,
+            author_id=message.author.id,
+            author_name=message.author.display_name,
+            content=message.clean_content,
+            from_bot=message.author.bot,
+            from_webhook=message.webhook_id is not None,
+            is_system=message.type not in HUMAN_MESSAGE_TYPES,
+            mentions_bot=me is not None and any(u.id == me.id for u in message.mentions),
+            replies_to_character=replies_to_character,
+        )
+
+    @commands.Cog.listener()
+    async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
+        content = payload.data.get("content")
+        author = payload.data.get("author") or {}
+        if content is None or author.get("bot") or payload.data.get("webhook_id"):
+            return
+        message = payload.cached_message
+        text = (
+            message.clean_content if message is not None and message.content == content else content
+        )
+        if await self.core.engine.edit_by_discord_id(payload.message_id, text):
+            log.info("Message %d edited: history updated", payload.message_id)
+
+    @commands.Cog.listener()
+    async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
+        if await self.core.engine.delete_by_discord_id(payload.message_id):
+            log.info("Message %d deleted: removed from the history", payload.message_id)
+
+    # Swipe buttons
+
+    async def on_reply_button(
+        self, interaction: discord.Interaction[Any], action: str, session_id: int
+    ) -> None:
+        core = core_of(interaction)
+        view = await core.engine.active(interaction.channel_id or 0)
+        if view is None or view.session.id != session_id:
+            await reply_ephemeral(
+                interaction, "That roleplay has ended; these buttons do nothing now."
+            )
+            return
+        latest = await core.engine.history(session_id, limit=1)
+        clicked = interaction.message.id if interaction.message else None
+        if (
+            not latest
+            or latest[-1].role is not Role.CHARACTER
+            or clicked != self._latest_id(view.session.channel_id, latest[-1])
+        ):
+            await reply_ephemeral(interaction, "Only the character's latest reply can be changed.")
+            return
+        await interaction.response.defer()
+        channel = await self.channel(view.session.channel_id)
+        delivery = await self.delivery(channel, view.character)
+        first_id = latest[-1].discord_message_id or clicked
+        config = await core.guild_config.get(view.session.guild_id)
+        params = core.engine.params_for(config)
+        last_edit = 0.0
+
+        async def stream(text: str) -> None:
+            nonlocal last_edit
+            if self.stream_replies and time.monotonic() - last_edit >= EDIT_INTERVAL:
+                last_edit = time.monotonic()
+                await delivery.edit(first_id, split_message(text)[0] + " …", None)
+
+        try:
+            if action == "regen":
+                reply = await core.engine.regenerate(session_id, params=params, on_text=stream)
+                message = reply.message
+            elif action == "cont":
+                reply = await core.engine.continue_reply(session_id, params=params, on_text=stream)
+                message = reply.message
+            elif action in ("prev", "next"):
+                message = await core.engine.browse_versions(
+                    session_id, -1 if action == "prev" else 1
+                )
+            else:  # delete
+                removed = await core.engine.delete_latest_reply(session_id)
+                await delivery.delete(removed.discord_message_id or first_id)
+                self._latest_reply.pop(view.session.channel_id, None)
+                return
+        except GalateaError as exc:
+            await reply_ephemeral(interaction, exc.user_message)
+            return
+        await self.show_reply(delivery, view, message, first_id)
+
+    def _latest_id(self, channel_id: int, latest: StoredMessage) -> int | None:
+        known = self._latest_reply.get(channel_id)
+        return known[0] if known else latest.discord_message_id
+
+    async def shutdown(self) -> None:
+        await asyncio.gather(*(self.replies.cancel(c) for c in list(self._latest_reply)))
+
+
+async def setup(bot: commands.Bot) -> None:
+    bot.add_dynamic_items(ReplyButton)
+    await bot.add_cog(RoleplayCog(bot))

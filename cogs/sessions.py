@@ -1,0 +1,183 @@
+"""/session: start, stop, reset, status and export a channel's roleplay."""
+
+from __future__ import annotations
+
+import io
+from typing import Any, cast
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.errors import InvalidInput, NotFound, PermissionDenied
+from bot.policy import check_can_start_sessions, check_channel_allowed, check_nsfw_allowed
+from cogs.common import (
+    NO_MENTIONS,
+    Confirm,
+    caller_of,
+    character_autocomplete,
+    core_of,
+    place_of,
+    require_guild,
+)
+
+
+@app_commands.guild_only()
+class SessionCog(commands.GroupCog, group_name="session", group_description="Roleplay sessions"):
+    def __init__(self, bot: commands.Bot) -> None:
+        self.bot = bot
+
+    @property
+    def roleplay(self) -> Any:
+        return cast(Any, self.bot).roleplay_cog
+
+    @app_commands.command()
+    @app_commands.describe(
+        character="Who plays in this channel",
+        thread="Open a new thread for this roleplay instead of using this channel",
+    )
+    @app_commands.autocomplete(character=character_autocomplete)
+    async def start(
+        self, interaction: discord.Interaction[Any], character: str, thread: bool = False
+    ) -> None:
+        """Start a roleplay with a character here (or in a new thread)."""
+        core = core_of(interaction)
+        guild_id = require_guild(interaction)
+        caller = caller_of(interaction)
+        channel = interaction.channel
+        if channel is None:
+            raise InvalidInput("This command works in a server channel.")
+        config = await core.guild_config.get(guild_id)
+        place = place_of(channel, guild_id)
+        check_channel_allowed(config, place)
+        check_can_start_sessions(config, caller)
+        found = await core.characters.find(guild_id, character)
+        check_nsfw_allowed(config, found, place)
+        await interaction.response.defer(thinking=True)
+        target: Any = channel
+        if thread:
+            if not isinstance(channel, discord.TextChannel):
+                raise InvalidInput("New threads can be opened from a text channel only.")
+            target = await channel.create_thread(
+                name=f"Roleplay with {found.name}"[:100],
+                type=discord.ChannelType.public_thread,
+                auto_archive_duration=1440,
+            )
+        await self.roleplay.replies.cancel(target.id)
+        _session, greeting = await core.engine.start(
+            guild_id=guild_id,
+            channel_id=target.id,
+            character_id=found.id,
+            started_by=caller.user_id,
+            user_name=caller.display_name,
+        )
+        where = "here" if target is channel else target.mention
+        await interaction.followup.send(
+            f"**{found.name}** joins the roleplay {where}. Messages starting with "
+            f"`{config.ooc_prefix}` or wrapped in `((…))` are out of character.",
+            allowed_mentions=NO_MENTIONS,
+        )
+        if greeting is not None:
+            await self.roleplay.post_character_message(target, found, greeting)
+
+    @app_commands.command()
+    async def stop(self, interaction: discord.Interaction[Any]) -> None:
+        """End the roleplay in this channel (the history is kept)."""
+        core = core_of(interaction)
+        view = await self._active(interaction)
+        self._check_session_rights(interaction, view.session.started_by)
+        await self.roleplay.replies.cancel(view.session.channel_id)
+        await core.engine.stop(view.session.channel_id)
+        await interaction.response.send_message(
+            f"**{view.character.name}** leaves the roleplay. `/session start` begins a new one.",
+            allowed_mentions=NO_MENTIONS,
+        )
+
+    @app_commands.command()
+    async def reset(self, interaction: discord.Interaction[Any]) -> None:
+        """Clear this channel's roleplay history and start over with the greeting."""
+        core = core_of(interaction)
+        view = await self._active(interaction)
+        self._check_session_rights(interaction, view.session.started_by)
+        confirm = Confirm(interaction.user.id, "Clear the history")
+        await interaction.response.send_message(
+            f"Clear all {view.message_count} messages of this roleplay with "
+            f"**{view.character.name}**? The character forgets them for good.",
+            view=confirm,
+            ephemeral=True,
+            allowed_mentions=NO_MENTIONS,
+        )
+        if await confirm.wait() or not confirm.confirmed:
+            return
+        await self.roleplay.replies.cancel(view.session.channel_id)
+        await core.engine.reset(view.session.id)
+        await interaction.edit_original_response(content="The history was cleared.", view=None)
+        channel = interaction.channel
+        greeting = await core.engine.repost_greeting(view.session.id, interaction.user.display_name)
+        if greeting is not None and channel is not None:
+            await self.roleplay.post_character_message(channel, view.character, greeting)
+
+    @app_commands.command()
+    async def status(self, interaction: discord.Interaction[Any]) -> None:
+        """What plays here: character, model, history size, queue."""
+        core = core_of(interaction)
+        view = await self._active(interaction)
+        prompt = await core.engine.prompt_for(view.session.id, core.engine.defaults)
+        embed = discord.Embed(title=f"Roleplay with {view.character.name}")
+        embed.add_field(name="Model", value=f"{core.backend.model_name} ({core.backend.name})")
+        embed.add_field(name="Prompt format", value=core.engine.renderer.prompt_format.value)
+        embed.add_field(name="Messages stored", value=str(view.message_count))
+        embed.add_field(
+            name="In the prompt window",
+            value=f"{prompt.turns_included} messages, {prompt.token_count} of "
+            f"{core.backend.context_length} tokens",
+        )
+        busy = self.roleplay.replies.busy(view.session.channel_id)
+        embed.add_field(name="Reply", value="being written now" if busy else "idle")
+        embed.add_field(
+            name="Replies shown through",
+            value=await self.roleplay.delivery_mode(interaction.channel),
+        )
+        await interaction.response.send_message(
+            embed=embed, ephemeral=True, allowed_mentions=NO_MENTIONS
+        )
+
+    @app_commands.command()
+    async def export(self, interaction: discord.Interaction[Any]) -> None:
+        """Download this channel's roleplay history as text and JSON."""
+        core = core_of(interaction)
+        view = await self._active(interaction)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        text, data = await core.engine.export(view.session.id)
+        stem = f"roleplay-{view.character.name}-{view.session.id}".replace(" ", "_")
+        await interaction.followup.send(
+            f"{view.message_count} messages with **{view.character.name}**.",
+            files=[
+                discord.File(io.BytesIO(text.encode()), filename=f"{stem}.txt"),
+                discord.File(io.BytesIO(data.encode()), filename=f"{stem}.json"),
+            ],
+            ephemeral=True,
+            allowed_mentions=NO_MENTIONS,
+        )
+
+    async def _active(self, interaction: discord.Interaction[Any]) -> Any:
+        require_guild(interaction)
+        view = await core_of(interaction).engine.active(interaction.channel_id or 0)
+        if view is None:
+            raise NotFound("No roleplay is running here. Start one with `/session start`.")
+        return view
+
+    def _check_session_rights(
+        self, interaction: discord.Interaction[Any], started_by: int | None
+    ) -> None:
+        caller = caller_of(interaction)
+        if caller.is_admin or caller.user_id == started_by:
+            return
+
+        raise PermissionDenied(
+            "Only whoever started this roleplay, or a server admin, can do that."
+        )
+
+
+async def setup(bot: commands.Bot) -> None:
+    await bot.add_cog(SessionCog(bot))

@@ -1,0 +1,22 @@
+"""Fixtures for the end-to-end Discord tests."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from tests.cogs.harness import World, build_world
+from tests.discord_emulator import DiscordEmulator
+
+
+@pytest.fixture
+async def emu() -> AsyncIterator[DiscordEmulator]:
+    async with DiscordEmulator() as emulator:
+        yield emulator
+    assert not emulator.internal_errors, emulator.internal_errors
+
+
+@pytest.fixture
+def world(emu: DiscordEmulator) -> World:
+    return build_world(emu)
