@@ -117,6 +117,12 @@ class Deliveries:
                 self._refused[parent.id] = time.monotonic()
         return PlainDelivery(channel, name)
 
+    def posted_by_us(self, message: discord.Message, me: discord.ClientUser | None) -> bool:
+        """Whether a message is a character's: from one of our webhooks or from the bot."""
+        if message.webhook_id is not None:
+            return any(w.id == message.webhook_id for w in self._webhooks.values())
+        return me is not None and message.author.id == me.id
+
     def forget(self, channel_id: int) -> None:
         """The webhook was deleted: find or create it again next time."""
         webhook = self._webhooks.pop(channel_id, None)

@@ -191,12 +191,16 @@ class RoleplayCog(commands.Cog):
 
     async def _incoming(self, message: discord.Message) -> IncomingMessage:
         assert message.guild is not None
+        me = self.bot.user
         replies_to_character = False
         reference = message.reference
         if reference is not None and reference.message_id is not None:
-            stored = await self.core.engine.message_by_discord_id(reference.message_id)
-            replies_to_character = stored is not None and stored.role is Role.CHARACTER
-        me = self.bot.user
+            resolved = reference.resolved
+            if isinstance(resolved, discord.Message):  # Discord sends the message replied to
+                replies_to_character = self.deliveries.posted_by_us(resolved, me)
+            if not replies_to_character:
+                stored = await self.core.engine.message_by_discord_id(reference.message_id)
+                replies_to_character = stored is not None and stored.role is Role.CHARACTER
         return IncomingMessage(
             place=place_of(message.channel, message.guild.id),
             message_id=message.id,

@@ -9,6 +9,7 @@ import asyncio
 
 import discord
 
+from bot.inference.ctransformers_backend import CTransformersBackend
 from bot.store import Database
 from bot.values import Role
 from tests.cogs.harness import World, galatea, is_character_message, wait_for_reply
@@ -272,3 +273,18 @@ async def _until(condition) -> None:  # type: ignore[no-untyped-def]
 async def _until_async(condition) -> None:  # type: ignore[no-untyped-def]
     while not await condition():
         await asyncio.sleep(0.02)
+
+
+async def test_the_real_model_answers_in_a_channel(
+    emu: DiscordEmulator, world: World, database: Database, tiny_backend: CTransformersBackend
+) -> None:
+    async with galatea(emu, database, tiny_backend, TEMPERATURE=0.0, TOP_K=1, MAX_NEW_TOKENS=24):
+        await create_aqua(emu, world, greeting="")
+        await start_session(emu, world)
+        await emu.send_message(world.channel, world.alice, "Hello, goddess!")
+        await emu.send_message(world.channel, world.bob, "Hi!")
+        reply = await wait_for_reply(emu, world.channel, "Aqua", timeout=30)
+    assert reply.content.strip()
+    assert reply.allowed_mentions == {"parse": []}
+    stats = tiny_backend.last_stats
+    assert stats is not None and stats.generated_tokens > 0

@@ -50,8 +50,8 @@ def resolve(
         uid = int(match.group(1))
         if uid in world.users and ("users" in parse or uid in allowed_users):
             user_ids.append(uid)
-    if replied_user_id is not None and ping_reply:
-        user_ids.append(replied_user_id)
+    if replied_user_id is not None and ping_reply and replied_user_id in world.users:
+        user_ids.append(replied_user_id)  # a reply to a webhook message pings no user
     for uid in dict.fromkeys(user_ids):  # de-duplicate, keep order
         entry = payloads.user(world.users[uid])
         if guild is not None and uid in guild.members:
