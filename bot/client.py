@@ -166,7 +166,8 @@ class GalateaBot(commands.Bot):
         if cog is not None:
             await asyncio.wait_for(cog.shutdown(), timeout=SHUTDOWN_GRACE)  # type: ignore[attr-defined]
         for task in list(self._background):
-            task.cancel()
+            if task is not asyncio.current_task():  # close() itself may run as a tracked task
+                task.cancel()
         await super().close()
 
 
@@ -177,7 +178,8 @@ async def record_login(core: Core, *, success: bool) -> float:
     """
     async with core.database.write() as uow:
         raw = await uow.state.get("login_failures")
-        failures = 0 if success or raw is None else int(raw.split(":")[0]) + 1
+        previous = int(raw.split(":")[0]) if raw else 0
+        failures = 0 if success else previous + 1
         await uow.state.set("login_failures", f"{failures}:{time.time():.0f}")
     return (
         0.0 if failures == 0 else min(LOGIN_BACKOFF_MAX, LOGIN_BACKOFF_BASE * 2 ** (failures - 1))
