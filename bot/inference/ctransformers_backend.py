@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import aclosing
+from ctypes import c_int
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,21 @@ _TYPE_HINTS: tuple[tuple[str, str], ...] = (
     (r"mpt", "mpt"),
     (r"starcoder|santacoder|bigcode", "gpt_bigcode"),
 )
+
+
+def tokenize(llm: Any, text: str, *, add_bos: bool) -> list[int]:
+    """Tokenise with a buffer sized for the worst case.
+
+    ctransformers' own ``LLM.tokenize`` sizes its output buffer by ``len(text)`` in characters,
+    but byte-fallback vocabularies (llama) spend one token per UTF-8 byte on characters they
+    do not know: an emoji is one character and four tokens. Its C function writes past the
+    buffer then, corrupting the heap (a crash on the next allocation). Room for every byte,
+    the BOS token and the tokenizer's leading-space marker makes that impossible.
+    """
+    data = text.encode()
+    buffer = (c_int * (len(data) + 8))()
+    count = llm.ctransformers_llm_tokenize(data, add_bos, buffer)
+    return buffer[:count]
 
 
 def infer_model_type(model: str, model_file: str | None) -> str | None:
@@ -193,12 +209,14 @@ class CTransformersBackend:
 
     async def count_tokens(self, text: str) -> int:
         llm = self._require_loaded()
-        return len(await self._worker.call(llm.tokenize, text, False))
+        return len(await self._worker.call(lambda: tokenize(llm, text, add_bos=False)))
 
     async def count_tokens_many(self, texts: Sequence[str]) -> list[int]:
         """Count several texts in one trip to the model thread."""
         llm = self._require_loaded()
-        return await self._worker.call(lambda: [len(llm.tokenize(text, False)) for text in texts])
+        return await self._worker.call(
+            lambda: [len(tokenize(llm, text, add_bos=False)) for text in texts]
+        )
 
     async def stream(
         self, prompt: str, params: GenerationParams, stop: Sequence[str]
@@ -235,7 +253,7 @@ def _generate(
 ) -> GenerationStats:
     """The blocking generation loop; runs on the model thread."""
     started = time.monotonic()
-    tokens = llm.tokenize(prompt)
+    tokens = tokenize(llm, prompt, add_bos=llm.model_type == "llama")
     if len(tokens) + params.max_new_tokens > llm.context_length:
         # ctransformers would only log a warning and evaluate garbage past its context.
         raise InferenceError(

@@ -187,3 +187,17 @@ async def test_gpu_layers_for_gptj_are_refused_up_front_with_a_warning(
 )
 def test_model_type_is_inferred_from_ggml_file_names(model, file, expected) -> None:  # type: ignore[no-untyped-def]
     assert infer_model_type(model, file) == expected
+
+
+async def test_text_that_falls_back_to_bytes_is_counted_without_overflowing(
+    tiny_backend: CTransformersBackend,
+) -> None:
+    """Emoji and rare letters cost a token per UTF-8 byte; ctransformers' own tokenize() sized
+    its buffer per character and corrupted the heap on such text."""
+    text = "😀🎉✨" * 200 + "ɯ\x16é"
+    count = await tiny_backend.count_tokens(text)
+    assert count >= len(text.encode()) - 10
+    for _ in range(20):  # would crash within a few rounds with the undersized buffer
+        assert await tiny_backend.count_tokens(text) == count
+    reply = await generate_text(tiny_backend, text[:40] + "\nAqua:", GREEDY, [])
+    assert isinstance(reply, str)
