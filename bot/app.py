@@ -6,13 +6,20 @@ main.py calls this for every subcommand; tests and benchmarks build the same par
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.characters import CharacterService
 from bot.errors import ConfigError
 from bot.guild_config import GuildConfigService
 from bot.inference.base import Backend, GenerationParams
+from bot.inference.cerebrium_backend import CerebriumBackend
 from bot.inference.ctransformers_backend import CTransformersBackend
+from bot.inference.ctransformers_pool import CTransformersPool
+from bot.inference.kobold_backend import KoboldBackend
+from bot.inference.llama_cpp_backend import LlamaCppBackend
+from bot.inference.openai_backend import OpenAICompletionsBackend
+from bot.inference.scheduler import Scheduler
+from bot.lore.service import LoreService
 from bot.prompt.render import PromptRenderer
 from bot.prompt.tokens import TokenCounter
 from bot.roleplay.engine import SessionEngine
@@ -40,19 +47,58 @@ def generation_defaults(settings: Settings) -> GenerationParams:
 
 
 def build_backend(settings: Settings) -> Backend:
-    if settings.INFERENCE_BACKEND is BackendKind.CTRANSFORMERS:
+    """The backend INFERENCE_BACKEND names, configured from the settings."""
+    kind = settings.INFERENCE_BACKEND
+    if kind is BackendKind.CTRANSFORMERS:
         require(settings, "MODEL")
-        return CTransformersBackend(
+        instances = [
+            CTransformersBackend(
+                settings.MODEL,
+                model_file=settings.MODEL_FILE,
+                model_type=settings.MODEL_TYPE,
+                gpu_layers=settings.GPU_LAYERS,
+                context_length=settings.CONTEXT_LENGTH,
+                threads=settings.THREADS,
+            )
+            for _ in range(settings.MODEL_INSTANCES)
+        ]
+        return instances[0] if len(instances) == 1 else CTransformersPool(instances)
+    if kind is BackendKind.LLAMA_CPP:
+        require(settings, "MODEL")
+        return LlamaCppBackend(
             settings.MODEL,
-            model_file=settings.MODEL_FILE,
-            model_type=settings.MODEL_TYPE,
-            gpu_layers=settings.GPU_LAYERS,
-            context_length=settings.CONTEXT_LENGTH,
-            threads=settings.THREADS,
+            n_ctx=settings.CONTEXT_LENGTH,
+            n_gpu_layers=settings.GPU_LAYERS,
+            n_threads=settings.THREADS or None,
+            cache_bytes=settings.STATE_CACHE_MB * 1024 * 1024,
         )
-    raise ConfigError(
-        f"Setting INFERENCE_BACKEND={settings.INFERENCE_BACKEND.value} is not available in this "
-        "version: expected ctransformers."
+    require(settings, "INFERENCE_URL")
+    # A server reports its own context size; an explicit CONTEXT_LENGTH wins.
+    context = settings.CONTEXT_LENGTH if "CONTEXT_LENGTH" in settings.model_fields_set else None
+    if kind is BackendKind.OPENAI:
+        return OpenAICompletionsBackend(
+            settings.INFERENCE_URL,
+            api_key=settings.INFERENCE_API_KEY or None,
+            model=settings.INFERENCE_MODEL or None,
+            context_length=context,
+            request_timeout=settings.REPLY_TIMEOUT,
+            max_concurrency=settings.INFERENCE_CONCURRENCY,
+            tokenizer_path=settings.TOKENIZER_PATH or None,
+        )
+    if kind is BackendKind.KOBOLD:
+        return KoboldBackend(
+            settings.INFERENCE_URL,
+            api_key=settings.INFERENCE_API_KEY or None,
+            context_length=context,
+            request_timeout=settings.REPLY_TIMEOUT,
+        )
+    require(settings, "INFERENCE_API_KEY")
+    return CerebriumBackend(
+        settings.INFERENCE_URL,
+        settings.INFERENCE_API_KEY,
+        model=settings.INFERENCE_MODEL or "pygmalion-2.7b",
+        context_length=context or 2048,
+        request_timeout=settings.REPLY_TIMEOUT,
     )
 
 
@@ -64,6 +110,10 @@ class Core:
     engine: SessionEngine
     characters: CharacterService
     guild_config: GuildConfigService
+    lore: LoreService = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.lore = LoreService(self.database)
 
     async def close(self) -> None:
         await self.backend.close()
@@ -88,6 +138,12 @@ def assemble(settings: Settings, database: Database, backend: Backend) -> Core:
         renderer,
         generation_defaults(settings),
         history_limit=settings.HISTORY_MESSAGES,
+        scheduler=Scheduler(
+            slots=backend.capabilities.max_concurrency,
+            max_waiting_per_guild=settings.MAX_QUEUE_PER_SERVER,
+            wait_timeout=settings.REPLY_TIMEOUT,
+        ),
+        reply_timeout=settings.REPLY_TIMEOUT,
     )
     return Core(
         settings,

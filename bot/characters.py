@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import unicodedata
 from dataclasses import dataclass
+from typing import Any
 
-from bot.errors import InvalidInput, NotFound
+from bot.cards import DEFAULT_MAX_BYTES, export_card_json, export_card_png, import_card_async
+from bot.character_cards import CardFormat, card_document, card_for_export, export_filename
+from bot.errors import AlreadyExists, InvalidInput, NotFound
+from bot.images import normalize_avatar
 from bot.policy import Caller, check_can_change_character
 from bot.store import Database
-from bot.values import Character
+from bot.values import Character, ExampleMode
 
 MAX_NAME = 64  # fits a Discord webhook name (80) with room to spare
 MAX_PERSONA = 16_000
-MAX_GREETING = 4_000
+MAX_GREETING = 8_000  # longer greetings come in several Discord messages
 MAX_SCENARIO = 4_000
 MAX_EXAMPLES = 16_000
+MAX_INSTRUCTIONS = 8_000  # a card's system prompt or post-history instructions
 CONSOLE_GUILD_ID = 0  # the console's characters live in a server of their own
 
 
@@ -29,6 +35,26 @@ class CharacterDraft:
     scenario: str = ""
     example_dialogue: str = ""
     nsfw: bool = False
+    alternate_greetings: tuple[str, ...] = ()
+    system_prompt: str = ""
+    post_history_instructions: str = ""
+    example_mode: ExampleMode = ExampleMode.GRADUAL
+
+    @classmethod
+    def of(cls, character: Character) -> CharacterDraft:
+        """The draft that leaves ``character`` as it is (the start of an edit)."""
+        return cls(
+            name=character.name,
+            persona=character.persona,
+            greeting=character.greeting,
+            scenario=character.scenario,
+            example_dialogue=character.example_dialogue,
+            nsfw=character.nsfw,
+            alternate_greetings=character.alternate_greetings,
+            system_prompt=character.system_prompt,
+            post_history_instructions=character.post_history_instructions,
+            example_mode=character.example_mode,
+        )
 
 
 def clean_name(raw: str) -> str:
@@ -50,11 +76,15 @@ def validate(draft: CharacterDraft) -> CharacterDraft:
     persona = draft.persona.strip()
     if not persona:
         raise InvalidInput("A character needs a persona: a few sentences about who they are.")
+    alternates = tuple(g.strip() for g in draft.alternate_greetings if g.strip())
     for label, value, limit in (
         ("persona", persona, MAX_PERSONA),
         ("greeting", draft.greeting, MAX_GREETING),
         ("scenario", draft.scenario, MAX_SCENARIO),
         ("example dialogue", draft.example_dialogue, MAX_EXAMPLES),
+        ("system prompt", draft.system_prompt, MAX_INSTRUCTIONS),
+        ("post-history instructions", draft.post_history_instructions, MAX_INSTRUCTIONS),
+        *((f"alternate greeting {i}", g, MAX_GREETING) for i, g in enumerate(alternates, 1)),
     ):
         if len(value) > limit:
             raise InvalidInput(
@@ -67,7 +97,27 @@ def validate(draft: CharacterDraft) -> CharacterDraft:
         scenario=draft.scenario.strip(),
         example_dialogue=draft.example_dialogue.strip(),
         nsfw=draft.nsfw,
+        alternate_greetings=alternates,
+        system_prompt=draft.system_prompt.strip(),
+        post_history_instructions=draft.post_history_instructions.strip(),
+        example_mode=ExampleMode(draft.example_mode),
     )
+
+
+def _fields(draft: CharacterDraft) -> dict[str, Any]:
+    """A validated draft as the store's character fields."""
+    return {
+        "name": draft.name,
+        "persona": draft.persona,
+        "greeting": draft.greeting,
+        "scenario": draft.scenario,
+        "example_dialogue": draft.example_dialogue,
+        "nsfw": draft.nsfw,
+        "alternate_greetings": draft.alternate_greetings,
+        "system_prompt": draft.system_prompt,
+        "post_history_instructions": draft.post_history_instructions,
+        "example_mode": draft.example_mode,
+    }
 
 
 class CharacterService:
@@ -84,14 +134,91 @@ class CharacterService:
             return await uow.characters.create(
                 guild_id=guild_id,
                 owner_id=owner_id,
-                name=clean.name,
-                persona=clean.persona,
-                greeting=clean.greeting,
-                scenario=clean.scenario,
-                example_dialogue=clean.example_dialogue,
-                nsfw=clean.nsfw,
                 avatar_png=avatar_png,
+                **_fields(clean),
             )
+
+    async def import_card(
+        self,
+        guild_id: int,
+        owner_id: int,
+        data: bytes,
+        filename: str | None = None,
+        *,
+        name: str | None = None,
+        nsfw: bool = False,
+    ) -> Character:
+        """Create a character from a TavernAI / SillyTavern card (PNG or JSON, V1 to V3).
+
+        The file is read and checked completely before anything is stored: a bad card raises
+        InvalidInput naming the problem and leaves nothing behind. ``name`` replaces the
+        card's name. The card's image becomes the avatar, its lorebook the character's.
+        """
+        card = await import_card_async(data, filename, max_bytes=DEFAULT_MAX_BYTES)
+        try:
+            chosen = clean_name(name if name is not None else card.name)
+        except InvalidInput as exc:
+            raise InvalidInput(
+                f"{exc.user_message} Import the card again under another name (the `name` option)."
+            ) from None
+        clean = validate(
+            CharacterDraft(
+                name=chosen,
+                persona=card.persona,
+                greeting=card.first_mes,
+                scenario=card.scenario,
+                example_dialogue=card.mes_example,
+                nsfw=nsfw,
+                alternate_greetings=card.alternate_greetings,
+                system_prompt=card.system_prompt,
+                post_history_instructions=card.post_history_instructions,
+            )
+        )
+        avatar = None
+        if card.avatar_png is not None:
+            avatar = await asyncio.to_thread(
+                normalize_avatar, card.avatar_png, max_bytes=DEFAULT_MAX_BYTES
+            )
+        try:
+            async with self._db.write() as uow:
+                character = await uow.characters.create(
+                    guild_id=guild_id,
+                    owner_id=owner_id,
+                    avatar_png=avatar,
+                    card_json=card_document(card),
+                    **_fields(clean),
+                )
+                if card.character_book is not None:
+                    book = await uow.lore.create(
+                        guild_id=guild_id, character_id=character.id, settings=card.character_book
+                    )
+                    await uow.lore.add_entries(book.id, card.character_book.entries)
+        except AlreadyExists as exc:
+            raise AlreadyExists(
+                f"{exc.user_message} Import the card under another name with the `name` option."
+            ) from None
+        return character
+
+    async def export_card(
+        self, character_id: int, fmt: CardFormat, version: int
+    ) -> tuple[bytes, str]:
+        """The character as a V2 or V3 card, PNG (with its avatar) or JSON: (bytes, file name).
+
+        An imported character comes out as the card it came from, with any edits made since.
+        """
+        if version not in (2, 3):
+            raise InvalidInput("Cards can be exported as version 2 or 3.")
+        async with self._db.read() as uow:
+            character = await uow.characters.get(character_id)
+            if character is None:
+                raise NotFound("That character no longer exists.")
+            document = await uow.characters.card_document(character_id)
+            lorebook = await uow.lore.of_character(character_id)
+            avatar = await uow.characters.avatar(character_id)
+        card = card_for_export(character, document, lorebook.book if lorebook else None, avatar)
+        writer = export_card_png if fmt == "png" else export_card_json
+        data = await asyncio.to_thread(writer, card, 2 if version == 2 else 3)
+        return data, export_filename(character.name, fmt)
 
     async def get(self, character_id: int) -> Character:
         async with self._db.read() as uow:
@@ -138,14 +265,7 @@ class CharacterService:
             if current is None:
                 raise NotFound("That character no longer exists.")
             check_can_change_character(current, caller)
-            changes: dict[str, object] = {
-                "name": clean.name,
-                "persona": clean.persona,
-                "greeting": clean.greeting,
-                "scenario": clean.scenario,
-                "example_dialogue": clean.example_dialogue,
-                "nsfw": clean.nsfw,
-            }
+            changes = _fields(clean)
             if avatar_png is not None:
                 changes["avatar_png"] = avatar_png
             return await uow.characters.update(character_id, changes)

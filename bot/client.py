@@ -28,7 +28,15 @@ from bot.settings import DISCORD_API_DEFAULT, Settings
 
 log = logging.getLogger(__name__)
 
-COGS = ("cogs.characters", "cogs.sessions", "cogs.config", "cogs.roleplay")
+# cogs.cards adds its commands to /character, so it comes after cogs.characters.
+COGS = (
+    "cogs.characters",
+    "cogs.cards",
+    "cogs.lore",
+    "cogs.sessions",
+    "cogs.config",
+    "cogs.roleplay",
+)
 LOGIN_BACKOFF_BASE = 5.0
 LOGIN_BACKOFF_MAX = 900.0
 SHUTDOWN_GRACE = 8.0  # seconds; a container stop allows about 10

@@ -18,9 +18,12 @@ MAX_AVATAR_PIXELS = 40_000_000  # far above any real avatar; refuses decompressi
 AVATAR_SIZE = 512
 
 
-def normalize_avatar(data: bytes) -> bytes:
-    """Return ``data`` as a PNG of at most 512×512, or raise InvalidInput saying why not."""
-    if len(data) > MAX_AVATAR_BYTES:
+def normalize_avatar(data: bytes, *, max_bytes: int = MAX_AVATAR_BYTES) -> bytes:
+    """Return ``data`` as a PNG of at most 512×512, or raise InvalidInput saying why not.
+
+    ``max_bytes``: a card's image was already checked by the card reader, and may be larger.
+    """
+    if len(data) > max_bytes:
         raise InvalidInput(
             f"That image is {len(data) / 1048576:.1f} MB; avatars can be at most 8 MB."
         )

@@ -48,6 +48,15 @@ EXPECTS: dict[str, str] = {
     "CONTEXT_LENGTH": "a whole number of tokens between 256 and 131072",
     "THREADS": "a whole number of CPU threads (0 = automatic)",
     "PROMPT_FORMAT": "pygmalion or metharme",
+    "MODEL_INSTANCES": "a whole number of model copies between 1 and 16",
+    "STATE_CACHE_MB": "megabytes of RAM for saved conversation states (0 = off)",
+    "INFERENCE_URL": "the inference server's URL, e.g. http://127.0.0.1:8000/v1",
+    "INFERENCE_API_KEY": "the inference server's API key",
+    "INFERENCE_MODEL": "the model name the inference server serves",
+    "INFERENCE_CONCURRENCY": "a whole number of replies generated at once (1 to 256)",
+    "TOKENIZER_PATH": "a Hugging Face tokenizer.json file",
+    "REPLY_TIMEOUT": "seconds a reply may take, above 0 and at most 3600",
+    "MAX_QUEUE_PER_SERVER": "a whole number of replies that may wait per server",
     "MAX_NEW_TOKENS": "a whole number of tokens between 1 and 4096",
     "TEMPERATURE": "a number between 0 and 5",
     "TOP_P": "a number between 0 and 1",
@@ -78,6 +87,16 @@ class Settings(BaseSettings):
     CONTEXT_LENGTH: Annotated[int, Field(ge=256, le=131072)] = 2048
     THREADS: Annotated[int, Field(ge=0, le=512)] = 0
     PROMPT_FORMAT: PromptFormat | None = None
+    MODEL_INSTANCES: Annotated[int, Field(ge=1, le=16)] = 1
+    STATE_CACHE_MB: Annotated[int, Field(ge=0, le=262144)] = 1024
+
+    INFERENCE_URL: str = ""
+    INFERENCE_API_KEY: str = ""
+    INFERENCE_MODEL: str = ""
+    INFERENCE_CONCURRENCY: Annotated[int, Field(ge=1, le=256)] = 8
+    TOKENIZER_PATH: str = ""
+    REPLY_TIMEOUT: Annotated[float, Field(gt=0, le=3600)] = 300.0
+    MAX_QUEUE_PER_SERVER: Annotated[int, Field(ge=1, le=10000)] = 16
 
     MAX_NEW_TOKENS: Annotated[int, Field(ge=1, le=4096)] = 180
     TEMPERATURE: Annotated[float, Field(ge=0, le=5)] = 0.8
@@ -93,6 +112,13 @@ class Settings(BaseSettings):
     @classmethod
     def _http_url(cls, value: str) -> str:
         if not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError("not an http(s) URL")
+        return value.rstrip("/")
+
+    @field_validator("INFERENCE_URL")
+    @classmethod
+    def _inference_url(cls, value: str) -> str:
+        if value and not re.match(r"^https?://[^\s/]+", value):
             raise ValueError("not an http(s) URL")
         return value.rstrip("/")
 

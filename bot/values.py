@@ -13,6 +13,14 @@ class Role(StrEnum):
     SYSTEM = "system"
 
 
+class ExampleMode(StrEnum):
+    """When a character's example dialogue is in the prompt (SillyTavern's three choices)."""
+
+    ALWAYS = "always"  # never dropped: counts like the persona
+    GRADUAL = "gradual"  # while the whole history fits; pushed out as the story grows
+    NEVER = "never"
+
+
 @dataclass(frozen=True, slots=True)
 class Turn:
     """One line of the conversation as the prompt sees it."""
@@ -37,6 +45,10 @@ class Character:
     example_dialogue: str = ""
     nsfw: bool = False
     has_avatar: bool = False
+    alternate_greetings: tuple[str, ...] = ()
+    system_prompt: str = ""  # replaces the format's default; {{original}} embeds it
+    post_history_instructions: str = ""
+    example_mode: ExampleMode = ExampleMode.GRADUAL
     created_at: datetime | None = None
     updated_at: datetime | None = None
 
@@ -74,6 +86,9 @@ class ChannelSession:
     started_by: int | None
     created_at: datetime
     ended_at: datetime | None = None
+    world_id: int | None = None  # a server world (lorebook) attached to this roleplay
+    author_note: str = ""
+    author_note_depth: int = 4  # inserted before this many of the latest messages
 
 
 @dataclass(frozen=True, slots=True)

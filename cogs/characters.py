@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import io
-from typing import Any
+from dataclasses import replace
+from typing import Any, Literal
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot.characters import MAX_NAME, CharacterDraft
+from bot.errors import InvalidInput
 from bot.images import normalize_avatar
 from bot.policy import check_can_change_character, check_can_create_characters
-from bot.values import Character
+from bot.values import Character, ExampleMode
 from cogs.common import (
     NO_MENTIONS,
     Confirm,
@@ -26,6 +28,8 @@ from cogs.common import (
 )
 
 PAGE_SIZE = 10
+# What the form's fields hold at most (Discord's limit for one text input is 4,000).
+FORM_LIMITS = {"persona": 4000, "greeting": 2000, "scenario": 1000, "example_dialogue": 4000}
 
 
 class CharacterModal(discord.ui.Modal):
@@ -34,6 +38,7 @@ class CharacterModal(discord.ui.Modal):
     def __init__(self, *, title: str, draft: CharacterDraft, on_submit: Any) -> None:
         super().__init__(title=title[:45], timeout=900, custom_id="galatea:character")
         self._on_submit = on_submit
+        self._draft = draft  # what the form does not show (card fields, flags) stays as is
         self.name_input = discord.ui.TextInput(
             label="Name", custom_id="name", default=draft.name, max_length=MAX_NAME
         )
@@ -43,7 +48,7 @@ class CharacterModal(discord.ui.Modal):
             style=discord.TextStyle.paragraph,
             default=draft.persona or None,
             placeholder="Who they are, how they talk. {{char}} and {{user}} work here.",
-            max_length=4000,
+            max_length=FORM_LIMITS["persona"],
         )
         self.greeting_input = discord.ui.TextInput(
             label="Greeting (first message)",
@@ -51,7 +56,7 @@ class CharacterModal(discord.ui.Modal):
             style=discord.TextStyle.paragraph,
             default=draft.greeting or None,
             required=False,
-            max_length=2000,
+            max_length=FORM_LIMITS["greeting"],
         )
         self.scenario_input = discord.ui.TextInput(
             label="Scenario",
@@ -59,7 +64,7 @@ class CharacterModal(discord.ui.Modal):
             style=discord.TextStyle.paragraph,
             default=draft.scenario or None,
             required=False,
-            max_length=1000,
+            max_length=FORM_LIMITS["scenario"],
         )
         self.examples_input = discord.ui.TextInput(
             label="Example dialogue",
@@ -68,7 +73,7 @@ class CharacterModal(discord.ui.Modal):
             default=draft.example_dialogue or None,
             placeholder="<START>\n{{user}}: Hi!\n{{char}}: Hello there!",
             required=False,
-            max_length=4000,
+            max_length=FORM_LIMITS["example_dialogue"],
         )
         for field in (
             self.name_input,
@@ -78,16 +83,15 @@ class CharacterModal(discord.ui.Modal):
             self.examples_input,
         ):
             self.add_item(field)
-        self.nsfw = draft.nsfw
 
     def draft(self) -> CharacterDraft:
-        return CharacterDraft(
+        return replace(
+            self._draft,
             name=self.name_input.value,
             persona=self.persona_input.value,
             greeting=self.greeting_input.value,
             scenario=self.scenario_input.value,
             example_dialogue=self.examples_input.value,
-            nsfw=self.nsfw,
         )
 
     async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
@@ -103,6 +107,12 @@ def character_embed(character: Character, *, with_avatar: bool) -> discord.Embed
         embed.add_field(name="Scenario", value=character.scenario[:1024], inline=False)
     if character.greeting:
         embed.add_field(name="Greeting", value=character.greeting[:1024], inline=False)
+    if character.alternate_greetings:
+        embed.add_field(
+            name="Other greetings", value=f"{len(character.alternate_greetings)} to swipe through"
+        )
+    if character.example_mode is not ExampleMode.GRADUAL:
+        embed.add_field(name="Example dialogue", value=character.example_mode.value)
     embed.add_field(name="Creator", value=f"<@{character.owner_id}>")
     if character.nsfw:
         embed.add_field(name="NSFW", value="Plays only in age-restricted channels")
@@ -178,7 +188,14 @@ class CharacterCog(commands.GroupCog, group_name="character", group_description=
             )
 
     @app_commands.command()
-    @app_commands.describe(character="The character to edit", avatar="A new image", nsfw="Adult")
+    @app_commands.describe(
+        character="The character to edit",
+        avatar="A new image",
+        nsfw="Adult",
+        examples="Example dialogue in the prompt: always, gradual (until the story fills it), "
+        "or never",
+        form="Open the form with the texts (default: yes, unless only options change)",
+    )
     @app_commands.autocomplete(character=character_autocomplete)
     async def edit(
         self,
@@ -186,6 +203,8 @@ class CharacterCog(commands.GroupCog, group_name="character", group_description=
         character: str,
         avatar: discord.Attachment | None = None,
         nsfw: bool | None = None,
+        examples: Literal["always", "gradual", "never"] | None = None,
+        form: bool | None = None,
     ) -> None:
         """Edit one of your characters (admins can edit any)."""
         core = core_of(interaction)
@@ -195,13 +214,10 @@ class CharacterCog(commands.GroupCog, group_name="character", group_description=
 
         check_can_change_character(current, caller)
         avatar_png = await self._avatar(avatar)
-        draft = CharacterDraft(
-            name=current.name,
-            persona=current.persona,
-            greeting=current.greeting,
-            scenario=current.scenario,
-            example_dialogue=current.example_dialogue,
+        draft = replace(
+            CharacterDraft.of(current),
             nsfw=current.nsfw if nsfw is None else nsfw,
+            example_mode=current.example_mode if examples is None else ExampleMode(examples),
         )
 
         async def save(inter: discord.Interaction[Any], new: CharacterDraft) -> None:
@@ -210,6 +226,17 @@ class CharacterCog(commands.GroupCog, group_name="character", group_description=
                 f"**{updated.name}** was updated.", ephemeral=True, allowed_mentions=NO_MENTIONS
             )
 
+        options_only = avatar is not None or nsfw is not None or examples is not None
+        if form is False or (form is None and options_only):
+            await save(interaction, draft)
+            return
+        too_long = [f for f, limit in FORM_LIMITS.items() if len(getattr(current, f)) > limit]
+        if too_long:
+            raise InvalidInput(
+                f"{current.name}'s {too_long[0].replace('_', ' ')} is longer than a Discord "
+                "form can hold. Export the card, edit it, and import it again; the options of "
+                "this command (avatar, nsfw, examples) still work."
+            )
         await interaction.response.send_modal(
             CharacterModal(title=f"Edit {current.name}", draft=draft, on_submit=save)
         )

@@ -83,6 +83,15 @@ async def character_autocomplete(
     return rank_names(names, current)
 
 
+async def world_autocomplete(
+    interaction: discord.Interaction[Any], current: str
+) -> list[app_commands.Choice[str]]:
+    if interaction.guild_id is None:
+        return []
+    names = await core_of(interaction).lore.world_names(interaction.guild_id)
+    return rank_names(names, current)
+
+
 async def reply_ephemeral(
     interaction: discord.Interaction[Any], content: str, **kwargs: Any
 ) -> None:

@@ -37,6 +37,7 @@ class DiscordReplyPresenter:
         self._last_edit = 0.0
         self._last_typing = 0.0
         self._channel: Any = None
+        self._queue_note: discord.Message | None = None
 
     async def _ready(self) -> Delivery:
         if self._delivery is None:
@@ -56,7 +57,24 @@ class DiscordReplyPresenter:
             except discord.HTTPException:
                 pass  # only a courtesy
 
+    async def queued(self, position: int) -> None:
+        await self._ready()
+        self._queue_note = await self._channel.send(
+            f"⏳ {self._view.character.name} is waiting for the model ({_ordinal(position)} in "
+            "line)…",
+            allowed_mentions=NO_MENTIONS,
+        )
+
+    async def _drop_queue_note(self) -> None:
+        note, self._queue_note = self._queue_note, None
+        if note is not None:
+            try:
+                await note.delete()
+            except discord.HTTPException:
+                pass  # already gone
+
     async def update(self, text: str) -> None:
+        await self._drop_queue_note()
         if not self._cog.stream_replies:
             await self._typing()
             return
@@ -71,11 +89,13 @@ class DiscordReplyPresenter:
             await delivery.edit(self._message_id, shown + " …", None)
 
     async def finish(self, message: StoredMessage) -> int | None:
+        await self._drop_queue_note()
         delivery = await self._ready()
         ids = await self._cog.show_reply(delivery, self._view, message, self._message_id)
         return ids[0] if ids else None
 
     async def fail(self, user_message: str) -> None:
+        await self._drop_queue_note()
         if self._message_id is not None and self._delivery is not None:
             try:  # the partial text never reached the history: take it away
                 await self._delivery.delete(self._message_id)
@@ -83,6 +103,11 @@ class DiscordReplyPresenter:
                 pass
         channel = self._channel or await self._cog.channel(self._view.session.channel_id)
         await channel.send(f"⚠️ {user_message}", allowed_mentions=NO_MENTIONS)
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 class RoleplayCog(commands.Cog):

@@ -18,7 +18,9 @@ from cogs.common import (
     character_autocomplete,
     core_of,
     place_of,
+    reply_ephemeral,
     require_guild,
+    world_autocomplete,
 )
 
 
@@ -132,8 +134,14 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
             value=f"{prompt.turns_included} messages, {prompt.token_count} of "
             f"{core.backend.context_length} tokens",
         )
+        if prompt.lore_included:
+            embed.add_field(name="Lore in the prompt", value=f"{prompt.lore_included} entries")
+        if view.session.author_note:
+            embed.add_field(name="Author's note", value=view.session.author_note[:1024])
         busy = self.roleplay.replies.busy(view.session.channel_id)
-        embed.add_field(name="Reply", value="being written now" if busy else "idle")
+        position = core.engine.scheduler.position(view.session.channel_id)
+        state = f"{position} in the queue" if position else ("being written" if busy else "idle")
+        embed.add_field(name="Reply", value=state)
         embed.add_field(
             name="Replies shown through",
             value=await self.roleplay.delivery_mode(interaction.channel),
@@ -158,6 +166,47 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
             ],
             ephemeral=True,
             allowed_mentions=NO_MENTIONS,
+        )
+
+    @app_commands.command()
+    @app_commands.describe(
+        name="The server world whose lore joins this roleplay; empty detaches it"
+    )
+    @app_commands.autocomplete(name=world_autocomplete)
+    async def world(self, interaction: discord.Interaction[Any], name: str | None = None) -> None:
+        """Attach a server world (a lorebook made with /lore) to this roleplay, or detach it."""
+        core = core_of(interaction)
+        view = await self._active(interaction)
+        self._check_session_rights(interaction, view.session.started_by)
+        world = await core.lore.attach_world(view.session.id, name)
+        await interaction.response.send_message(
+            f"The world **{world.name}** now shapes this roleplay with **{view.character.name}**."
+            if world is not None
+            else "This roleplay no longer uses a world.",
+            allowed_mentions=NO_MENTIONS,
+        )
+
+    @app_commands.command()
+    @app_commands.describe(
+        text="What the character should keep in mind (leave empty to remove the note)",
+        depth="How many of the latest messages come after the note (0: just before the reply)",
+    )
+    async def note(
+        self,
+        interaction: discord.Interaction[Any],
+        text: app_commands.Range[str, 1, 2000] | None = None,
+        depth: app_commands.Range[int, 0, 100] = 4,
+    ) -> None:
+        """Set this roleplay's author's note: a standing instruction near the end of the prompt."""
+        core = core_of(interaction)
+        view = await self._active(interaction)
+        self._check_session_rights(interaction, view.session.started_by)
+        await core.engine.set_author_note(view.session.id, text or "", depth)
+        await reply_ephemeral(
+            interaction,
+            f"Author's note set; it goes before the last {depth} messages."
+            if text
+            else "The author's note was removed.",
         )
 
     async def _active(self, interaction: discord.Interaction[Any]) -> Any:

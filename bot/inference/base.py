@@ -145,3 +145,27 @@ async def generate_text(
     finally:
         await stream.aclose()  # type: ignore[attr-defined]
     return "".join(pieces)
+
+
+@runtime_checkable
+class ConversationAware(Protocol):
+    """A backend that keeps per-conversation state (a pool of model instances, saved KV
+    states) and so wants to know which conversation a prompt continues."""
+
+    def stream_for(
+        self, conversation: str, prompt: str, params: GenerationParams, stop: Sequence[str]
+    ) -> AsyncIterator[str]: ...
+
+
+def open_stream(
+    backend: Backend,
+    prompt: str,
+    params: GenerationParams,
+    stop: Sequence[str],
+    *,
+    conversation: str | None = None,
+) -> AsyncIterator[str]:
+    """``backend.stream``, telling conversation-aware backends which conversation this is."""
+    if conversation is not None and isinstance(backend, ConversationAware):
+        return backend.stream_for(conversation, prompt, params, stop)
+    return backend.stream(prompt, params, stop)

@@ -152,12 +152,18 @@ class LlamaCppBackend:
         supports_gpu = getattr(llama_cpp, "llama_supports_gpu_offload", lambda: False)
         self._gpu_offload = self._n_gpu_layers != 0 and bool(supports_gpu())
         log.info(
-            "llama.cpp loaded %s: context %d, GPU layers %s%s",
+            "llama.cpp loaded %s: context %d, GPU layers %s",
             self._model_name,
             self._n_ctx,
-            self._n_gpu_layers,
-            "" if self._gpu_offload or not self._n_gpu_layers else " (no GPU support in build)",
+            self._n_gpu_layers if self._gpu_offload else 0,
         )
+        if self._n_gpu_layers and not self._gpu_offload:
+            log.warning(
+                "GPU_LAYERS=%d was requested, but this llama-cpp-python build has no GPU "
+                "support: the model runs on the CPU. Reinstall it with "
+                'CMAKE_ARGS="-DGGML_CUDA=on" pip install --force-reinstall llama-cpp-python.',
+                self._n_gpu_layers,
+            )
 
     def _load_blocking(self, llama_cpp: ModuleType) -> Any:
         kwargs: dict[str, Any] = {

@@ -2,7 +2,13 @@
 
 Pure arithmetic on token costs, so it can be tested exhaustively. The rules:
 
-* the header (persona, scenario) and the reply opening always stay;
+* the header (persona, scenario), the reply opening and whatever else the caller counts as
+  fixed (post-history instructions, the author's note, examples of an ``always`` character)
+  always stay;
+* lore entries (already held to their books' token budgets) come next, most important first:
+  old history makes room for them, but they never crowd out the newest message. When the
+  persona, lore and the newest message do not fit together, lore goes first, least
+  important entry first, before any history is cut;
 * example dialogue goes before history does: while the whole history fits, example blocks are
   kept from the first one on; once history has to be trimmed, examples are left out;
 * history is trimmed from the oldest turn, in chunks: when it overflows, enough old turns go to
@@ -18,7 +24,7 @@ from dataclasses import dataclass
 
 from bot.errors import InvalidInput
 
-DEFAULT_CHUNK_RATIO = 0.25
+DEFAULT_CHUNK_RATIO = 1 / 3  # a third of the room freed per trim: ~90% of turns reuse the prefix
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +34,7 @@ class Window:
     first_turn: int  # index into the turns; len(turns) when none fit
     examples: int  # how many example blocks, from the first
     tokens: int  # estimated tokens of everything included
+    lore: int = 0  # how many lore entries, from the most important
 
 
 def fit_window(
@@ -38,20 +45,37 @@ def fit_window(
     available: int,
     sticky_first_turn: int = 0,
     chunk_ratio: float = DEFAULT_CHUNK_RATIO,
+    lore_costs: Sequence[int] = (),
+    examples_always: bool = False,
 ) -> Window:
     """Choose the window for ``available`` tokens.
 
     ``sticky_first_turn`` is the first turn used last time (0 when unknown): the window never
-    starts earlier than that, so a backend's cached prefix stays valid.
+    starts earlier than that, so a backend's cached prefix stays valid. ``lore_costs`` are in
+    order of importance. With ``examples_always`` every example block stays, like the persona.
     """
+    if examples_always:
+        fixed_cost += sum(example_costs)
     room = available - fixed_cost
     if room < 0:
+        parts = (
+            "persona, scenario and example dialogue" if examples_always else "persona and scenario"
+        )
         raise InvalidInput(
-            f"This character's persona and scenario take {fixed_cost} tokens, more than the "
+            f"This character's {parts} take {fixed_cost} tokens, more than the "
             f"{available} tokens the model has for a prompt. Shorten them, or raise "
             "CONTEXT_LENGTH if the model supports more."
         )
     n = len(turn_costs)
+    lore, lore_spent = 0, 0
+    lore_room = room - (turn_costs[-1] if n else 0)
+    for cost in lore_costs:
+        if lore_spent + cost > lore_room:
+            break
+        lore_spent += cost
+        lore += 1
+    fixed_cost += lore_spent
+    room -= lore_spent
     first = min(max(sticky_first_turn, 0), max(n - 1, 0))  # the newest turn always goes in
     history = sum(turn_costs[first:])
 
@@ -69,8 +93,8 @@ def fit_window(
                     f"tokens, {room} available after the persona). Please send something shorter."
                 )
 
-    examples = 0
-    if first == 0:
+    examples = len(example_costs) if examples_always else 0
+    if first == 0 and not examples_always:
         spent = history
         for cost in example_costs:
             if spent + cost > room:
@@ -78,4 +102,4 @@ def fit_window(
             spent += cost
             examples += 1
         history = spent
-    return Window(first_turn=first, examples=examples, tokens=fixed_cost + history)
+    return Window(first_turn=first, examples=examples, tokens=fixed_cost + history, lore=lore)

@@ -2,16 +2,23 @@
 
 Classic Pygmalion (Pygmalion 6B and 7B)::
 
+    {card system prompt, when the card has one}
+    {lore: before_char entries}
     {char}'s Persona: {persona}
     Scenario: {scenario}
+    {lore: after_char entries}
     <START>
     {example block}
     <START>
     {speaker}: {text}
+    [{author's note, at its depth}]
+    [{post-history instructions}]
     {char}:
 
-Metharme (Pygmalion-2, Mythalion): ``<|system|>`` with the persona, then ``<|user|>`` and
-``<|model|>`` turns, ending with ``<|model|>``.
+Metharme (Pygmalion-2, Mythalion): ``<|system|>`` with the persona (and the lore), then
+``<|user|>`` and ``<|model|>`` turns, the author's note and post-history instructions as
+``<|system|>`` turns, ending with ``<|model|>``. A card's system prompt replaces the model
+card's roleplay instruction; its ``{{original}}`` stands for that instruction.
 
 Each format renders pieces; bot/prompt/render.py decides which pieces fit the budget.
 """
@@ -31,11 +38,18 @@ class Sheet:
     name: str
     persona: str
     scenario: str = ""
+    system: str | None = None  # the card's system prompt, {{original}} already expanded
+    lore_before: tuple[str, ...] = ()
+    lore_after: tuple[str, ...] = ()
 
 
 class PromptFormatter(Protocol):
+    def default_system(self, name: str) -> str:
+        """The instruction a card's system prompt replaces (its ``{{original}}``)."""
+        ...
+
     def header(self, sheet: Sheet) -> str:
-        """Persona and scenario: always in the prompt."""
+        """System prompt, lore, persona and scenario: the character's definition."""
         ...
 
     def example_block(self, sheet: Sheet, block: str) -> str: ...
@@ -51,14 +65,23 @@ class PromptFormatter(Protocol):
         ...
 
 
+def _lines(texts: tuple[str, ...]) -> str:
+    return "".join(f"{text}\n" for text in texts)
+
+
 class PygmalionFormat:
     """Classic Pygmalion: persona, ``<START>`` delimiters, ``Name: text`` lines."""
 
+    def default_system(self, name: str) -> str:
+        return ""  # the classic format has no instruction
+
     def header(self, sheet: Sheet) -> str:
-        text = f"{sheet.name}'s Persona: {sheet.persona}\n"
+        text = f"{sheet.system}\n" if sheet.system else ""
+        text += _lines(sheet.lore_before)
+        text += f"{sheet.name}'s Persona: {sheet.persona}\n"
         if sheet.scenario:
             text += f"Scenario: {sheet.scenario}\n"
-        return text
+        return text + _lines(sheet.lore_after)
 
     def example_block(self, sheet: Sheet, block: str) -> str:
         return f"<START>\n{block}\n"
@@ -78,13 +101,17 @@ class PygmalionFormat:
 class MetharmeFormat:
     """Metharme: role tokens, the model card's roleplay system prompt."""
 
+    def default_system(self, name: str) -> str:
+        return f"Enter RP mode. Pretend to be {name} whose persona follows:"
+
     def header(self, sheet: Sheet) -> str:
-        text = (
-            f"<|system|>Enter RP mode. Pretend to be {sheet.name} whose persona follows:\n"
-            f"{sheet.persona}\n"
-        )
+        opening = self.default_system(sheet.name) if sheet.system is None else sheet.system
+        text = f"<|system|>{_lines(sheet.lore_before)}{opening}\n{sheet.persona}\n"
         if sheet.scenario:
             text += f"Scenario: {sheet.scenario}\n"
+        text += _lines(sheet.lore_after)
+        if sheet.system is not None:
+            return text.rstrip("\n")  # the card's prompt replaces the closing instruction too
         return (
             text + "\nYou shall reply to the user while staying in character, "
             "and generate long responses."

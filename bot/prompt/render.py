@@ -1,21 +1,24 @@
-"""Character + history + budget -> prompt text and stop sequences."""
+"""Character + history (+ lore, notes) + budget -> prompt text and stop sequences."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from bot.cards import LoreBook, apply_override, substitute_macros
+from bot.lore.scan import Activation, book_budget, scan_book, within_budget
 from bot.prompt.budget import Window, fit_window
-from bot.prompt.examples import split_example_blocks, substitute_names
+from bot.prompt.examples import split_example_blocks
 from bot.prompt.formats import MetharmeFormat, PromptFormatter, PygmalionFormat, Sheet
 from bot.prompt.sanitize import defuse_tokens, names_pattern, neutralize, speaker_name
 from bot.prompt.tokens import TokenCounter
 from bot.settings import PromptFormat
-from bot.values import Role, Turn
+from bot.values import ExampleMode, Role, Turn
 
 # Tokens reserved beyond the reply budget: piecewise counts can differ from the whole by a few.
 SAFETY_MARGIN = 8
 MAX_STOP_SPEAKERS = 24
+MAX_REFITS = 8
 END_OF_TEXT = ("</s>", "<|endoftext|>")
 
 
@@ -31,6 +34,17 @@ class CharacterPrompt:
     persona: str
     scenario: str = ""
     example_dialogue: str = ""
+    system_prompt: str = ""
+    post_history_instructions: str = ""
+    example_mode: ExampleMode = ExampleMode.GRADUAL
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorNote:
+    """A session's note to the model, inserted before the last ``depth`` messages."""
+
+    text: str
+    depth: int = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +57,7 @@ class RenderedPrompt:
     turns_included: int
     examples_included: int
     token_count: int
+    lore_included: int = 0
 
 
 def stop_sequences(character_name: str, speakers: Sequence[str]) -> tuple[str, ...]:
@@ -50,6 +65,22 @@ def stop_sequences(character_name: str, speakers: Sequence[str]) -> tuple[str, .
     stops = [f"\n{name}:" for name in speakers[:MAX_STOP_SPEAKERS] if name != character_name]
     stops += ["\nYou:", "<START>", "<|user|>", "<|system|>", "<|model|>", *END_OF_TEXT]
     return tuple(dict.fromkeys(stops))
+
+
+@dataclass(frozen=True, slots=True)
+class _Parts:
+    """The pieces of one prompt, before the budget picks among them."""
+
+    sheet: Sheet
+    examples: list[str]
+    opening: str
+    lines: list[str]
+    note: str  # the author's note line, or ""
+    note_depth: int
+    tail: str  # post-history instructions, or ""
+    reply: str
+    lore: list[Activation]  # most important first
+    lore_lines: list[str]
 
 
 class PromptRenderer:
@@ -75,59 +106,65 @@ class PromptRenderer:
         user_name: str,
         reply_tokens: int,
         sticky_first_turn_id: int | None = None,
+        lore: Sequence[LoreBook] = (),
+        author_note: AuthorNote | None = None,
     ) -> RenderedPrompt:
-        """Render the prompt for the character's next reply to ``history`` (oldest first)."""
-        fmt = self._format
+        """Render the prompt for the character's next reply to ``history`` (oldest first).
+
+        ``lore``: the books to scan (the character's own first); ``author_note``: the
+        session's note, if any.
+        """
         char = speaker_name(character.name)
         user = speaker_name(user_name, character_name=char)
-        sheet = Sheet(
-            name=char,
-            persona=defuse_tokens(substitute_names(character.persona, char=char, user=user)),
-            scenario=defuse_tokens(substitute_names(character.scenario, char=char, user=user)),
-        )
-        examples = [
-            fmt.example_block(sheet, defuse_tokens(substitute_names(b, char=char, user=user)))
-            for b in split_example_blocks(character.example_dialogue)
-        ]
         names = [
             char if turn.role is Role.CHARACTER else speaker_name(turn.speaker, character_name=char)
             for turn in history
         ]
-        known = names_pattern({*names, char})
-        lines = [
-            fmt.turn(sheet, turn.role, name, neutralize(turn.text, known))
-            for turn, name in zip(history, names, strict=True)
-        ]
-        header = fmt.header(sheet)
-        opening, reply = fmt.history_opening(), fmt.reply_opening(sheet)
+        scanned = [f"{name}: {turn.text}" for turn, name in zip(history, names, strict=True)]
+        activations = await self._lore(lore, scanned, char=char, user=user)
+        parts = self._parts(character, history, names, activations, author_note, char, user)
 
-        costs = await self._counter.count_many([header + opening + reply, *examples, *lines])
-        fixed, example_costs, turn_costs = (
-            costs[0],
-            costs[1 : 1 + len(examples)],
-            costs[1 + len(examples) :],
+        fixed_text = "".join(
+            [self._format.header(parts.sheet), parts.opening, parts.note, parts.tail, parts.reply]
         )
+        costs = await self._counter.count_many(
+            [fixed_text, *parts.examples, *parts.lines, *parts.lore_lines]
+        )
+        fixed = costs[0]
+        n_examples, n_lines = len(parts.examples), len(parts.lines)
+        example_costs = costs[1 : 1 + n_examples]
+        turn_costs = costs[1 + n_examples : 1 + n_examples + n_lines]
+        lore_costs = costs[1 + n_examples + n_lines :]
         available = self._context_length - reply_tokens - SAFETY_MARGIN
-        sticky = _index_of_id(history, sticky_first_turn_id)
+        always = character.example_mode is ExampleMode.ALWAYS
 
         window = fit_window(
             fixed_cost=fixed,
             example_costs=example_costs,
             turn_costs=turn_costs,
             available=available,
-            sticky_first_turn=sticky,
+            sticky_first_turn=_index_of_id(history, sticky_first_turn_id),
+            lore_costs=lore_costs,
+            examples_always=always,
         )
-        text, exact = await self._assemble(header, examples, opening, lines, reply, window)
-        while exact > available and window.first_turn < len(lines) - 1:
-            # Piecewise counts were optimistic: trim one more chunk and check again.
-            window = fit_window(
+        text, exact = await self._assemble(parts, window)
+        for _ in range(MAX_REFITS):
+            if exact <= available:
+                break
+            # Piecewise counts were optimistic: make room for the difference and check again.
+            refit = fit_window(
                 fixed_cost=fixed + (exact - window.tokens),
                 example_costs=example_costs,
                 turn_costs=turn_costs,
                 available=available,
                 sticky_first_turn=max(window.first_turn, 1),
+                lore_costs=lore_costs[: window.lore],
+                examples_always=always,
             )
-            text, exact = await self._assemble(header, examples, opening, lines, reply, window)
+            if refit == window:
+                break
+            window = refit
+            text, exact = await self._assemble(parts, window)
 
         included = history[window.first_turn :]
         speakers = list(
@@ -144,19 +181,102 @@ class PromptRenderer:
             turns_included=len(included),
             examples_included=window.examples,
             token_count=exact,
+            lore_included=window.lore,
         )
 
-    async def _assemble(
+    def _parts(
         self,
-        header: str,
-        examples: list[str],
-        opening: str,
-        lines: list[str],
-        reply: str,
-        window: Window,
-    ) -> tuple[str, int]:
+        character: CharacterPrompt,
+        history: Sequence[Turn],
+        names: list[str],
+        activations: list[Activation],
+        author_note: AuthorNote | None,
+        char: str,
+        user: str,
+    ) -> _Parts:
+        fmt = self._format
+
+        def card_text(raw: str) -> str:
+            return defuse_tokens(substitute_macros(raw, char=char, user=user))
+
+        system = None
+        if character.system_prompt.strip():
+            default = fmt.default_system(char)
+            system = card_text(apply_override(character.system_prompt, default))
+            if system == default:
+                system = None  # a bare {{original}}: the format's own prompt, closing line too
+        sheet = Sheet(
+            name=char,
+            persona=card_text(character.persona),
+            scenario=card_text(character.scenario),
+            system=system,
+        )
+        examples = []
+        if character.example_mode is not ExampleMode.NEVER:
+            examples = [
+                fmt.example_block(sheet, card_text(block))
+                for block in split_example_blocks(character.example_dialogue)
+            ]
+        known = names_pattern({*names, char})
+        lines = [
+            fmt.turn(sheet, turn.role, name, neutralize(turn.text, known))
+            for turn, name in zip(history, names, strict=True)
+        ]
+        note = ""
+        if author_note is not None and author_note.text.strip():
+            note = fmt.turn(sheet, Role.SYSTEM, "", card_text(author_note.text))
+        tail = ""
+        if character.post_history_instructions.strip():
+            instructions = apply_override(character.post_history_instructions, "")
+            tail = fmt.turn(sheet, Role.SYSTEM, "", card_text(instructions))
+        return _Parts(
+            sheet=sheet,
+            examples=examples,
+            opening=fmt.history_opening(),
+            lines=lines,
+            note=note,
+            note_depth=author_note.depth if author_note is not None else 0,
+            tail=tail,
+            reply=fmt.reply_opening(sheet),
+            lore=activations,
+            lore_lines=[f"{defuse_tokens(a.content)}\n" for a in activations],
+        )
+
+    async def _lore(
+        self, books: Sequence[LoreBook], scanned: list[str], *, char: str, user: str
+    ) -> list[Activation]:
+        """Activated entries of every book, each book held to its token budget."""
+        chosen: list[Activation] = []
+        for book in books:
+            found = scan_book(book, scanned, char=char, user=user)
+            if not found:
+                continue
+            costs = await self._counter.count_many([f"{defuse_tokens(a.content)}\n" for a in found])
+            chosen += within_budget(found, costs, book_budget(book, self._context_length))
+        return chosen
+
+    async def _assemble(self, parts: _Parts, window: Window) -> tuple[str, int]:
+        kept = sorted(
+            range(window.lore), key=lambda i: parts.lore[i].order
+        )  # lowest insertion order first, as the books ask
+        before = tuple(parts.lore_lines[i].rstrip("\n") for i in kept if parts.lore[i].before_char)
+        after = tuple(
+            parts.lore_lines[i].rstrip("\n") for i in kept if not parts.lore[i].before_char
+        )
+        sheet = replace(parts.sheet, lore_before=before, lore_after=after)
+        history = parts.lines[window.first_turn :]
+        if parts.note:
+            at = max(0, len(history) - max(parts.note_depth, 0))
+            history = [*history[:at], parts.note, *history[at:]]
         text = "".join(
-            [header, *examples[: window.examples], opening, *lines[window.first_turn :], reply]
+            [
+                self._format.header(sheet),
+                *parts.examples[: window.examples],
+                parts.opening,
+                *history,
+                parts.tail,
+                parts.reply,
+            ]
         )
         return text, await self._counter.count(text)
 

@@ -59,6 +59,10 @@ class ReplyPresenter(Protocol):
         """The reply is being generated (show typing)."""
         ...
 
+    async def queued(self, position: int) -> None:
+        """The model is busy: this reply waits, ``position`` in line."""
+        ...
+
     async def update(self, text: str) -> None:
         """The cleaned reply so far."""
         ...
@@ -176,6 +180,7 @@ class ChannelRoleplay:
                 view.session.id,
                 params=self._engine.params_for(config),
                 on_text=presenter.update,
+                on_queued=presenter.queued,
             )
             shown_as = await presenter.finish(reply.message)
             if shown_as is not None:

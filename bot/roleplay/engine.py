@@ -9,15 +9,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 
-from bot.errors import InferenceError, InvalidInput, NotFound
-from bot.inference.base import Backend, GenerationParams
+from bot.errors import GenerationTimeout, InferenceError, InvalidInput, NotFound
+from bot.inference.base import Backend, GenerationParams, open_stream
 from bot.inference.presets import apply_preset
+from bot.inference.scheduler import Scheduler
 from bot.prompt.cleaning import clean_reply
-from bot.prompt.examples import substitute_names
-from bot.prompt.render import CharacterPrompt, PromptRenderer, RenderedPrompt
+from bot.prompt.render import PromptRenderer, RenderedPrompt
+from bot.roleplay.context import PromptContext, add_greeting, load_context, prompt_character
 from bot.roleplay.export import history_json, history_text
 from bot.settings import PromptFormat
 from bot.store import Database, UnitOfWork
@@ -26,7 +28,10 @@ from bot.values import ChannelSession, Character, GuildSettings, Role, StoredMes
 log = logging.getLogger(__name__)
 
 OnText = Callable[[str], Awaitable[None]]
+OnQueued = Callable[[int], Awaitable[None]]
 EMPTY_REPLY_RETRIES = 1
+MAX_AUTHOR_NOTE = 2_000
+MAX_NOTE_DEPTH = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,15 +50,6 @@ class SessionView:
     message_count: int
 
 
-def prompt_character(character: Character) -> CharacterPrompt:
-    return CharacterPrompt(
-        name=character.name,
-        persona=character.persona,
-        scenario=character.scenario,
-        example_dialogue=character.example_dialogue,
-    )
-
-
 class SessionEngine:
     def __init__(
         self,
@@ -63,12 +59,16 @@ class SessionEngine:
         defaults: GenerationParams,
         *,
         history_limit: int = 200,
+        scheduler: Scheduler | None = None,
+        reply_timeout: float = 300.0,
     ) -> None:
         self._db = database
         self.backend = backend
         self.renderer = renderer
         self.defaults = defaults
         self._history_limit = history_limit
+        self.scheduler = scheduler or Scheduler(slots=backend.capabilities.max_concurrency)
+        self._reply_timeout = reply_timeout
         # The first turn of each session's last prompt: keeps the prompt start fixed.
         self._sticky_first_turn: dict[int, int] = {}
         self._reply_locks: dict[int, asyncio.Lock] = {}
@@ -87,7 +87,8 @@ class SessionEngine:
         """Start a session (ending the channel's previous one); the greeting is its first line.
 
         ``{{char}}`` and ``{{user}}`` in the greeting become the character's name and
-        ``user_name`` (whoever started the session), and it is stored as shown.
+        ``user_name`` (whoever started the session), and it is stored as shown; alternate
+        greetings are its other versions, to browse before anyone answers.
         """
         async with self._db.write() as uow:
             character = await uow.characters.get(character_id)
@@ -99,16 +100,7 @@ class SessionEngine:
                 character_id=character_id,
                 started_by=started_by,
             )
-            greeting = None
-            if character.greeting:
-                greeting = await uow.messages.add(
-                    session_id=session.id,
-                    role=Role.CHARACTER,
-                    speaker=character.name,
-                    content=substitute_names(
-                        character.greeting, char=character.name, user=user_name
-                    ),
-                )
+            greeting = await add_greeting(uow, session.id, character, user_name)
         log.info(
             "Session %d started in channel %d with character %d",
             session.id,
@@ -145,19 +137,24 @@ class SessionEngine:
         self._sticky_first_turn.pop(session_id, None)
         return removed
 
+    async def set_author_note(self, session_id: int, text: str, depth: int) -> ChannelSession:
+        """The session's author's note (empty: none), inserted before the last ``depth``
+        messages of every prompt as a system line."""
+        if len(text) > MAX_AUTHOR_NOTE:
+            raise InvalidInput(f"An author's note can be at most {MAX_AUTHOR_NOTE:,} characters.")
+        if not 0 <= depth <= MAX_NOTE_DEPTH:
+            raise InvalidInput(f"The note's depth must be between 0 and {MAX_NOTE_DEPTH}.")
+        async with self._db.write() as uow:
+            return await uow.sessions.set_author_note(session_id, text.strip(), depth)
+
     async def repost_greeting(self, session_id: int, user_name: str) -> StoredMessage | None:
         """After a reset: the greeting opens the story again (None when there is none)."""
         async with self._db.write() as uow:
             session = await uow.sessions.get(session_id)
             character = await uow.characters.get(session.character_id) if session else None
-            if character is None or not character.greeting:
+            if character is None:
                 return None
-            return await uow.messages.add(
-                session_id=session_id,
-                role=Role.CHARACTER,
-                speaker=character.name,
-                content=substitute_names(character.greeting, char=character.name, user=user_name),
-            )
+            return await add_greeting(uow, session_id, character, user_name)
 
     async def _view(self, uow: UnitOfWork, session: ChannelSession) -> SessionView:
         character = await uow.characters.get(session.character_id)
@@ -246,37 +243,37 @@ class SessionEngine:
         ``before_message``: render as if the history ended just before that message (to
         regenerate or continue it).
         """
-        character, messages = await self._load(session_id)
+        context, messages = await self._load(session_id)
         if before_message is not None:
             messages = [m for m in messages if m.id < before_message]
-        return await self._render(session_id, character, messages, params.max_new_tokens)
+        return await self._render(session_id, context, messages, params.max_new_tokens)
 
-    async def _load(self, session_id: int) -> tuple[Character, list[StoredMessage]]:
+    async def _load(self, session_id: int) -> tuple[PromptContext, list[StoredMessage]]:
         async with self._db.read() as uow:
             session = await uow.sessions.get(session_id)
             if session is None:
                 raise NotFound("That session no longer exists.")
-            character = await uow.characters.get(session.character_id)
-            if character is None:
-                raise NotFound("This session's character was deleted.")
+            context = await load_context(uow, session)
             messages = await uow.messages.recent(session_id, self._history_limit)
-        return character, messages
+        return context, messages
 
     async def _render(
         self,
         session_id: int,
-        character: Character,
+        context: PromptContext,
         messages: list[StoredMessage],
         reply_tokens: int,
     ) -> RenderedPrompt:
         turns = [m.as_turn() for m in messages]
         user = next((t.speaker for t in reversed(turns) if t.role is Role.HUMAN), "You")
         prompt = await self.renderer.render(
-            prompt_character(character),
+            prompt_character(context.character),
             turns,
             user_name=user,
             reply_tokens=reply_tokens,
             sticky_first_turn_id=self._sticky_first_turn.get(session_id),
+            lore=context.books,
+            author_note=context.author_note,
         )
         if prompt.first_turn_id is not None:
             self._sticky_first_turn[session_id] = prompt.first_turn_id
@@ -285,20 +282,41 @@ class SessionEngine:
     def _lock(self, session_id: int) -> asyncio.Lock:
         return self._reply_locks.setdefault(session_id, asyncio.Lock())
 
+    @asynccontextmanager
+    async def _turn(self, session_id: int, on_queued: OnQueued | None) -> AsyncIterator[None]:
+        """One reply per session at a time, and a fair turn on the model across channels."""
+        async with self._lock(session_id):
+            async with self._db.read() as uow:
+                session = await uow.sessions.get(session_id)
+                latest = await uow.messages.recent(session_id, 1)
+            if session is None:
+                raise NotFound("That session no longer exists.")
+            author = next((m.author_id for m in latest if m.author_id is not None), 0)
+            async with self.scheduler.turn(
+                guild_id=session.guild_id,
+                channel_id=session.channel_id,
+                user_id=author,
+                on_long_wait=on_queued,
+            ):
+                yield
+
     async def generate_reply(
         self,
         session_id: int,
         *,
         params: GenerationParams | None = None,
         on_text: OnText | None = None,
+        on_queued: OnQueued | None = None,
     ) -> Reply:
         """Generate, clean and store the character's next line.
 
-        ``on_text`` receives the cleaned reply so far, each time it grows. One reply per
-        session at a time: a second call waits and then answers everything said meanwhile.
+        ``on_text`` receives the cleaned reply so far, each time it grows; ``on_queued`` the
+        queue position when the model is busy for a while. One reply per session at a time:
+        a second call waits and then answers everything said meanwhile (the prompt is
+        rendered once the turn on the model comes, from the newest history).
         """
         params = params or self.defaults
-        async with self._lock(session_id):
+        async with self._turn(session_id, on_queued):
             started = time.monotonic()
             prompt = await self.prompt_for(session_id, params)
             text = await self._generate_text(session_id, prompt, params, on_text)
@@ -320,7 +338,7 @@ class SessionEngine:
     ) -> Reply:
         """Swipe: a new version of the character's latest reply; earlier versions are kept."""
         params = params or self.defaults
-        async with self._lock(session_id):
+        async with self._turn(session_id, None):
             started = time.monotonic()
             latest = await self._latest_reply(session_id)
             prompt = await self.prompt_for(session_id, params, before_message=latest.id)
@@ -341,13 +359,13 @@ class SessionEngine:
     ) -> Reply:
         """Extend the character's latest reply where it stopped."""
         params = params or self.defaults
-        async with self._lock(session_id):
+        async with self._turn(session_id, None):
             started = time.monotonic()
             latest = await self._latest_reply(session_id)
-            character, messages = await self._load(session_id)
+            context, messages = await self._load(session_id)
             earlier = [m for m in messages if m.id < latest.id]
             reply_tokens = params.max_new_tokens + await self.backend.count_tokens(latest.content)
-            prompt = await self._render(session_id, character, earlier, reply_tokens)
+            prompt = await self._render(session_id, context, earlier, reply_tokens)
             joiner = " " if self.renderer.prompt_format is PromptFormat.PYGMALION else ""
             prompt = replace(prompt, text=prompt.text + joiner + latest.content)
 
@@ -402,7 +420,7 @@ class SessionEngine:
     ) -> str:
         log.debug("Prompt for session %d:\n%s", session_id, prompt.text)
         for attempt in range(EMPTY_REPLY_RETRIES + 1):
-            text = await self._stream_clean(prompt, params, on_text)
+            text = await self._stream_clean(session_id, prompt, params, on_text)
             if text:
                 return text
             log.info("Empty reply in session %d (attempt %d)", session_id, attempt + 1)
@@ -427,13 +445,31 @@ class SessionEngine:
         return Reply(message=message, prompt=prompt, seconds=seconds)
 
     async def _stream_clean(
-        self, prompt: RenderedPrompt, params: GenerationParams, on_text: OnText | None
+        self,
+        session_id: int,
+        prompt: RenderedPrompt,
+        params: GenerationParams,
+        on_text: OnText | None,
     ) -> str:
         raw = ""
         shown = ""
-        stream = self.backend.stream(prompt.text, params, prompt.stop)
+        stream = open_stream(
+            self.backend, prompt.text, params, prompt.stop, conversation=f"session:{session_id}"
+        )
+        deadline = time.monotonic() + self._reply_timeout
         try:
-            async for piece in stream:
+            while True:
+                try:
+                    piece = await asyncio.wait_for(
+                        anext(stream), max(0.0, deadline - time.monotonic())
+                    )
+                except StopAsyncIteration:
+                    break
+                except TimeoutError:
+                    raise GenerationTimeout(
+                        "The model took too long to answer. The conversation is kept: send "
+                        "another message to try again."
+                    ) from None
                 raw += piece
                 current = clean_reply(
                     raw, character_name=prompt.character_name, speakers=prompt.speakers

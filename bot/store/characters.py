@@ -10,10 +10,22 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.errors import AlreadyExists, NotFound
 from bot.store.models import CharacterRow
-from bot.values import Character
+from bot.values import Character, ExampleMode
 
 EDITABLE_FIELDS = frozenset(
-    {"name", "persona", "greeting", "scenario", "example_dialogue", "nsfw", "avatar_png"}
+    {
+        "name",
+        "persona",
+        "greeting",
+        "scenario",
+        "example_dialogue",
+        "nsfw",
+        "avatar_png",
+        "alternate_greetings",
+        "system_prompt",
+        "post_history_instructions",
+        "example_mode",
+    }
 )
 
 
@@ -34,6 +46,10 @@ def _to_value(row: CharacterRow) -> Character:
         example_dialogue=row.example_dialogue,
         nsfw=row.nsfw,
         has_avatar=row.avatar_png is not None,
+        alternate_greetings=tuple(row.alternate_greetings or ()),
+        system_prompt=row.system_prompt,
+        post_history_instructions=row.post_history_instructions,
+        example_mode=ExampleMode(row.example_mode),
         created_at=row.created_at,
         updated_at=row.updated_at,
     )
@@ -55,6 +71,11 @@ class CharacterStore:
         example_dialogue: str = "",
         nsfw: bool = False,
         avatar_png: bytes | None = None,
+        alternate_greetings: tuple[str, ...] = (),
+        system_prompt: str = "",
+        post_history_instructions: str = "",
+        example_mode: ExampleMode = ExampleMode.GRADUAL,
+        card_json: dict[str, object] | None = None,
     ) -> Character:
         if await self.get_by_name(guild_id, name) is not None:
             raise AlreadyExists(f"A character named {name!r} already exists on this server.")
@@ -69,6 +90,11 @@ class CharacterStore:
             example_dialogue=example_dialogue,
             nsfw=nsfw,
             avatar_png=avatar_png,
+            alternate_greetings=list(alternate_greetings),
+            system_prompt=system_prompt,
+            post_history_instructions=post_history_instructions,
+            example_mode=example_mode.value,
+            card_json=card_json,
         )
         self._session.add(row)
         try:
@@ -137,6 +163,10 @@ class CharacterStore:
                 )
             row.name_key = name_key(new_name)
         for field, value in changes.items():
+            if field == "alternate_greetings":
+                value = list(value)  # type: ignore[call-overload]
+            elif field == "example_mode":
+                value = ExampleMode(value).value
             setattr(row, field, value)
         await self._session.flush()
         return _to_value(row)
@@ -150,4 +180,10 @@ class CharacterStore:
     async def avatar(self, character_id: int) -> bytes | None:
         return await self._session.scalar(
             select(CharacterRow.avatar_png).where(CharacterRow.id == character_id)
+        )
+
+    async def card_document(self, character_id: int) -> dict[str, object] | None:
+        """The card an imported character came from (without lorebook and image), or None."""
+        return await self._session.scalar(
+            select(CharacterRow.card_json).where(CharacterRow.id == character_id)
         )

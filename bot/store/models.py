@@ -80,10 +80,55 @@ class CharacterRow(Base):
     example_dialogue: Mapped[str] = mapped_column(Text, default="")
     avatar_png: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     nsfw: Mapped[bool] = mapped_column(Boolean, default=False)
+    alternate_greetings: Mapped[list[str]] = mapped_column(
+        JSON, default=list, server_default=text("'[]'")
+    )
+    system_prompt: Mapped[str] = mapped_column(Text, default="", server_default="")
+    post_history_instructions: Mapped[str] = mapped_column(Text, default="", server_default="")
+    example_mode: Mapped[str] = mapped_column(
+        String(16), default="gradual", server_default="gradual"
+    )
+    # The imported card's document (bot.cards.CharacterCard as JSON, lorebook and image left
+    # out): the fields Galatea does not use, kept so that an export gives the card back whole.
+    # Deferred: prompts never need it.
+    card_json: Mapped[dict[str, object] | None] = mapped_column(JSON, nullable=True, deferred=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
     )
+
+
+class LorebookRow(Base):
+    """A lorebook: a character's own (``character_id``) or a server world (``name``)."""
+
+    __tablename__ = "lorebooks"
+    __table_args__ = (UniqueConstraint("guild_id", "name_key"),)
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    guild_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    character_id: Mapped[int | None] = mapped_column(
+        ForeignKey("characters.id", ondelete="CASCADE"), nullable=True, unique=True
+    )
+    name: Mapped[str | None] = mapped_column(String(100), nullable=True)  # worlds only
+    name_key: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    # The book's own fields (scan_depth, token_budget, recursive_scanning, extensions, ...)
+    # as a bot.cards.LoreBook without entries.
+    settings: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+
+class LoreEntryRow(Base):
+    """One entry of a lorebook, as a bot.cards.LoreEntry document; ordered by id."""
+
+    __tablename__ = "lore_entries"
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    book_id: Mapped[int] = mapped_column(ForeignKey("lorebooks.id", ondelete="CASCADE"), index=True)
+    data: Mapped[dict[str, object]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class SessionRow(Base):
@@ -109,6 +154,11 @@ class SessionRow(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     started_by: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     overrides: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    world_id: Mapped[int | None] = mapped_column(
+        ForeignKey("lorebooks.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    author_note: Mapped[str] = mapped_column(Text, default="", server_default="")
+    author_note_depth: Mapped[int] = mapped_column(Integer, default=4, server_default="4")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 

@@ -6,6 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.store.characters import CharacterStore
 from bot.store.guilds import GuildConfigStore
+from bot.store.lore import LoreStore
 from bot.store.messages import MessageStore
 from bot.store.sessions import SessionStore
 from bot.store.state import AppStateStore
@@ -21,3 +22,4 @@ class UnitOfWork:
         self.messages = MessageStore(session)
         self.guilds = GuildConfigStore(session)
         self.state = AppStateStore(session)
+        self.lore = LoreStore(session)

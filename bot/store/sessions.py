@@ -19,6 +19,9 @@ def _to_value(row: SessionRow) -> ChannelSession:
         started_by=row.started_by,
         created_at=row.created_at,
         ended_at=row.ended_at,
+        world_id=row.world_id,
+        author_note=row.author_note,
+        author_note_depth=row.author_note_depth,
     )
 
 
@@ -76,6 +79,23 @@ class SessionStore:
         assert row is not None
         await self.end_in_channel(row.channel_id)
         row.active, row.ended_at = True, None
+        await self._session.flush()
+        return _to_value(row)
+
+    async def set_world(self, session_id: int, world_id: int | None) -> ChannelSession:
+        """Attach a server world (lorebook) to the session, or detach it with None."""
+        return await self._change(session_id, world_id=world_id)
+
+    async def set_author_note(self, session_id: int, text: str, depth: int) -> ChannelSession:
+        """The author's note (empty for none) and how many messages from the end it goes."""
+        return await self._change(session_id, author_note=text, author_note_depth=depth)
+
+    async def _change(self, session_id: int, **values: object) -> ChannelSession:
+        row = await self._session.get(SessionRow, session_id)
+        if row is None:
+            raise LookupError(session_id)
+        for field, value in values.items():
+            setattr(row, field, value)
         await self._session.flush()
         return _to_value(row)
 

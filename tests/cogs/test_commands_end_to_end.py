@@ -244,8 +244,9 @@ async def test_mention_mode_answers_only_when_named_mentioned_or_replied_to(
         reply = await wait_for_reply(emu, world.channel, "Aqua")
         await emu.send_message(world.channel, world.carol, "Nice.", reply_to=reply)
         await wait_for_reply(emu, world.channel, "Aqua", after=reply.id)
-    assert len(backend.calls) == 2
+    assert len(backend.calls) == 2, backend.prompts
     assert "Bob: Just chatting with Carol." in backend.prompts[0]
+    assert backend.prompts[0].endswith("Bob: What do you think, aqua?\nAqua:")
     assert named.id > 0
 
 

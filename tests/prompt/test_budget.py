@@ -29,8 +29,8 @@ def test_once_history_is_trimmed_examples_are_left_out_and_a_chunk_is_freed() ->
     window = fit_window(fixed_cost=10, example_costs=[5], turn_costs=[10] * 20, available=110)
     room = 100
     assert window.examples == 0
-    assert window.tokens - 10 <= room - room // 4  # a chunk of room freed
-    assert window.first_turn == 20 - 7
+    assert window.tokens - 10 <= room - room // 3  # a chunk of room freed
+    assert window.first_turn == 20 - 6
 
 
 def test_persona_larger_than_the_context_is_a_clear_error() -> None:
@@ -96,3 +96,84 @@ async def test_growing_chat_re_renders_from_the_same_start_for_many_turns() -> N
         previous_first = prompt.first_turn_id
     # Without chunking the start would move on nearly every one of the ~270 overflowing turns.
     assert moves <= 300 // 10
+
+
+def test_lore_is_kept_by_importance_and_old_history_makes_room_for_it() -> None:
+    window = fit_window(
+        fixed_cost=10, example_costs=[], turn_costs=[10] * 10, available=110, lore_costs=[30, 30]
+    )
+    assert window.lore == 2
+    assert window.tokens <= 110 and window.first_turn > 0
+
+
+def test_lore_never_crowds_out_the_newest_message() -> None:
+    window = fit_window(
+        fixed_cost=10, example_costs=[], turn_costs=[10, 60], available=100, lore_costs=[20, 20]
+    )
+    assert window.lore == 1  # the second entry would leave no room for the newest turn
+    assert window.first_turn == 0 and window.tokens == 10 + 20 + 10 + 60
+
+
+def test_always_examples_stay_even_when_history_is_trimmed() -> None:
+    window = fit_window(
+        fixed_cost=10,
+        example_costs=[15, 15],
+        turn_costs=[10] * 20,
+        available=110,
+        examples_always=True,
+    )
+    assert window.examples == 2 and window.first_turn > 0
+    assert window.tokens <= 110
+
+
+def test_always_examples_too_large_for_the_context_are_a_clear_error() -> None:
+    with pytest.raises(InvalidInput, match="example dialogue"):
+        fit_window(
+            fixed_cost=10,
+            example_costs=[500],
+            turn_costs=[1],
+            available=100,
+            examples_always=True,
+        )
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    fixed=st.integers(0, 200),
+    examples=st.lists(st.integers(1, 80), max_size=4),
+    turns=st.lists(st.integers(1, 120), min_size=1, max_size=60),
+    lore=st.lists(st.integers(1, 150), max_size=5),
+    available=st.integers(200, 2000),
+    always=st.booleans(),
+)
+def test_window_with_lore_always_fits_and_keeps_the_newest_turn(
+    fixed: int,
+    examples: list[int],
+    turns: list[int],
+    lore: list[int],
+    available: int,
+    always: bool,
+) -> None:
+    try:
+        window = fit_window(
+            fixed_cost=fixed,
+            example_costs=examples,
+            turn_costs=turns,
+            available=available,
+            lore_costs=lore,
+            examples_always=always,
+        )
+    except InvalidInput:
+        fixed_all = fixed + (sum(examples) if always else 0)
+        assert fixed_all > available or turns[-1] > available - fixed_all
+        return
+    used = (
+        fixed
+        + sum(lore[: window.lore])
+        + sum(examples[: window.examples])
+        + sum(turns[window.first_turn :])
+    )
+    assert used == window.tokens <= available
+    assert window.first_turn < len(turns)  # the newest turn is always there
+    if always:
+        assert window.examples == len(examples)

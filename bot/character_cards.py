@@ -1,0 +1,85 @@
+"""Between character cards and Galatea's characters: what an import stores, what an export writes.
+
+An imported character keeps the card it came from: the fields Galatea uses become the
+character's own (editable) fields, the lorebook goes to the lore tables, and the whole card
+document (less image and lorebook) is kept as it was. An export starts from that document
+and lays the character's current fields over it, so a card that was not edited comes out
+exactly as it went in, and an edited one carries the edits. A character made in Discord
+exports as a card built from its fields.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Callable
+from typing import Any, Literal
+
+from bot.cards import CharacterCard, LoreBook
+from bot.values import Character
+
+CardFormat = Literal["png", "json"]
+# Fields that live elsewhere: the image in the characters table, the lorebook in its own.
+_NOT_IN_DOCUMENT = {"avatar_png", "character_book"}
+
+
+def card_document(card: CharacterCard) -> dict[str, Any]:
+    """What is kept of an imported card, as JSON: everything but its image and lorebook."""
+    return card.model_dump(mode="json", exclude=_NOT_IN_DOCUMENT)
+
+
+def card_for_export(
+    character: Character,
+    document: dict[str, Any] | None,
+    book: LoreBook | None,
+    avatar_png: bytes | None,
+) -> CharacterCard:
+    """The card to export for ``character``: its stored card with the current fields over it
+    (or a card built from the fields alone), its lorebook and its avatar."""
+    stored = document or {}
+    original = CharacterCard.model_validate(stored) if document else None
+    fields: dict[str, Any] = {
+        "name": _kept(original, "name", character.name, _normalized_name),
+        "scenario": _kept(original, "scenario", character.scenario),
+        "first_mes": _kept(original, "first_mes", character.greeting),
+        "mes_example": _kept(original, "mes_example", character.example_dialogue),
+        "system_prompt": _kept(original, "system_prompt", character.system_prompt),
+        "post_history_instructions": _kept(
+            original, "post_history_instructions", character.post_history_instructions
+        ),
+        "alternate_greetings": _kept(
+            original,
+            "alternate_greetings",
+            character.alternate_greetings,
+            lambda greetings: tuple(g.strip() for g in greetings if g.strip()),
+        ),
+    }
+    if original is None or original.persona.strip() != character.persona:
+        # Galatea keeps one persona; an edited one replaces description and personality.
+        fields["description"], fields["personality"] = character.persona, ""
+    return CharacterCard.model_validate(
+        {**stored, **fields, "character_book": book, "avatar_png": avatar_png}
+    )
+
+
+def export_filename(name: str, fmt: CardFormat) -> str:
+    """A file name for an exported card: the character's name, safe on every system."""
+    stem = "".join(c if c.isalnum() or c in "-_ " else "_" for c in name).strip()
+    return f"{'_'.join(stem.split()) or 'character'}.{fmt}"
+
+
+def _kept(
+    original: CharacterCard | None,
+    field: str,
+    current: Any,
+    normalize: Callable[[Any], Any] = lambda value: value.strip(),
+) -> Any:
+    """The card's own value while the character still has it (Galatea stores fields trimmed
+    and normalised), else the character's current value."""
+    if original is None:
+        return current
+    value = getattr(original, field)
+    return value if normalize(value) == current else current
+
+
+def _normalized_name(name: str) -> str:
+    return " ".join(unicodedata.normalize("NFKC", name).split())

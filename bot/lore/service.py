@@ -1,0 +1,229 @@
+"""Lorebook operations for every front end: add, list, show and remove entries; worlds.
+
+A character's own lorebook is changed by its creator or an admin; a server world (a
+lorebook of its own, attached to roleplays with ``/session world``) by admins. Anyone may
+read them: the same text reaches the prompt in front of everybody.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Literal
+
+from bot.cards import LoreBook, LoreEntry
+from bot.errors import InvalidInput, NotFound
+from bot.lore.models import Lorebook, StoredEntry, WorldSummary
+from bot.lore.scan import Logic
+from bot.policy import Caller, check_admin, check_can_change_character
+from bot.store import Database, UnitOfWork
+from bot.values import Character
+
+MAX_WORLD_NAME = 64
+MAX_KEYS = 50
+MAX_KEY_CHARS = 100
+MAX_CONTENT = 8_000
+Position = Literal["before_char", "after_char"]
+
+
+@dataclass(frozen=True, slots=True)
+class BookRef:
+    """Which lorebook a command means: a character's own, or a server world, by name."""
+
+    character: str | None = None
+    world: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.character is None) == (self.world is None):
+            raise InvalidInput("Name either a character or a world (one of the two).")
+
+
+@dataclass(frozen=True, slots=True)
+class EntryDraft:
+    """A lorebook entry as a person describes it; ``keys`` may be one comma-separated text."""
+
+    content: str
+    keys: tuple[str, ...] = ()
+    secondary_keys: tuple[str, ...] = ()
+    logic: Logic = Logic.AND_ANY
+    constant: bool = False
+    position: Position = "before_char"
+    order: int = 100
+    case_sensitive: bool = False
+    title: str = ""
+    extensions: dict[str, object] = field(default_factory=dict)
+
+
+def split_keys(text: str | None) -> tuple[str, ...]:
+    """``"castle, keep ,, gate"`` -> ``("castle", "keep", "gate")`` (duplicates dropped)."""
+    keys = (" ".join(k.split()) for k in (text or "").split(","))
+    return tuple(dict.fromkeys(k for k in keys if k))
+
+
+def build_entry(draft: EntryDraft) -> LoreEntry:
+    """A card-style lorebook entry from a draft, or InvalidInput saying what is wrong."""
+    content = draft.content.strip()
+    if not content:
+        raise InvalidInput("A lore entry needs content: the text that goes into the prompt.")
+    if len(content) > MAX_CONTENT:
+        raise InvalidInput(
+            f"The lore entry is {len(content):,} characters long; the limit is {MAX_CONTENT:,}."
+        )
+    if not draft.keys and not draft.constant:
+        raise InvalidInput(
+            "A lore entry needs keys (words that bring it into the story), or `constant` "
+            "to be always there."
+        )
+    for label, keys in (("keys", draft.keys), ("secondary keys", draft.secondary_keys)):
+        if len(keys) > MAX_KEYS:
+            raise InvalidInput(f"A lore entry can have at most {MAX_KEYS} {label}.")
+        if any(len(key) > MAX_KEY_CHARS for key in keys):
+            raise InvalidInput(f"Lore keys can be at most {MAX_KEY_CHARS} characters long.")
+    extensions = dict(draft.extensions)
+    if draft.secondary_keys:
+        extensions["selectiveLogic"] = int(draft.logic)
+    return LoreEntry.model_validate(
+        {
+            "keys": draft.keys,
+            "content": content,
+            "extensions": extensions,
+            "enabled": True,
+            "insertion_order": draft.order,
+            "case_sensitive": draft.case_sensitive,
+            "constant": draft.constant,
+            "name": draft.title.strip() or None,
+            "selective": bool(draft.secondary_keys),
+            "secondary_keys": draft.secondary_keys,
+            "position": draft.position,
+        }
+    )
+
+
+def clean_world_name(raw: str) -> str:
+    name = " ".join(unicodedata.normalize("NFKC", raw).split())
+    if not name:
+        raise InvalidInput("A world needs a name.")
+    if len(name) > MAX_WORLD_NAME:
+        raise InvalidInput(f"World names can be at most {MAX_WORLD_NAME} characters long.")
+    if any(unicodedata.category(c)[0] == "C" for c in name):
+        raise InvalidInput("World names cannot contain control characters.")
+    return name
+
+
+class LoreService:
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    async def add_entry(
+        self, guild_id: int, caller: Caller, ref: BookRef, draft: EntryDraft
+    ) -> tuple[Lorebook, StoredEntry]:
+        """Add an entry to a character's lorebook or a world (created on first use)."""
+        entry = build_entry(draft)
+        async with self._db.write() as uow:
+            book = await self._book_to_change(uow, guild_id, caller, ref)
+            (entry_id,) = await uow.lore.add_entries(book.id, [entry])
+        return book, StoredEntry(entry_id, book.id, entry)
+
+    async def book(self, guild_id: int, ref: BookRef) -> Lorebook | None:
+        """The lorebook ``ref`` names, with its entries; None when it has none yet."""
+        async with self._db.read() as uow:
+            if ref.world is not None:
+                return await uow.lore.world(guild_id, ref.world)
+            character = await self._character(uow, guild_id, ref.character or "")
+            return await uow.lore.of_character(character.id)
+
+    async def worlds(self, guild_id: int) -> list[WorldSummary]:
+        async with self._db.read() as uow:
+            return await uow.lore.worlds(guild_id)
+
+    async def world_names(self, guild_id: int) -> list[str]:
+        return [world.name for world in await self.worlds(guild_id)]
+
+    async def entry(self, guild_id: int, entry_id: int) -> tuple[Lorebook, StoredEntry]:
+        async with self._db.read() as uow:
+            return await self._entry(uow, guild_id, entry_id)
+
+    async def remove_entry(self, guild_id: int, caller: Caller, entry_id: int) -> StoredEntry:
+        """Remove one entry (by the id ``/lore list`` shows)."""
+        async with self._db.write() as uow:
+            book, stored = await self._entry(uow, guild_id, entry_id)
+            await self._check_can_change(uow, book, caller)
+            await uow.lore.remove_entry(entry_id)
+        return stored
+
+    async def delete_world(self, guild_id: int, caller: Caller, name: str) -> Lorebook:
+        """Delete a server world and its entries; roleplays that used it go on without."""
+        check_admin(caller)
+        async with self._db.write() as uow:
+            world = await uow.lore.world(guild_id, name)
+            if world is None:
+                raise NotFound(_no_world(name))
+            await uow.lore.delete(world.id)
+        return world
+
+    async def attach_world(self, session_id: int, name: str | None) -> Lorebook | None:
+        """Attach a server world to a roleplay session (None detaches it); returns the world."""
+        async with self._db.write() as uow:
+            session = await uow.sessions.get(session_id)
+            if session is None:
+                raise NotFound("That roleplay has ended.")
+            world = None
+            if name is not None:
+                world = await uow.lore.world(session.guild_id, name)
+                if world is None:
+                    raise NotFound(_no_world(name))
+            await uow.sessions.set_world(session_id, world.id if world else None)
+        return world
+
+    async def _book_to_change(
+        self, uow: UnitOfWork, guild_id: int, caller: Caller, ref: BookRef
+    ) -> Lorebook:
+        if ref.world is not None:
+            check_admin(caller)
+            world = await uow.lore.world(guild_id, ref.world)
+            if world is None:
+                world = await uow.lore.create(
+                    guild_id=guild_id,
+                    world_name=clean_world_name(ref.world),
+                    settings=LoreBook(),
+                )
+            return world
+        character = await self._character(uow, guild_id, ref.character or "")
+        check_can_change_character(character, caller)
+        own = await uow.lore.of_character(character.id)
+        if own is None:
+            own = await uow.lore.create(
+                guild_id=guild_id, character_id=character.id, settings=LoreBook()
+            )
+        return own
+
+    async def _check_can_change(self, uow: UnitOfWork, book: Lorebook, caller: Caller) -> None:
+        if book.character_id is None:
+            check_admin(caller)
+            return
+        character = await uow.characters.get(book.character_id)
+        if character is not None:
+            check_can_change_character(character, caller)
+
+    @staticmethod
+    async def _character(uow: UnitOfWork, guild_id: int, name: str) -> Character:
+        character = await uow.characters.get_by_name(guild_id, name)
+        if character is None:
+            raise NotFound(f"There is no character named {name.strip()!r} here.")
+        return character
+
+    @staticmethod
+    async def _entry(uow: UnitOfWork, guild_id: int, entry_id: int) -> tuple[Lorebook, StoredEntry]:
+        found = await uow.lore.entry(entry_id)
+        if found is None or found[0].guild_id != guild_id:
+            raise NotFound(
+                f"There is no lore entry #{entry_id} on this server; `/lore list` shows them."
+            )
+        return found
+
+
+def _no_world(name: str) -> str:
+    return (
+        f"There is no world named {name.strip()!r} here. `/lore list` shows the server's "
+        "worlds; `/lore add world:` creates one."
+    )

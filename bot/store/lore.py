@@ -1,0 +1,149 @@
+"""Lorebooks (a character's own, or a server world) and their entries."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.cards import LoreBook, LoreEntry
+from bot.errors import AlreadyExists
+from bot.lore.models import Lorebook, StoredEntry, WorldSummary
+from bot.store.characters import name_key
+from bot.store.models import LorebookRow, LoreEntryRow, utcnow
+
+# Entries are stored as their card documents; the book row holds the book's own fields.
+_NOT_SETTINGS = {"entries"}
+
+
+class LoreStore:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def create(
+        self,
+        *,
+        guild_id: int,
+        settings: LoreBook,
+        character_id: int | None = None,
+        world_name: str | None = None,
+    ) -> Lorebook:
+        """A new, empty book: a character's (``character_id``) or a world (``world_name``)."""
+        if (character_id is None) == (world_name is None):
+            raise ValueError("a lorebook belongs to a character or is a named world")
+        if world_name is not None and await self.world(guild_id, world_name) is not None:
+            raise AlreadyExists(f"A world named {world_name!r} already exists on this server.")
+        row = LorebookRow(
+            guild_id=guild_id,
+            character_id=character_id,
+            name=world_name,
+            name_key=None if world_name is None else name_key(world_name),
+            settings=settings.model_dump(mode="json", exclude=_NOT_SETTINGS),
+        )
+        self._session.add(row)
+        try:
+            await self._session.flush()
+        except IntegrityError as exc:  # a concurrent create won the race
+            raise AlreadyExists("That lorebook was just created by someone else.") from exc
+        empty = settings.model_copy(update={"entries": ()})
+        return Lorebook(row.id, guild_id, character_id, world_name, empty)
+
+    async def add_entries(self, book_id: int, entries: Sequence[LoreEntry]) -> list[int]:
+        """Append entries to a book (in order); returns their ids."""
+        rows = [LoreEntryRow(book_id=book_id, data=e.model_dump(mode="json")) for e in entries]
+        self._session.add_all(rows)
+        await self._session.flush()
+        await self._touch(book_id)
+        return [row.id for row in rows]
+
+    async def of_character(self, character_id: int) -> Lorebook | None:
+        row = await self._session.scalar(
+            select(LorebookRow).where(LorebookRow.character_id == character_id)
+        )
+        return await self._value(row) if row else None
+
+    async def world(self, guild_id: int, name: str) -> Lorebook | None:
+        row = await self._session.scalar(
+            select(LorebookRow).where(
+                LorebookRow.guild_id == guild_id, LorebookRow.name_key == name_key(name)
+            )
+        )
+        return await self._value(row) if row else None
+
+    async def get(self, book_id: int) -> Lorebook | None:
+        row = await self._session.get(LorebookRow, book_id)
+        return await self._value(row) if row else None
+
+    async def worlds(self, guild_id: int) -> list[WorldSummary]:
+        """The server's worlds by name, with how many entries each has."""
+        counts = (
+            select(LoreEntryRow.book_id, func.count().label("n"))
+            .group_by(LoreEntryRow.book_id)
+            .subquery()
+        )
+        rows = await self._session.execute(
+            select(LorebookRow.id, LorebookRow.name, func.coalesce(counts.c.n, 0))
+            .outerjoin(counts, counts.c.book_id == LorebookRow.id)
+            .where(LorebookRow.guild_id == guild_id, LorebookRow.character_id.is_(None))
+            .order_by(LorebookRow.name_key)
+        )
+        return [WorldSummary(id=i, name=str(n), entries=int(c)) for i, n, c in rows]
+
+    async def entry(self, entry_id: int) -> tuple[Lorebook, StoredEntry] | None:
+        """An entry with the book it belongs to (the book's entries are not loaded)."""
+        row = await self._session.get(LoreEntryRow, entry_id)
+        if row is None:
+            return None
+        book = await self._session.get(LorebookRow, row.book_id)
+        assert book is not None  # the foreign key guarantees it
+        return (
+            await self._value(book, with_entries=False),
+            StoredEntry(row.id, row.book_id, LoreEntry.model_validate(row.data)),
+        )
+
+    async def remove_entry(self, entry_id: int) -> bool:
+        row = await self._session.get(LoreEntryRow, entry_id)
+        if row is None:
+            return False
+        await self._session.delete(row)
+        await self._session.flush()
+        await self._touch(row.book_id)
+        return True
+
+    async def delete(self, book_id: int) -> bool:
+        result = await self._session.execute(delete(LorebookRow).where(LorebookRow.id == book_id))
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def for_prompt(self, character_id: int, world_id: int | None) -> list[LoreBook]:
+        """The books a session's prompt scans: the character's own, then its world."""
+        books = []
+        own = await self.of_character(character_id)
+        if own is not None:
+            books.append(own.book)
+        if world_id is not None:
+            world = await self.get(world_id)
+            if world is not None:
+                books.append(world.book)
+        return books
+
+    async def _value(self, row: LorebookRow, *, with_entries: bool = True) -> Lorebook:
+        ids: list[int] = []
+        entries: list[LoreEntry] = []
+        if with_entries:
+            for entry_id, data in await self._session.execute(
+                select(LoreEntryRow.id, LoreEntryRow.data)
+                .where(LoreEntryRow.book_id == row.id)
+                .order_by(LoreEntryRow.id)
+            ):
+                ids.append(entry_id)
+                entries.append(LoreEntry.model_validate(data))
+        book = LoreBook.model_validate({**row.settings, "entries": entries})
+        return Lorebook(row.id, row.guild_id, row.character_id, row.name, book, tuple(ids))
+
+    async def _touch(self, book_id: int) -> None:
+        row = await self._session.get(LorebookRow, book_id)
+        if row is not None:
+            row.updated_at = utcnow()
+            await self._session.flush()

@@ -1,0 +1,116 @@
+"""/character import and /character export: TavernAI / SillyTavern character cards.
+
+The two commands join the ``/character`` group of cogs.characters (loaded before this one),
+so people find them next to create and edit.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any, Literal
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.cards import DEFAULT_MAX_BYTES
+from bot.characters import MAX_NAME
+from bot.lore.service import BookRef
+from bot.policy import check_can_create_characters
+from cogs.characters import character_embed
+from cogs.common import (
+    NO_MENTIONS,
+    caller_of,
+    character_autocomplete,
+    core_of,
+    read_attachment,
+    require_guild,
+)
+
+
+class CardCommands(commands.Cog):
+    """The card commands; their callbacks are bound to this object, their parent is
+    ``/character``."""
+
+    def __init__(self, bot: commands.Bot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="import")
+    @app_commands.describe(
+        card="The card: a PNG with the character inside, or its JSON file (V1, V2 or V3)",
+        name="Use this name instead of the card's",
+        nsfw="Adult character: plays only in age-restricted channels",
+    )
+    async def import_card(
+        self,
+        interaction: discord.Interaction[Any],
+        card: discord.Attachment,
+        name: app_commands.Range[str, 1, MAX_NAME] | None = None,
+        nsfw: bool = False,
+    ) -> None:
+        """Import a character card from TavernAI, SillyTavern, chub and the like."""
+        core = core_of(interaction)
+        guild_id = require_guild(interaction)
+        caller = caller_of(interaction)
+        check_can_create_characters(await core.guild_config.get(guild_id), caller)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        data = await read_attachment(card, limit=DEFAULT_MAX_BYTES)
+        character = await core.characters.import_card(
+            guild_id, caller.user_id, data, card.filename, name=name, nsfw=nsfw
+        )
+        extras = []
+        if character.alternate_greetings:
+            extras.append(f"{len(character.alternate_greetings) + 1} greetings to choose from")
+        lorebook = await core.lore.book(guild_id, BookRef(character=character.name))
+        if lorebook is not None:
+            extras.append(f"a lorebook of {len(lorebook.book.entries)} entries")
+        with_extras = f" with {' and '.join(extras)}" if extras else ""
+        await interaction.followup.send(
+            f"**{character.name}** was imported{with_extras}. Start a roleplay with "
+            f"`/session start character:{character.name}`.",
+            embed=character_embed(character, with_avatar=False),
+            ephemeral=True,
+            allowed_mentions=NO_MENTIONS,
+        )
+
+    @app_commands.command(name="export")
+    @app_commands.describe(
+        character="The character to export",
+        fmt="PNG (the avatar with the card inside) or JSON",
+        version="Card version: 3 (newest) or 2 (read by older apps)",
+    )
+    @app_commands.rename(fmt="format")
+    @app_commands.autocomplete(character=character_autocomplete)
+    async def export_card(
+        self,
+        interaction: discord.Interaction[Any],
+        character: str,
+        fmt: Literal["png", "json"] = "png",
+        version: Literal[2, 3] = 3,
+    ) -> None:
+        """Download a character as a card for SillyTavern and other apps."""
+        core = core_of(interaction)
+        found = await core.characters.find(require_guild(interaction), character)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        data, filename = await core.characters.export_card(found.id, fmt, version)
+        await interaction.followup.send(
+            f"**{found.name}** as a V{version} {fmt.upper()} card.",
+            file=discord.File(io.BytesIO(data), filename=filename),
+            ephemeral=True,
+            allowed_mentions=NO_MENTIONS,
+        )
+
+
+async def setup(bot: commands.Bot) -> None:
+    group = bot.tree.get_command("character")
+    if not isinstance(group, app_commands.Group):
+        raise RuntimeError("cogs.cards needs cogs.characters to be loaded first")
+    for command in CardCommands(bot).walk_app_commands():
+        group.add_command(command)
+
+
+async def teardown(bot: commands.Bot) -> None:
+    group = bot.tree.get_command("character")
+    if isinstance(group, app_commands.Group):
+        for name in ("import", "export"):
+            group.remove_command(name)
