@@ -205,27 +205,21 @@ class RoleplayCog(commands.Cog):
     async def on_message(self, message: discord.Message) -> None:
         if message.guild is None:
             return
-        incoming = await self._incoming(message)
         try:
-            outcome = await self.replies.handle(incoming)
+            # No await before handle(): it keeps the channel's messages in order.
+            outcome = await self.replies.handle(self._incoming(message))
         except GalateaError as exc:
             await message.channel.send(f"⚠️ {exc.user_message}", allowed_mentions=NO_MENTIONS)
             return
         if outcome is not Outcome.NO_SESSION:
             log.debug("Message %d in channel %d: %s", message.id, message.channel.id, outcome)
 
-    async def _incoming(self, message: discord.Message) -> IncomingMessage:
+    def _incoming(self, message: discord.Message) -> IncomingMessage:
         assert message.guild is not None
         me = self.bot.user
-        replies_to_character = False
         reference = message.reference
-        if reference is not None and reference.message_id is not None:
-            resolved = reference.resolved
-            if isinstance(resolved, discord.Message):  # Discord sends the message replied to
-                replies_to_character = self.deliveries.posted_by_us(resolved, me)
-            if not replies_to_character:
-                stored = await self.core.engine.message_by_discord_id(reference.message_id)
-                replies_to_character = stored is not None and stored.role is Role.CHARACTER
+        reply_to = reference.message_id if reference is not None else None
+        resolved = reference.resolved if reference is not None else None
         return IncomingMessage(
             place=place_of(message.channel, message.guild.id),
             message_id=message.id,
@@ -236,7 +230,10 @@ class RoleplayCog(commands.Cog):
             from_webhook=message.webhook_id is not None,
             is_system=message.type not in HUMAN_MESSAGE_TYPES,
             mentions_bot=me is not None and any(u.id == me.id for u in message.mentions),
-            replies_to_character=replies_to_character,
+            # Discord sends the message replied to; the store knows it when it does not.
+            replies_to_character=isinstance(resolved, discord.Message)
+            and self.deliveries.posted_by_us(resolved, me),
+            reply_to_message_id=reply_to,
         )
 
     @commands.Cog.listener()

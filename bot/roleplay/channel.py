@@ -1,5 +1,5 @@
-"""Channel roleplay: which messages join the story, when the character answers, and how bursts
-of messages become one reply.
+"""Channel roleplay: which messages join the story, which characters answer, and how bursts
+of messages become one reply per character.
 
 The Discord cog turns each Discord message into an ``IncomingMessage`` and supplies a
 ``ReplyPresenter`` that shows the reply; everything else is decided here.
@@ -9,18 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import re
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Protocol
 
 from bot.errors import GalateaError, PermissionDenied
 from bot.guild_config import GuildConfigService
+from bot.personas import PersonaService
 from bot.policy import Cooldowns, Place, check_channel_allowed, check_nsfw_allowed
 from bot.roleplay.engine import SessionEngine, SessionView
-from bot.values import GuildSettings, StoredMessage
+from bot.roleplay.speakers import Candidate, choose_speakers
+from bot.values import CastMember, Character, GuildSettings, Role, StoredMessage
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +44,8 @@ class IncomingMessage:
     is_system: bool = False
     mentions_bot: bool = False
     replies_to_character: bool = False
+    replied_character_id: int | None = None  # which character's message it replies to
+    reply_to_message_id: int | None = None  # the Discord message this one replies to
 
 
 class Outcome(StrEnum):
@@ -49,6 +54,7 @@ class Outcome(StrEnum):
     OUT_OF_CHARACTER = "out of character"
     NOT_ALLOWED = "not allowed here"
     RECORDED = "recorded"  # joins the history, no reply asked for
+    PAUSED = "paused"  # joins the history; the scene is paused
     REPLY_SCHEDULED = "reply scheduled"
 
 
@@ -76,6 +82,7 @@ class ReplyPresenter(Protocol):
         ...
 
 
+# Called with the session's view whose ``character`` is the one about to speak.
 PresenterFactory = Callable[[SessionView], ReplyPresenter]
 
 
@@ -96,16 +103,33 @@ class ChannelRoleplay:
         engine: SessionEngine,
         config: GuildConfigService,
         presenter_factory: PresenterFactory,
+        *,
+        personas: PersonaService | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self._engine = engine
         self._config = config
         self._presenter_factory = presenter_factory
+        self._personas = personas
+        self._rng = rng or random.Random()
         self._cooldowns = Cooldowns()
-        self._pending: dict[int, asyncio.Event] = {}
+        # Characters asked to speak next in each channel, in order (each at most once).
+        self._pending: dict[int, dict[int, None]] = {}
         self._workers: dict[int, asyncio.Task[None]] = {}
+        self._intake: dict[int, asyncio.Lock] = {}
 
     async def handle(self, message: IncomingMessage) -> Outcome:
-        """Take one message: record it when it belongs to the story, schedule a reply."""
+        """Take one message: record it when it belongs to the story, schedule a reply.
+
+        Front ends dispatch each message as its own task; taking the channel's intake lock
+        before anything else keeps the stored history in the order people wrote it. Call this
+        before awaiting anything else for the message.
+        """
+        lock = self._intake.setdefault(message.place.channel_id, asyncio.Lock())
+        async with lock:
+            return await self._take(message)
+
+    async def _take(self, message: IncomingMessage) -> Outcome:
         if message.from_bot or message.from_webhook or message.is_system:
             return Outcome.IGNORED
         content = message.content.strip()
@@ -121,38 +145,72 @@ class ChannelRoleplay:
             check_channel_allowed(config, message.place)
         except PermissionDenied:
             return Outcome.NOT_ALLOWED
+        speaker = message.author_name
+        if self._personas is not None:
+            speaker = await self._personas.speaker_name(
+                message.place.guild_id, message.author_id, message.author_name
+            )
         await self._engine.add_human_message(
             view.session.id,
-            speaker=message.author_name,
+            speaker=speaker,
             content=content[:MAX_MESSAGE_CHARS],
             author_id=message.author_id,
             discord_message_id=message.message_id,
         )
-        if not self._wants_reply(message, view, config):
+        if message.reply_to_message_id is not None and message.replied_character_id is None:
+            replied = await self._engine.message_by_discord_id(message.reply_to_message_id)
+            if replied is not None and replied.role is Role.CHARACTER:
+                message = replace(
+                    message,
+                    replies_to_character=True,
+                    replied_character_id=replied.character_id or view.session.character_id,
+                )
+        if view.session.paused:
+            return Outcome.PAUSED
+        speakers = self.speakers_for(message, view, config)
+        if not speakers:
             return Outcome.RECORDED
         if self._cooldowns.remaining(
             message.place.guild_id, message.author_id, config.user_cooldown_seconds
         ):
             return Outcome.RECORDED
-        self.schedule(view, message.place, config)
+        self.schedule(view, message.place, config, speakers)
         return Outcome.REPLY_SCHEDULED
 
-    def _wants_reply(
+    def speakers_for(
         self, message: IncomingMessage, view: SessionView, config: GuildSettings
-    ) -> bool:
-        if config.reply_mode != "mention":
-            return True
-        return (
-            message.mentions_bot
-            or message.replies_to_character
-            or names_character(message.content, view.character.name)
+    ) -> list[int]:
+        """The characters who answer ``message``, in order (see bot/roleplay/speakers.py)."""
+        cast = _cast_of(view)
+        replied_to = message.replied_character_id
+        if replied_to is None and message.replies_to_character and len(cast) == 1:
+            replied_to = cast[0].character.id
+        candidates = [
+            Candidate(m.character.id, m.character.name, m.character.talkativeness) for m in cast
+        ]
+        return choose_speakers(
+            message.content,
+            candidates,
+            limit=max(1, config.replies_per_message),
+            replied_to=replied_to,
+            addressed_only=config.reply_mode == "mention" and not message.mentions_bot,
+            rng=self._rng,
         )
 
-    def schedule(self, view: SessionView, place: Place, config: GuildSettings) -> None:
-        """Ask for a reply. While one is being generated, further requests merge into one more
-        reply that covers everything said in the meantime."""
+    def schedule(
+        self,
+        view: SessionView,
+        place: Place,
+        config: GuildSettings,
+        speakers: Sequence[int] | None = None,
+    ) -> None:
+        """Ask ``speakers`` (default: the session's first character) for a reply each. While
+        one is being generated, requests for the same character merge into one more reply
+        that covers everything said in the meantime."""
         channel = place.channel_id
-        self._pending.setdefault(channel, asyncio.Event()).set()
+        pending = self._pending.setdefault(channel, {})
+        for character_id in speakers or (view.character.id,):
+            pending.setdefault(character_id, None)
         worker = self._workers.get(channel)
         if worker is None or worker.done():
             self._workers[channel] = asyncio.create_task(
@@ -161,11 +219,16 @@ class ChannelRoleplay:
 
     async def _reply_loop(self, view: SessionView, place: Place, config: GuildSettings) -> None:
         channel = place.channel_id
-        pending = self._pending[channel]
         try:
-            while pending.is_set():
-                pending.clear()
-                await self._reply_once(view, place, config)
+            while pending := self._pending.get(channel):
+                character_id = next(iter(pending))
+                del pending[character_id]
+                current = await self._engine.active(channel)
+                if current is None or current.session.id != view.session.id:
+                    return
+                speaker = _member(current, character_id)
+                if speaker is not None:
+                    await self._reply_once(replace(current, character=speaker), place, config)
         finally:
             if self._workers.get(channel) is asyncio.current_task():
                 del self._workers[channel]
@@ -178,6 +241,7 @@ class ChannelRoleplay:
             await presenter.start()
             reply = await self._engine.generate_reply(
                 view.session.id,
+                character_id=view.character.id,
                 params=self._engine.params_for(config),
                 on_text=presenter.update,
                 on_queued=presenter.queued,
@@ -213,3 +277,11 @@ class ChannelRoleplay:
     def busy(self, channel_id: int) -> bool:
         worker = self._workers.get(channel_id)
         return worker is not None and not worker.done()
+
+
+def _cast_of(view: SessionView) -> tuple[CastMember, ...]:
+    return view.cast or (CastMember(view.character),)
+
+
+def _member(view: SessionView, character_id: int) -> Character | None:
+    return next((m.character for m in _cast_of(view) if m.character.id == character_id), None)

@@ -145,3 +145,21 @@ async def test_engine_timeout_is_a_generation_timeout(database: Database) -> Non
 async def _until(condition) -> None:  # type: ignore[no-untyped-def]
     while not condition():
         await asyncio.sleep(0.01)
+
+
+async def test_messages_handled_concurrently_are_stored_in_the_order_they_were_sent(
+    database: Database,
+) -> None:
+    backend = RecordingBackend(replies=["Ok."])
+    replies, engine, _ = await setup(database, backend)
+    texts = [f"message {i}" for i in range(12)]
+    # Like discord.py: one task per message, created in order, run concurrently.
+    tasks = [
+        asyncio.create_task(replies.handle(message(t, author=i % 3))) for i, t in enumerate(texts)
+    ]
+    await asyncio.wait_for(asyncio.gather(*tasks), 10)
+    await asyncio.wait_for(replies.idle(), 10)
+    view = await engine.active(500)
+    assert view is not None
+    stored = [m.content for m in await engine.history(view.session.id) if m.content != "Ok."]
+    assert stored == texts
