@@ -20,8 +20,10 @@ from bot.inference.llama_cpp_backend import LlamaCppBackend
 from bot.inference.openai_backend import OpenAICompletionsBackend
 from bot.inference.scheduler import Scheduler
 from bot.lore.service import LoreService
+from bot.personas import PersonaService
 from bot.prompt.render import PromptRenderer
 from bot.prompt.tokens import TokenCounter
+from bot.roleplay.cast import CastService
 from bot.roleplay.engine import SessionEngine
 from bot.settings import EXPECTS, BackendKind, Settings
 from bot.store import Database
@@ -111,9 +113,13 @@ class Core:
     characters: CharacterService
     guild_config: GuildConfigService
     lore: LoreService = field(init=False)
+    cast: CastService = field(init=False)
+    personas: PersonaService = field(init=False)
 
     def __post_init__(self) -> None:
         self.lore = LoreService(self.database)
+        self.cast = CastService(self.database)
+        self.personas = PersonaService(self.database)
 
     async def close(self) -> None:
         await self.backend.close()

@@ -39,6 +39,7 @@ class CharacterDraft:
     system_prompt: str = ""
     post_history_instructions: str = ""
     example_mode: ExampleMode = ExampleMode.GRADUAL
+    talkativeness: float = 0.5
 
     @classmethod
     def of(cls, character: Character) -> CharacterDraft:
@@ -54,6 +55,7 @@ class CharacterDraft:
             system_prompt=character.system_prompt,
             post_history_instructions=character.post_history_instructions,
             example_mode=character.example_mode,
+            talkativeness=character.talkativeness,
         )
 
 
@@ -101,7 +103,14 @@ def validate(draft: CharacterDraft) -> CharacterDraft:
         system_prompt=draft.system_prompt.strip(),
         post_history_instructions=draft.post_history_instructions.strip(),
         example_mode=ExampleMode(draft.example_mode),
+        talkativeness=_talkativeness(draft.talkativeness),
     )
+
+
+def _talkativeness(value: float) -> float:
+    if not 0.0 <= value <= 1.0:
+        raise InvalidInput("Talkativeness goes from 0 (speaks only when named) to 1.")
+    return float(value)
 
 
 def _fields(draft: CharacterDraft) -> dict[str, Any]:
@@ -117,6 +126,7 @@ def _fields(draft: CharacterDraft) -> dict[str, Any]:
         "system_prompt": draft.system_prompt,
         "post_history_instructions": draft.post_history_instructions,
         "example_mode": draft.example_mode,
+        "talkativeness": draft.talkativeness,
     }
 
 

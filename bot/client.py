@@ -36,6 +36,8 @@ COGS = (
     "cogs.sessions",
     "cogs.config",
     "cogs.roleplay",
+    "cogs.personas",
+    "cogs.impersonate",
 )
 LOGIN_BACKOFF_BASE = 5.0
 LOGIN_BACKOFF_MAX = 900.0

@@ -12,6 +12,8 @@ NSFW_RULES = ("age_restricted", "allow", "never")
 MAX_OOC_PREFIX = 8
 MAX_COOLDOWN_SECONDS = 3600.0
 REPLY_TOKENS_RANGE = (16, 1024)
+MAX_CHARACTERS_RANGE = (1, 10)  # characters in a scene: each may hold a webhook (15 a channel)
+REPLIES_PER_MESSAGE_RANGE = (1, 10)
 
 
 def validate_change(name: str, value: object) -> object:
@@ -37,6 +39,16 @@ def validate_change(name: str, value: object) -> object:
         low, high = REPLY_TOKENS_RANGE
         if not low <= int(value) <= high:  # type: ignore[call-overload]
             raise InvalidInput(f"The maximum reply length must be {low} to {high} tokens.")
+    if name == "max_characters":
+        low, high = MAX_CHARACTERS_RANGE
+        if not low <= int(value) <= high:  # type: ignore[call-overload]
+            raise InvalidInput(f"A roleplay can have {low} to {high} characters.")
+        return int(value)  # type: ignore[call-overload]
+    if name == "replies_per_message":
+        low, high = REPLIES_PER_MESSAGE_RANGE
+        if not low <= int(value) <= high:  # type: ignore[call-overload]
+            raise InvalidInput(f"Replies per message must be {low} to {high}.")
+        return int(value)  # type: ignore[call-overload]
     if name == "sampler_preset" and value is not None and value not in PRESETS:
         raise InvalidInput("Unknown sampler preset. Choose one of: " + ", ".join(PRESETS) + ".")
     return value

@@ -49,6 +49,7 @@ class Character:
     system_prompt: str = ""  # replaces the format's default; {{original}} embeds it
     post_history_instructions: str = ""
     example_mode: ExampleMode = ExampleMode.GRADUAL
+    talkativeness: float = 0.5  # how readily it speaks up in a group scene, 0..1
     created_at: datetime | None = None
     updated_at: datetime | None = None
 
@@ -69,6 +70,7 @@ class StoredMessage:
     deleted: bool = False
     swipes: tuple[str, ...] = ()  # every version of a regenerated reply; content is the chosen
     swipe_index: int = 0
+    character_id: int | None = None  # which character spoke a character line
 
     def as_turn(self) -> Turn:
         return Turn(speaker=self.speaker, text=self.content, role=self.role, id=self.id)
@@ -89,6 +91,25 @@ class ChannelSession:
     world_id: int | None = None  # a server world (lorebook) attached to this roleplay
     author_note: str = ""
     author_note_depth: int = 4  # inserted before this many of the latest messages
+    paused: bool = False  # messages are recorded, nobody answers
+
+
+@dataclass(frozen=True, slots=True)
+class CastMember:
+    """A character in a session's scene, and from which message on it was there."""
+
+    character: Character
+    since_message_id: int | None = None  # None: it knows the whole history
+
+
+@dataclass(frozen=True, slots=True)
+class Persona:
+    """What a member is called in roleplay on one server, and a short description."""
+
+    guild_id: int
+    user_id: int
+    name: str
+    description: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,3 +126,5 @@ class GuildSettings:
     sampler_preset: str | None = None
     user_cooldown_seconds: float = 0.0
     nsfw_rule: str = "age_restricted"  # "age_restricted", "allow" or "never"
+    max_characters: int = 4  # characters in one scene
+    replies_per_message: int = 2  # character replies one human message can draw

@@ -195,6 +195,7 @@ class CharacterCog(commands.GroupCog, group_name="character", group_description=
         examples="Example dialogue in the prompt: always, gradual (until the story fills it), "
         "or never",
         form="Open the form with the texts (default: yes, unless only options change)",
+        talkativeness="In a group roleplay, how readily they speak up unnamed: 0 (never) to 1",
     )
     @app_commands.autocomplete(character=character_autocomplete)
     async def edit(
@@ -205,6 +206,7 @@ class CharacterCog(commands.GroupCog, group_name="character", group_description=
         nsfw: bool | None = None,
         examples: Literal["always", "gradual", "never"] | None = None,
         form: bool | None = None,
+        talkativeness: app_commands.Range[float, 0.0, 1.0] | None = None,
     ) -> None:
         """Edit one of your characters (admins can edit any)."""
         core = core_of(interaction)
@@ -218,6 +220,7 @@ class CharacterCog(commands.GroupCog, group_name="character", group_description=
             CharacterDraft.of(current),
             nsfw=current.nsfw if nsfw is None else nsfw,
             example_mode=current.example_mode if examples is None else ExampleMode(examples),
+            talkativeness=current.talkativeness if talkativeness is None else talkativeness,
         )
 
         async def save(inter: discord.Interaction[Any], new: CharacterDraft) -> None:
@@ -226,7 +229,12 @@ class CharacterCog(commands.GroupCog, group_name="character", group_description=
                 f"**{updated.name}** was updated.", ephemeral=True, allowed_mentions=NO_MENTIONS
             )
 
-        options_only = avatar is not None or nsfw is not None or examples is not None
+        options_only = (
+            avatar is not None
+            or nsfw is not None
+            or examples is not None
+            or talkativeness is not None
+        )
         if form is False or (form is None and options_only):
             await save(interaction, draft)
             return

@@ -40,6 +40,8 @@ def config_embed(config: GuildSettings) -> discord.Embed:
     embed.add_field(name="Sampler preset", value=config.sampler_preset or "default")
     embed.add_field(name="Cooldown per user", value=f"{config.user_cooldown_seconds:g} s")
     embed.add_field(name="NSFW characters", value=config.nsfw_rule.replace("_", " "))
+    embed.add_field(name="Characters per roleplay", value=str(config.max_characters))
+    embed.add_field(name="Replies per message", value=str(config.replies_per_message))
     return embed
 
 
@@ -166,6 +168,25 @@ class ConfigCog(commands.GroupCog, group_name="config", group_description="Serve
     ) -> None:
         """Where NSFW characters may play: age-restricted channels only, anywhere, or nowhere."""
         await self._update(interaction, nsfw_rule=rule)
+
+    @app_commands.command()
+    @app_commands.rename(limit="max")
+    @app_commands.describe(limit="How many characters one roleplay may have (default 4)")
+    async def characters(
+        self, interaction: discord.Interaction[Any], limit: app_commands.Range[int, 1, 10]
+    ) -> None:
+        """How many characters may share one roleplay (`/session add`)."""
+        await self._update(interaction, max_characters=limit)
+
+    @app_commands.command()
+    @app_commands.describe(
+        per_message="How many characters may answer one member's message (default 2)"
+    )
+    async def replies(
+        self, interaction: discord.Interaction[Any], per_message: app_commands.Range[int, 1, 10]
+    ) -> None:
+        """How many characters may answer one message; characters never answer each other."""
+        await self._update(interaction, replies_per_message=per_message)
 
 
 async def setup(bot: commands.Bot) -> None:

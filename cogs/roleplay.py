@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import replace
 from typing import Any
 
 import discord
@@ -118,7 +119,10 @@ class RoleplayCog(commands.Cog):
         self.stream_replies: bool = core.settings.STREAM_REPLIES
         self.deliveries = Deliveries(bot)
         self.replies = ChannelRoleplay(
-            core.engine, core.guild_config, lambda view: DiscordReplyPresenter(self, view)
+            core.engine,
+            core.guild_config,
+            lambda view: DiscordReplyPresenter(self, view),
+            personas=core.personas,
         )
         self._latest_reply: dict[int, tuple[int, Delivery]] = {}  # channel -> message with buttons
         bot.roleplay_cog = self  # type: ignore[attr-defined]
@@ -277,7 +281,12 @@ class RoleplayCog(commands.Cog):
             return
         await interaction.response.defer()
         channel = await self.channel(view.session.channel_id)
-        delivery = await self.delivery(channel, view.character)
+        speaker = latest[-1].character_id or view.session.character_id
+        character = next(
+            (m.character for m in view.cast if m.character.id == speaker), view.character
+        )
+        view = replace(view, character=character)
+        delivery = await self.delivery(channel, character)
         first_id = latest[-1].discord_message_id or clicked
         config = await core.guild_config.get(view.session.guild_id)
         params = core.engine.params_for(config)

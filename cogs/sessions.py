@@ -126,6 +126,12 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
         view = await self._active(interaction)
         prompt = await core.engine.prompt_for(view.session.id, core.engine.defaults)
         embed = discord.Embed(title=f"Roleplay with {view.character.name}")
+        if len(view.cast) > 1:
+            embed.add_field(
+                name="Characters", value=", ".join(m.character.name for m in view.cast)[:1024]
+            )
+        if view.session.paused:
+            embed.add_field(name="Paused", value="messages are kept; `/session resume`")
         embed.add_field(name="Model", value=f"{core.backend.model_name} ({core.backend.name})")
         embed.add_field(name="Prompt format", value=core.engine.renderer.prompt_format.value)
         embed.add_field(name="Messages stored", value=str(view.message_count))
@@ -207,6 +213,88 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
             f"Author's note set; it goes before the last {depth} messages."
             if text
             else "The author's note was removed.",
+        )
+
+    @app_commands.command()
+    @app_commands.describe(
+        character="Who joins the scene",
+        full_history="Let them know everything said before they joined (default: only what "
+        "happens from now on)",
+    )
+    @app_commands.autocomplete(character=character_autocomplete)
+    async def add(
+        self, interaction: discord.Interaction[Any], character: str, full_history: bool = False
+    ) -> None:
+        """Bring another character into this roleplay; everyone can then talk with both."""
+        core = core_of(interaction)
+        view = await self._active(interaction)
+        self._check_session_rights(interaction, view.session.started_by)
+        guild_id = require_guild(interaction)
+        config = await core.guild_config.get(guild_id)
+        found = await core.characters.find(guild_id, character)
+        check_nsfw_allowed(config, found, place_of(interaction.channel, guild_id))
+        cast = await core.cast.add(
+            view.session.id,
+            found,
+            added_by=interaction.user.id,
+            max_characters=config.max_characters,
+            full_history=full_history,
+        )
+        names = ", ".join(f"**{m.character.name}**" for m in cast)
+        knows = "everything said so far" if full_history else "only what is said from now on"
+        await interaction.response.send_message(
+            f"**{found.name}** joins the scene and knows {knows}. In the scene: {names}. "
+            "Name a character to have them answer.",
+            allowed_mentions=NO_MENTIONS,
+        )
+
+    @app_commands.command()
+    @app_commands.describe(character="Who leaves the scene")
+    @app_commands.autocomplete(character=character_autocomplete)
+    async def remove(self, interaction: discord.Interaction[Any], character: str) -> None:
+        """Have a character leave this roleplay (what they said stays in the story)."""
+        core = core_of(interaction)
+        view = await self._active(interaction)
+        self._check_session_rights(interaction, view.session.started_by)
+        found = await core.characters.find(require_guild(interaction), character)
+        cast = await core.cast.remove(view.session.id, found)
+        names = ", ".join(f"**{m.character.name}**" for m in cast)
+        await interaction.response.send_message(
+            f"**{found.name}** leaves the scene. Still here: {names}.",
+            allowed_mentions=NO_MENTIONS,
+        )
+
+    @app_commands.command()
+    async def pause(self, interaction: discord.Interaction[Any]) -> None:
+        """Pause the characters: messages still join the story, but nobody answers."""
+        await self._set_paused(interaction, True)
+
+    @app_commands.command()
+    async def resume(self, interaction: discord.Interaction[Any]) -> None:
+        """Let the characters answer again after `/session pause`."""
+        await self._set_paused(interaction, False)
+
+    async def _set_paused(self, interaction: discord.Interaction[Any], paused: bool) -> None:
+        core = core_of(interaction)
+        view = await self._active(interaction)
+        self._check_session_rights(interaction, view.session.started_by)
+        if view.session.paused == paused:
+            await reply_ephemeral(
+                interaction,
+                "This roleplay is already paused; `/session resume` lets the characters answer."
+                if paused
+                else "This roleplay is not paused; `/session pause` holds the characters' replies.",
+            )
+            return
+        if paused:
+            await self.roleplay.replies.cancel(view.session.channel_id)
+        await core.cast.set_paused(view.session.id, paused)
+        await interaction.response.send_message(
+            "⏸️ The roleplay is paused: messages are kept, the characters wait for "
+            "`/session resume`."
+            if paused
+            else "▶️ The roleplay goes on: the characters answer again.",
+            allowed_mentions=NO_MENTIONS,
         )
 
     async def _active(self, interaction: discord.Interaction[Any]) -> Any:

@@ -5,6 +5,7 @@ Classic Pygmalion (Pygmalion 6B and 7B)::
     {card system prompt, when the card has one}
     {lore: before_char entries}
     {char}'s Persona: {persona}
+    [{member}: {description}]  (the members present who set a /persona description)
     Scenario: {scenario}
     {lore: after_char entries}
     <START>
@@ -41,6 +42,7 @@ class Sheet:
     system: str | None = None  # the card's system prompt, {{original}} already expanded
     lore_before: tuple[str, ...] = ()
     lore_after: tuple[str, ...] = ()
+    people: tuple[str, ...] = ()  # "[Name: description]" of the members present
 
 
 class PromptFormatter(Protocol):
@@ -64,6 +66,10 @@ class PromptFormatter(Protocol):
         """The text the model continues: the character's turn."""
         ...
 
+    def speaker_opening(self, name: str) -> str:
+        """The text the model continues to write a member's line (``/impersonate``)."""
+        ...
+
 
 def _lines(texts: tuple[str, ...]) -> str:
     return "".join(f"{text}\n" for text in texts)
@@ -79,6 +85,7 @@ class PygmalionFormat:
         text = f"{sheet.system}\n" if sheet.system else ""
         text += _lines(sheet.lore_before)
         text += f"{sheet.name}'s Persona: {sheet.persona}\n"
+        text += _lines(sheet.people)
         if sheet.scenario:
             text += f"Scenario: {sheet.scenario}\n"
         return text + _lines(sheet.lore_after)
@@ -97,6 +104,9 @@ class PygmalionFormat:
     def reply_opening(self, sheet: Sheet) -> str:
         return f"{sheet.name}:"
 
+    def speaker_opening(self, name: str) -> str:
+        return f"{name}:"
+
 
 class MetharmeFormat:
     """Metharme: role tokens, the model card's roleplay system prompt."""
@@ -107,6 +117,7 @@ class MetharmeFormat:
     def header(self, sheet: Sheet) -> str:
         opening = self.default_system(sheet.name) if sheet.system is None else sheet.system
         text = f"<|system|>{_lines(sheet.lore_before)}{opening}\n{sheet.persona}\n"
+        text += _lines(sheet.people)
         if sheet.scenario:
             text += f"Scenario: {sheet.scenario}\n"
         text += _lines(sheet.lore_after)
@@ -132,3 +143,6 @@ class MetharmeFormat:
 
     def reply_opening(self, sheet: Sheet) -> str:
         return "<|model|>"
+
+    def speaker_opening(self, name: str) -> str:
+        return f"<|user|>{name}:"

@@ -108,14 +108,21 @@ class PromptRenderer:
         sticky_first_turn_id: int | None = None,
         lore: Sequence[LoreBook] = (),
         author_note: AuthorNote | None = None,
+        others: Sequence[str] = (),
+        people: Sequence[tuple[str, str]] = (),
+        reply_as: str | None = None,
     ) -> RenderedPrompt:
         """Render the prompt for the character's next reply to ``history`` (oldest first).
 
         ``lore``: the books to scan (the character's own first); ``author_note``: the
-        session's note, if any.
+        session's note, if any. In a group scene ``others`` names everyone else who may speak
+        (other characters, members), so that generation stops where their lines begin;
+        ``people`` are (name, description) of the members present. ``reply_as``: the prompt
+        ends with that member's line instead of the character's (to draft it for them).
         """
         char = speaker_name(character.name)
         user = speaker_name(user_name, character_name=char)
+        writer = speaker_name(reply_as, character_name=char) if reply_as else char
         names = [
             char if turn.role is Role.CHARACTER else speaker_name(turn.speaker, character_name=char)
             for turn in history
@@ -123,6 +130,15 @@ class PromptRenderer:
         scanned = [f"{name}: {turn.text}" for turn, name in zip(history, names, strict=True)]
         activations = await self._lore(lore, scanned, char=char, user=user)
         parts = self._parts(character, history, names, activations, author_note, char, user)
+        if people:
+            lines = tuple(
+                f"[{speaker_name(name, character_name=char)}: "
+                f"{' '.join(defuse_tokens(description).split())}]"
+                for name, description in people
+            )
+            parts = replace(parts, sheet=replace(parts.sheet, people=lines))
+        if reply_as:
+            parts = replace(parts, reply=self._format.speaker_opening(writer))
 
         fixed_text = "".join(
             [self._format.header(parts.sheet), parts.opening, parts.note, parts.tail, parts.reply]
@@ -168,14 +184,17 @@ class PromptRenderer:
 
         included = history[window.first_turn :]
         speakers = list(
-            dict.fromkeys(name for name in reversed(names[window.first_turn :]) if name != char)
+            dict.fromkeys(name for name in reversed(names[window.first_turn :]) if name != writer)
         )
-        if user not in speakers:
+        if user not in speakers and user != writer:
             speakers.insert(0, user)
+        extra = [char] if writer != char else []
+        extra += [speaker_name(name, character_name=char) for name in others]
+        speakers += [n for n in dict.fromkeys(extra) if n not in speakers and n != writer]
         return RenderedPrompt(
             text=text,
-            stop=stop_sequences(char, speakers),
-            character_name=char,
+            stop=stop_sequences(writer, speakers),
+            character_name=writer,
             speakers=tuple(speakers),
             first_turn_id=included[0].id if included else None,
             turns_included=len(included),

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import re
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -91,10 +90,6 @@ def is_out_of_character(content: str, prefix: str) -> bool:
     if prefix and text.startswith(prefix):
         return True
     return text.startswith("((") and text.endswith("))")
-
-
-def names_character(content: str, name: str) -> bool:
-    return re.search(r"(?<!\w)" + re.escape(name) + r"(?!\w)", content, re.IGNORECASE) is not None
 
 
 class ChannelRoleplay:

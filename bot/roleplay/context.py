@@ -1,19 +1,21 @@
 """What a session's prompt holds besides its history, and the greeting that opens a story.
 
-The character's definition, the lorebooks to scan (the character's own, then the world the
-session has attached) and the session's author's note are read in the same unit of work as
-the history, so one prompt sees one consistent state.
+The speaking character's definition, the lorebooks to scan (the character's own, then the
+world the session has attached), the session's author's note, the scene's other characters and
+the members' personas are read in the same unit of work as the history, so one prompt sees one
+consistent state.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from bot.cards import LoreBook, substitute_macros
 from bot.errors import NotFound
-from bot.prompt.render import AuthorNote, CharacterPrompt
-from bot.store import UnitOfWork
-from bot.values import ChannelSession, Character, Role, StoredMessage
+from bot.prompt.render import AuthorNote, CharacterPrompt, PromptRenderer, RenderedPrompt
+from bot.store import Database, UnitOfWork
+from bot.values import CastMember, ChannelSession, Character, Persona, Role, StoredMessage, Turn
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +23,9 @@ class PromptContext:
     character: Character
     books: tuple[LoreBook, ...] = ()
     author_note: AuthorNote | None = None
+    session: ChannelSession | None = None
+    cast: tuple[CastMember, ...] = ()
+    personas: dict[int, Persona] = field(default_factory=dict)  # by member id
 
 
 def prompt_character(character: Character) -> CharacterPrompt:
@@ -35,15 +40,145 @@ def prompt_character(character: Character) -> CharacterPrompt:
     )
 
 
-async def load_context(uow: UnitOfWork, session: ChannelSession) -> PromptContext:
-    character = await uow.characters.get(session.character_id)
-    if character is None:
-        raise NotFound("This session's character was deleted.")
+async def load_cast(uow: UnitOfWork, session: ChannelSession) -> tuple[CastMember, ...]:
+    """The scene's characters in the order they joined (the session's first one first)."""
+    members = await uow.cast.members(session.id)
+    if not any(c == session.character_id for c, _ in members):
+        members.insert(0, (session.character_id, None))  # a session from before group scenes
+    cast = []
+    for character_id, since in members:
+        character = await uow.characters.get(character_id)
+        if character is not None:
+            cast.append(CastMember(character, since))
+    return tuple(cast)
+
+
+async def load_context(
+    uow: UnitOfWork, session: ChannelSession, character_id: int | None = None
+) -> PromptContext:
+    """The context for ``character_id``'s prompt (the session's first character by default)."""
+    cast = await load_cast(uow, session)
+    wanted = character_id if character_id is not None else session.character_id
+    member = next((m for m in cast if m.character.id == wanted), None)
+    if member is None:
+        raise NotFound("That character is no longer in this roleplay.")
+    character = member.character
     books = await uow.lore.for_prompt(character.id, session.world_id)
     note = None
     if session.author_note.strip():
         note = AuthorNote(session.author_note, session.author_note_depth)
-    return PromptContext(character, tuple(books), note)
+    return PromptContext(character, tuple(books), note, session, cast)
+
+
+def speaker_of(message: StoredMessage, session: ChannelSession | None) -> int | None:
+    """The character who spoke a character line (old lines: the session's first character)."""
+    if message.role is not Role.CHARACTER:
+        return None
+    if message.character_id is not None:
+        return message.character_id
+    return session.character_id if session is not None else None
+
+
+def present_for(messages: Sequence[StoredMessage], context: PromptContext) -> list[StoredMessage]:
+    """The history the speaking character witnessed: from when it joined the scene on."""
+    member = next((m for m in context.cast if m.character.id == context.character.id), None)
+    since = member.since_message_id if member is not None else None
+    if since is None:
+        return list(messages)
+    return [m for m in messages if m.id > since]
+
+
+class PromptBuilder:
+    """Loads what a prompt needs and renders it, keeping each speaker's window start fixed."""
+
+    def __init__(self, database: Database, renderer: PromptRenderer, history_limit: int) -> None:
+        self._db = database
+        self.renderer = renderer
+        self._history_limit = history_limit
+        # The first turn of each (session, character)'s last prompt: keeps the prompt start fixed.
+        self._sticky: dict[tuple[int, int], int] = {}
+
+    def forget(self, session_id: int) -> None:
+        for key in [k for k in self._sticky if k[0] == session_id]:
+            del self._sticky[key]
+
+    async def load(
+        self, session_id: int, character_id: int | None = None
+    ) -> tuple[PromptContext, list[StoredMessage]]:
+        async with self._db.read() as uow:
+            session = await uow.sessions.get(session_id)
+            if session is None:
+                raise NotFound("That session no longer exists.")
+            context = await load_context(uow, session, character_id)
+            messages = await uow.messages.recent(session_id, self._history_limit)
+            authors = {m.author_id for m in messages if m.author_id is not None}
+            personas = await uow.personas.of_members(session.guild_id, authors)
+        context = PromptContext(
+            context.character,
+            context.books,
+            context.author_note,
+            context.session,
+            context.cast,
+            personas,
+        )
+        return context, present_for(messages, context)
+
+    async def render(
+        self,
+        session_id: int,
+        context: PromptContext,
+        messages: list[StoredMessage],
+        reply_tokens: int,
+        *,
+        reply_as: str | None = None,
+    ) -> RenderedPrompt:
+        """The speaking character's prompt; ``reply_as``: a member's line instead."""
+        me = context.character.id
+        turns = [_turn_for(m, context.character) for m in messages]
+        humans = [m for m in messages if m.role is Role.HUMAN]
+        user = reply_as or (humans[-1].speaker if humans else "You")
+        others = [m.character.name for m in context.cast if m.character.id != me]
+        others += list(dict.fromkeys(m.speaker for m in reversed(humans)))
+        people = _people(humans, context.personas)
+        key = (session_id, me)
+        prompt = await self.renderer.render(
+            prompt_character(context.character),
+            turns,
+            user_name=user,
+            reply_tokens=reply_tokens,
+            sticky_first_turn_id=self._sticky.get(key),
+            lore=context.books,
+            author_note=context.author_note,
+            others=others,
+            people=people,
+            reply_as=reply_as,
+        )
+        if prompt.first_turn_id is not None and reply_as is None:
+            self._sticky[key] = prompt.first_turn_id
+        return prompt
+
+
+def _turn_for(message: StoredMessage, me: Character) -> Turn:
+    """Another character's line reads like anyone else's: ``Name: text``, not the model's."""
+    if message.role is Role.CHARACTER:
+        mine = (
+            message.character_id == me.id
+            if message.character_id is not None  # None: from before group scenes, or the
+            else message.speaker == me.name  # character who spoke it was deleted since
+        )
+        if not mine:
+            return Turn(message.speaker, message.content, Role.HUMAN, message.id)
+    return message.as_turn()
+
+
+def _people(humans: Sequence[StoredMessage], personas: dict[int, Persona]) -> list[tuple[str, str]]:
+    """(name, description) of the members with a persona description who speak in the history."""
+    seen: dict[int, tuple[str, str]] = {}
+    for message in humans:
+        persona = personas.get(message.author_id or -1)
+        if persona is not None and persona.description and message.author_id not in seen:
+            seen[message.author_id or -1] = (persona.name, persona.description)
+    return list(seen.values())
 
 
 async def add_greeting(
@@ -57,7 +192,11 @@ async def add_greeting(
     if not versions:
         return None
     message = await uow.messages.add(
-        session_id=session_id, role=Role.CHARACTER, speaker=character.name, content=versions[0]
+        session_id=session_id,
+        role=Role.CHARACTER,
+        speaker=character.name,
+        content=versions[0],
+        character_id=character.id,
     )
     if len(versions) > 1:
         message = await uow.messages.set_versions(

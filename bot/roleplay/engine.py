@@ -1,7 +1,8 @@
 """The session engine: who spoke, what the next prompt holds, what is stored.
 
 Front ends (Discord cogs, the console) call this; it reads and writes the store, renders the
-prompt and streams the model's reply. It knows nothing of how the reply is shown.
+prompt (bot/roleplay/context.py) and has the reply written (bot/roleplay/replies.py). It knows
+nothing of how the reply is shown.
 """
 
 from __future__ import annotations
@@ -13,41 +14,36 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 
-from bot.errors import GenerationTimeout, InferenceError, InvalidInput, NotFound
-from bot.inference.base import Backend, GenerationParams, open_stream
+from bot.errors import InvalidInput, NotFound
+from bot.inference.base import Backend, GenerationParams
 from bot.inference.presets import apply_preset
 from bot.inference.scheduler import Scheduler
-from bot.prompt.cleaning import clean_reply
 from bot.prompt.render import PromptRenderer, RenderedPrompt
-from bot.roleplay.context import PromptContext, add_greeting, load_context, prompt_character
-from bot.roleplay.export import history_json, history_text
+from bot.roleplay.context import PromptBuilder, add_greeting, load_cast, speaker_of
+from bot.roleplay.export import export_session
+from bot.roleplay.replies import OnText, Reply, ReplyWriter, join_continuation
 from bot.settings import PromptFormat
 from bot.store import Database, UnitOfWork
-from bot.values import ChannelSession, Character, GuildSettings, Role, StoredMessage
+from bot.values import CastMember, ChannelSession, Character, GuildSettings, Role, StoredMessage
 
 log = logging.getLogger(__name__)
 
-OnText = Callable[[str], Awaitable[None]]
 OnQueued = Callable[[int], Awaitable[None]]
-EMPTY_REPLY_RETRIES = 1
 MAX_AUTHOR_NOTE = 2_000
 MAX_NOTE_DEPTH = 100
 
 
 @dataclass(frozen=True, slots=True)
-class Reply:
-    message: StoredMessage
-    prompt: RenderedPrompt
-    seconds: float
-
-
-@dataclass(frozen=True, slots=True)
 class SessionView:
-    """A session with its character, as front ends show it."""
+    """A session with its character, as front ends show it.
+
+    ``character`` is the session's first character, or the one a reply is for; ``cast`` is
+    every character in the scene."""
 
     session: ChannelSession
     character: Character
     message_count: int
+    cast: tuple[CastMember, ...] = ()
 
 
 class SessionEngine:
@@ -68,9 +64,8 @@ class SessionEngine:
         self.defaults = defaults
         self._history_limit = history_limit
         self.scheduler = scheduler or Scheduler(slots=backend.capabilities.max_concurrency)
-        self._reply_timeout = reply_timeout
-        # The first turn of each session's last prompt: keeps the prompt start fixed.
-        self._sticky_first_turn: dict[int, int] = {}
+        self._prompts = PromptBuilder(database, renderer, history_limit)
+        self._writer = ReplyWriter(backend, reply_timeout=reply_timeout)
         self._reply_locks: dict[int, asyncio.Lock] = {}
 
     # Sessions
@@ -134,7 +129,7 @@ class SessionEngine:
         """Forget a session's history; the greeting is posted again by the caller if wanted."""
         async with self._db.write() as uow:
             removed = await uow.messages.clear(session_id)
-        self._sticky_first_turn.pop(session_id, None)
+        self._prompts.forget(session_id)
         return removed
 
     async def set_author_note(self, session_id: int, text: str, depth: int) -> ChannelSession:
@@ -161,7 +156,8 @@ class SessionEngine:
         if character is None:
             raise NotFound("This session's character was deleted.")
         count = await uow.messages.count(session.id)
-        return SessionView(session=session, character=character, message_count=count)
+        cast = await load_cast(uow, session)
+        return SessionView(session=session, character=character, message_count=count, cast=cast)
 
     # Messages
 
@@ -191,12 +187,7 @@ class SessionEngine:
     async def export(self, session_id: int) -> tuple[str, str]:
         """The whole visible history as (text, JSON), read in bounded batches."""
         async with self._db.read() as uow:
-            session = await uow.sessions.get(session_id)
-            character = await uow.characters.get(session.character_id) if session else None
-            if character is None:
-                raise NotFound("That session no longer exists.")
-            messages = [m async for m in uow.messages.iterate(session_id)]
-        return history_text(character, messages), history_json(character, messages)
+            return await export_session(uow, session_id)
 
     async def edit_by_discord_id(self, discord_message_id: int, content: str) -> bool:
         """A Discord message was edited: the history follows."""
@@ -236,48 +227,23 @@ class SessionEngine:
         return params
 
     async def prompt_for(
-        self, session_id: int, params: GenerationParams, *, before_message: int | None = None
+        self,
+        session_id: int,
+        params: GenerationParams,
+        *,
+        before_message: int | None = None,
+        character_id: int | None = None,
     ) -> RenderedPrompt:
-        """Render the prompt for the character's next reply in a session.
+        """Render the prompt for a character's next reply in a session (the session's first
+        character unless ``character_id`` names another in the scene).
 
         ``before_message``: render as if the history ended just before that message (to
         regenerate or continue it).
         """
-        context, messages = await self._load(session_id)
+        context, messages = await self._prompts.load(session_id, character_id)
         if before_message is not None:
             messages = [m for m in messages if m.id < before_message]
-        return await self._render(session_id, context, messages, params.max_new_tokens)
-
-    async def _load(self, session_id: int) -> tuple[PromptContext, list[StoredMessage]]:
-        async with self._db.read() as uow:
-            session = await uow.sessions.get(session_id)
-            if session is None:
-                raise NotFound("That session no longer exists.")
-            context = await load_context(uow, session)
-            messages = await uow.messages.recent(session_id, self._history_limit)
-        return context, messages
-
-    async def _render(
-        self,
-        session_id: int,
-        context: PromptContext,
-        messages: list[StoredMessage],
-        reply_tokens: int,
-    ) -> RenderedPrompt:
-        turns = [m.as_turn() for m in messages]
-        user = next((t.speaker for t in reversed(turns) if t.role is Role.HUMAN), "You")
-        prompt = await self.renderer.render(
-            prompt_character(context.character),
-            turns,
-            user_name=user,
-            reply_tokens=reply_tokens,
-            sticky_first_turn_id=self._sticky_first_turn.get(session_id),
-            lore=context.books,
-            author_note=context.author_note,
-        )
-        if prompt.first_turn_id is not None:
-            self._sticky_first_turn[session_id] = prompt.first_turn_id
-        return prompt
+        return await self._prompts.render(session_id, context, messages, params.max_new_tokens)
 
     def _lock(self, session_id: int) -> asyncio.Lock:
         return self._reply_locks.setdefault(session_id, asyncio.Lock())
@@ -304,11 +270,13 @@ class SessionEngine:
         self,
         session_id: int,
         *,
+        character_id: int | None = None,
         params: GenerationParams | None = None,
         on_text: OnText | None = None,
         on_queued: OnQueued | None = None,
     ) -> Reply:
-        """Generate, clean and store the character's next line.
+        """Generate, clean and store a character's next line (the session's first character
+        unless ``character_id`` names another in the scene).
 
         ``on_text`` receives the cleaned reply so far, each time it grows; ``on_queued`` the
         queue position when the model is busy for a while. One reply per session at a time:
@@ -318,16 +286,33 @@ class SessionEngine:
         params = params or self.defaults
         async with self._turn(session_id, on_queued):
             started = time.monotonic()
-            prompt = await self.prompt_for(session_id, params)
-            text = await self._generate_text(session_id, prompt, params, on_text)
+            context, messages = await self._prompts.load(session_id, character_id)
+            prompt = await self._prompts.render(
+                session_id, context, messages, params.max_new_tokens
+            )
+            text = await self._writer.write(session_id, prompt, params, on_text)
             async with self._db.write() as uow:
                 message = await uow.messages.add(
                     session_id=session_id,
                     role=Role.CHARACTER,
                     speaker=prompt.character_name,
                     content=text,
+                    character_id=context.character.id,
                 )
-            return self._finished(session_id, message, prompt, started)
+            return self._writer.finished(session_id, message, prompt, started)
+
+    async def impersonate(
+        self, session_id: int, speaker: str, *, params: GenerationParams | None = None
+    ) -> str:
+        """Draft a member's next line in their voice (``speaker``: their persona name); the
+        draft is not stored."""
+        params = params or self.defaults
+        async with self._turn(session_id, None):
+            context, messages = await self._prompts.load(session_id)
+            prompt = await self._prompts.render(
+                session_id, context, messages, params.max_new_tokens, reply_as=speaker
+            )
+            return await self._writer.write(session_id, prompt, params, None)
 
     async def regenerate(
         self,
@@ -340,15 +325,17 @@ class SessionEngine:
         params = params or self.defaults
         async with self._turn(session_id, None):
             started = time.monotonic()
-            latest = await self._latest_reply(session_id)
-            prompt = await self.prompt_for(session_id, params, before_message=latest.id)
-            text = await self._generate_text(session_id, prompt, params, on_text)
+            latest, speaker = await self._latest_reply(session_id)
+            prompt = await self.prompt_for(
+                session_id, params, before_message=latest.id, character_id=speaker
+            )
+            text = await self._writer.write(session_id, prompt, params, on_text)
             versions = [*(latest.swipes or (latest.content,)), text]
             async with self._db.write() as uow:
                 message = await uow.messages.set_versions(
                     latest.id, content=text, swipes=versions, swipe_index=len(versions) - 1
                 )
-            return self._finished(session_id, message, prompt, started)
+            return self._writer.finished(session_id, message, prompt, started)
 
     async def continue_reply(
         self,
@@ -361,32 +348,32 @@ class SessionEngine:
         params = params or self.defaults
         async with self._turn(session_id, None):
             started = time.monotonic()
-            latest = await self._latest_reply(session_id)
-            context, messages = await self._load(session_id)
+            latest, speaker = await self._latest_reply(session_id)
+            context, messages = await self._prompts.load(session_id, speaker)
             earlier = [m for m in messages if m.id < latest.id]
             reply_tokens = params.max_new_tokens + await self.backend.count_tokens(latest.content)
-            prompt = await self._render(session_id, context, earlier, reply_tokens)
+            prompt = await self._prompts.render(session_id, context, earlier, reply_tokens)
             joiner = " " if self.renderer.prompt_format is PromptFormat.PYGMALION else ""
             prompt = replace(prompt, text=prompt.text + joiner + latest.content)
 
             async def shown(text: str) -> None:
                 if on_text is not None:
-                    await on_text(_join(latest.content, text))
+                    await on_text(join_continuation(latest.content, text))
 
-            more = await self._generate_text(session_id, prompt, params, shown)
-            text = _join(latest.content, more)
+            more = await self._writer.write(session_id, prompt, params, shown)
+            text = join_continuation(latest.content, more)
             versions = list(latest.swipes or (latest.content,))
             versions[latest.swipe_index if latest.swipes else 0] = text
             async with self._db.write() as uow:
                 message = await uow.messages.set_versions(
                     latest.id, content=text, swipes=versions, swipe_index=latest.swipe_index
                 )
-            return self._finished(session_id, message, prompt, started)
+            return self._writer.finished(session_id, message, prompt, started)
 
     async def browse_versions(self, session_id: int, step: int) -> StoredMessage:
         """Show the previous (-1) or next (+1) version of the latest reply; it becomes history."""
         async with self._lock(session_id):
-            latest = await self._latest_reply(session_id)
+            latest, _ = await self._latest_reply(session_id)
             versions = list(latest.swipes or (latest.content,))
             index = max(0, min(len(versions) - 1, latest.swipe_index + step))
             async with self._db.write() as uow:
@@ -397,106 +384,18 @@ class SessionEngine:
     async def delete_latest_reply(self, session_id: int) -> StoredMessage:
         """Remove the character's latest reply from the history; returns it."""
         async with self._lock(session_id):
-            latest = await self._latest_reply(session_id)
+            latest, _ = await self._latest_reply(session_id)
             async with self._db.write() as uow:
                 await uow.messages.mark_deleted(latest.id)
             return latest
 
-    async def _latest_reply(self, session_id: int) -> StoredMessage:
+    async def _latest_reply(self, session_id: int) -> tuple[StoredMessage, int | None]:
+        """The latest message when a character spoke it, and which character that was."""
         async with self._db.read() as uow:
             latest = await uow.messages.latest(session_id)
+            session = await uow.sessions.get(session_id)
         if latest is None or latest.role is not Role.CHARACTER:
             raise InvalidInput(
                 "Only the character's latest reply can be changed, and someone has spoken since."
             )
-        return latest
-
-    async def _generate_text(
-        self,
-        session_id: int,
-        prompt: RenderedPrompt,
-        params: GenerationParams,
-        on_text: OnText | None,
-    ) -> str:
-        log.debug("Prompt for session %d:\n%s", session_id, prompt.text)
-        for attempt in range(EMPTY_REPLY_RETRIES + 1):
-            text = await self._stream_clean(session_id, prompt, params, on_text)
-            if text:
-                return text
-            log.info("Empty reply in session %d (attempt %d)", session_id, attempt + 1)
-            params = params.replace(seed=None if params.seed is None else params.seed + 1)
-        raise InferenceError(
-            "The character had nothing to say this time. Send another message, or try again "
-            "in a moment."
-        )
-
-    def _finished(
-        self, session_id: int, message: StoredMessage, prompt: RenderedPrompt, started: float
-    ) -> Reply:
-        seconds = time.monotonic() - started
-        log.info(
-            "Reply in session %d: %d prompt tokens, %d turns, %d chars in %.2f s",
-            session_id,
-            prompt.token_count,
-            prompt.turns_included,
-            len(message.content),
-            seconds,
-        )
-        return Reply(message=message, prompt=prompt, seconds=seconds)
-
-    async def _stream_clean(
-        self,
-        session_id: int,
-        prompt: RenderedPrompt,
-        params: GenerationParams,
-        on_text: OnText | None,
-    ) -> str:
-        raw = ""
-        shown = ""
-        stream = open_stream(
-            self.backend, prompt.text, params, prompt.stop, conversation=f"session:{session_id}"
-        )
-        deadline = time.monotonic() + self._reply_timeout
-        try:
-            while True:
-                try:
-                    piece = await asyncio.wait_for(
-                        anext(stream), max(0.0, deadline - time.monotonic())
-                    )
-                except StopAsyncIteration:
-                    break
-                except TimeoutError:
-                    raise GenerationTimeout(
-                        "The model took too long to answer. The conversation is kept: send "
-                        "another message to try again."
-                    ) from None
-                raw += piece
-                current = clean_reply(
-                    raw, character_name=prompt.character_name, speakers=prompt.speakers
-                )
-                if on_text is not None and current != shown and current:
-                    shown = current
-                    await on_text(current)
-        finally:
-            await stream.aclose()  # type: ignore[attr-defined]
-        truncated = await self._hit_token_limit(raw, params)
-        return clean_reply(
-            raw,
-            character_name=prompt.character_name,
-            speakers=prompt.speakers,
-            truncated=truncated,
-        )
-
-    async def _hit_token_limit(self, raw: str, params: GenerationParams) -> bool:
-        if not raw:
-            return False
-        return await self.backend.count_tokens(raw) >= params.max_new_tokens - 1
-
-
-def _join(before: str, more: str) -> str:
-    """Join a continuation to the text it continues, with a space unless one is not needed."""
-    if not more:
-        return before
-    if before.endswith((" ", "\n")) or more.startswith((" ", "\n", ",", ".", "!", "?")):
-        return before + more
-    return f"{before} {more}"
+        return latest, speaker_of(latest, session)

@@ -5,13 +5,26 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from bot.values import Character, Role, StoredMessage
+from bot.errors import NotFound
+from bot.store import UnitOfWork
+from bot.values import Character, StoredMessage
+
+
+async def export_session(uow: UnitOfWork, session_id: int) -> tuple[str, str]:
+    """A session's whole visible history as (text, JSON), read in bounded batches."""
+    session = await uow.sessions.get(session_id)
+    character = await uow.characters.get(session.character_id) if session else None
+    if character is None:
+        raise NotFound("That session no longer exists.")
+    messages = [m async for m in uow.messages.iterate(session_id)]
+    return history_text(character, messages), history_json(character, messages)
 
 
 def history_text(character: Character, messages: Sequence[StoredMessage]) -> str:
     lines = [f"# Roleplay with {character.name}", ""]
     for message in messages:
-        who = character.name if message.role is Role.CHARACTER else message.speaker
+        # Each line is signed with whoever spoke it (several characters in a group scene).
+        who = message.speaker or character.name
         stamp = message.created_at.strftime("%Y-%m-%d %H:%M")
         lines.append(f"[{stamp}] {who}: {message.content}")
     return "\n".join(lines) + "\n"

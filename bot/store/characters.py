@@ -25,6 +25,7 @@ EDITABLE_FIELDS = frozenset(
         "system_prompt",
         "post_history_instructions",
         "example_mode",
+        "talkativeness",
     }
 )
 
@@ -50,6 +51,7 @@ def _to_value(row: CharacterRow) -> Character:
         system_prompt=row.system_prompt,
         post_history_instructions=row.post_history_instructions,
         example_mode=ExampleMode(row.example_mode),
+        talkativeness=row.talkativeness if row.talkativeness is not None else 0.5,
         created_at=row.created_at,
         updated_at=row.updated_at,
     )
@@ -75,6 +77,7 @@ class CharacterStore:
         system_prompt: str = "",
         post_history_instructions: str = "",
         example_mode: ExampleMode = ExampleMode.GRADUAL,
+        talkativeness: float = 0.5,
         card_json: dict[str, object] | None = None,
     ) -> Character:
         if await self.get_by_name(guild_id, name) is not None:
@@ -94,6 +97,7 @@ class CharacterStore:
             system_prompt=system_prompt,
             post_history_instructions=post_history_instructions,
             example_mode=example_mode.value,
+            talkativeness=talkativeness,
             card_json=card_json,
         )
         self._session.add(row)

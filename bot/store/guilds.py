@@ -20,6 +20,8 @@ CONFIG_FIELDS = frozenset(
         "sampler_preset",
         "user_cooldown_seconds",
         "nsfw_rule",
+        "max_characters",
+        "replies_per_message",
     }
 )
 
@@ -40,6 +42,8 @@ def _to_value(row: GuildConfig) -> GuildSettings:
         sampler_preset=row.sampler_preset,
         user_cooldown_seconds=row.user_cooldown_seconds,
         nsfw_rule=row.nsfw_rule,
+        max_characters=row.max_characters if row.max_characters is not None else 4,
+        replies_per_message=row.replies_per_message if row.replies_per_message is not None else 2,
     )
 
 

@@ -25,6 +25,7 @@ def _to_value(row: MessageRow) -> StoredMessage:
         deleted=row.deleted,
         swipes=tuple(row.swipes or ()),
         swipe_index=row.swipe_index,
+        character_id=row.character_id,
     )
 
 
@@ -41,8 +42,10 @@ class MessageStore:
         content: str,
         author_id: int | None = None,
         discord_message_id: int | None = None,
+        character_id: int | None = None,
     ) -> StoredMessage:
         row = MessageRow(
+            character_id=character_id,
             session_id=session_id,
             role=role.value,
             speaker=speaker,

@@ -9,6 +9,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -57,6 +59,8 @@ class GuildConfig(Base):
     sampler_preset: Mapped[str | None] = mapped_column(String(32), nullable=True)
     user_cooldown_seconds: Mapped[float] = mapped_column(default=0.0)
     nsfw_rule: Mapped[str] = mapped_column(String(24), default="age_restricted")
+    max_characters: Mapped[int] = mapped_column(Integer, default=4, server_default="4")
+    replies_per_message: Mapped[int] = mapped_column(Integer, default=2, server_default="2")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
@@ -88,6 +92,8 @@ class CharacterRow(Base):
     example_mode: Mapped[str] = mapped_column(
         String(16), default="gradual", server_default="gradual"
     )
+    # How readily the character speaks up in a group scene when nobody named it (0..1).
+    talkativeness: Mapped[float] = mapped_column(Float, default=0.5, server_default="0.5")
     # The imported card's document (bot.cards.CharacterCard as JSON, lorebook and image left
     # out): the fields Galatea does not use, kept so that an export gives the card back whole.
     # Deferred: prompts never need it.
@@ -159,6 +165,7 @@ class SessionRow(Base):
     )
     author_note: Mapped[str] = mapped_column(Text, default="", server_default="")
     author_note_depth: Mapped[int] = mapped_column(Integer, default=4, server_default="4")
+    paused: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
@@ -182,6 +189,47 @@ class MessageRow(Base):
     # Regenerated versions of a character's reply ("swipes"); ``content`` is the chosen one.
     swipes: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
     swipe_index: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Which character spoke a character line (None for humans and for lines from before
+    # group scenes: those belong to the session's first character).
+    character_id: Mapped[int | None] = mapped_column(
+        ForeignKey("characters.id", ondelete="SET NULL"), nullable=True
+    )
+
+
+class SessionCharacterRow(Base):
+    """A character taking part in a session's scene; the session's first character too."""
+
+    __tablename__ = "session_characters"
+    __table_args__ = (UniqueConstraint("session_id", "character_id"),)
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    session_id: Mapped[int] = mapped_column(
+        ForeignKey("sessions.id", ondelete="CASCADE"), index=True
+    )
+    character_id: Mapped[int] = mapped_column(
+        ForeignKey("characters.id", ondelete="CASCADE"), index=True
+    )
+    # The character knows the history after this message only (None: the whole history).
+    since_message_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    added_by: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class PersonaRow(Base):
+    """What a member wants to be called in roleplay on one server, and who they are there."""
+
+    __tablename__ = "personas"
+    __table_args__ = (UniqueConstraint("guild_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    guild_id: Mapped[int] = mapped_column(BigInteger)
+    user_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str] = mapped_column(Text, default="", server_default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
 
 
 class AppState(Base):

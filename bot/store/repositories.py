@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.store.cast import CastStore
 from bot.store.characters import CharacterStore
 from bot.store.guilds import GuildConfigStore
 from bot.store.lore import LoreStore
 from bot.store.messages import MessageStore
+from bot.store.personas import PersonaStore
 from bot.store.sessions import SessionStore
 from bot.store.state import AppStateStore
 
@@ -23,3 +25,5 @@ class UnitOfWork:
         self.guilds = GuildConfigStore(session)
         self.state = AppStateStore(session)
         self.lore = LoreStore(session)
+        self.cast = CastStore(session)
+        self.personas = PersonaStore(session)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.store.models import SessionRow, utcnow
+from bot.store.models import SessionCharacterRow, SessionRow, utcnow
 from bot.values import ChannelSession
 
 
@@ -22,6 +22,7 @@ def _to_value(row: SessionRow) -> ChannelSession:
         world_id=row.world_id,
         author_note=row.author_note,
         author_note_depth=row.author_note_depth,
+        paused=bool(row.paused),
     )
 
 
@@ -43,6 +44,8 @@ class SessionStore:
             overrides={},
         )
         self._session.add(row)
+        await self._session.flush()
+        self._session.add(SessionCharacterRow(session_id=row.id, character_id=character_id))
         await self._session.flush()
         return _to_value(row)
 
@@ -89,6 +92,10 @@ class SessionStore:
     async def set_author_note(self, session_id: int, text: str, depth: int) -> ChannelSession:
         """The author's note (empty for none) and how many messages from the end it goes."""
         return await self._change(session_id, author_note=text, author_note_depth=depth)
+
+    async def set_paused(self, session_id: int, paused: bool) -> ChannelSession:
+        """Paused: messages are recorded, nobody answers."""
+        return await self._change(session_id, paused=paused)
 
     async def _change(self, session_id: int, **values: object) -> ChannelSession:
         row = await self._session.get(SessionRow, session_id)

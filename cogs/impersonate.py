@@ -1,0 +1,91 @@
+"""/impersonate: the model drafts the caller's next line in their voice; a button posts it."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.errors import NotFound
+from bot.roleplay.channel import IncomingMessage
+from cogs.common import NO_MENTIONS, core_of, place_of, reply_ephemeral, require_guild
+
+log = logging.getLogger(__name__)
+
+DRAFT_TIMEOUT = 900.0  # seconds the Post button works
+
+
+class PostDraft(discord.ui.View):
+    """Post the drafted line as the member's own (only they can press it)."""
+
+    def __init__(self, cog: ImpersonateCog, owner_id: int, draft: str) -> None:
+        super().__init__(timeout=DRAFT_TIMEOUT)
+        self._cog, self._owner_id, self._draft = cog, owner_id, draft
+
+    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
+        if interaction.user.id != self._owner_id:
+            await reply_ephemeral(interaction, "Only the person who asked can post this draft.")
+            return False
+        return True
+
+    @discord.ui.button(label="Post it", style=discord.ButtonStyle.primary)
+    async def post(self, interaction: discord.Interaction[Any], _: discord.ui.Button[Any]) -> None:
+        await interaction.response.edit_message(content="Posted.", view=None)
+        self.stop()
+        await self._cog.post_as_member(interaction, self._draft)
+
+
+class ImpersonateCog(commands.Cog):
+    def __init__(self, bot: commands.Bot) -> None:
+        self.bot = bot
+
+    @app_commands.command()
+    @app_commands.guild_only()
+    async def impersonate(self, interaction: discord.Interaction[Any]) -> None:
+        """Let the model draft your next line in this roleplay, in your voice (only you see it)."""
+        core = core_of(interaction)
+        guild_id = require_guild(interaction)
+        view = await core.engine.active(interaction.channel_id or 0)
+        if view is None:
+            raise NotFound("No roleplay is running here. Start one with `/session start`.")
+        speaker = await core.personas.speaker_name(
+            guild_id, interaction.user.id, interaction.user.display_name
+        )
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        params = core.engine.params_for(await core.guild_config.get(guild_id))
+        draft = await core.engine.impersonate(view.session.id, speaker, params=params)
+        await interaction.followup.send(
+            f"A draft of your next line, as **{speaker}**:\n>>> {draft}"[:2000],
+            view=PostDraft(self, interaction.user.id, draft),
+            ephemeral=True,
+            allowed_mentions=NO_MENTIONS,
+        )
+
+    async def post_as_member(self, interaction: discord.Interaction[Any], text: str) -> None:
+        """The bot cannot post as a member: the webhook shows their name and avatar, and the
+        line joins the story as theirs (and draws the characters' replies like any other)."""
+        roleplay: Any = self.bot.roleplay_cog  # type: ignore[attr-defined]
+        guild_id = require_guild(interaction)
+        channel = await roleplay.channel(interaction.channel_id)
+        user = interaction.user
+        delivery = await roleplay.deliveries.for_member(
+            channel, user.display_name, user.display_avatar.url
+        )
+        sent = await delivery.send(text[:2000])
+        outcome = await roleplay.replies.handle(
+            IncomingMessage(
+                place=place_of(channel, guild_id),
+                message_id=sent.id,
+                author_id=user.id,
+                author_name=user.display_name,
+                content=text,
+            )
+        )
+        log.info("Drafted line posted in channel %d: %s", channel.id, outcome)
+
+
+async def setup(bot: commands.Bot) -> None:
+    await bot.add_cog(ImpersonateCog(bot))
