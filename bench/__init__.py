@@ -1,0 +1,1 @@
+"""Galatea benchmarks: ``python -m bench run [--quick]``. See docs/performance.md."""

@@ -1,0 +1,176 @@
+"""A Backend wrapper that records what each generation cost, for any backend beneath it.
+
+It sits *under* whatever the core puts in front of the backend (the engine today, a scheduler
+tomorrow), so the core's own queueing is measured as it is. For the two local backends it also
+asks the library how many prompt tokens were really evaluated: ctransformers through the
+backend's ``last_stats``, llama-cpp-python through llama.cpp's performance counters. Local
+backends run one generation at a time on one thread anyway; the wrapper's lock keeps the
+counters of one generation apart from the next without changing that order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.inference.base import Backend, Capabilities, GenerationParams
+
+
+@dataclass(slots=True)
+class GenerationRecord:
+    """One call of ``stream``: when it was asked for, started, spoke first, and finished."""
+
+    prompt: str
+    requested: float
+    started: float = 0.0
+    first_piece: float | None = None
+    finished: float = 0.0
+    prompt_tokens: int | None = None
+    evaluated_tokens: int | None = None  # prompt tokens the model really had to evaluate
+    generated_tokens: int | None = None
+    prompt_seconds: float | None = None
+    pieces: int = 0
+
+    @property
+    def seconds(self) -> float:
+        return self.finished - self.started
+
+
+class _CostProbe:
+    """Reads one generation's token counts from a backend library; base: nothing known."""
+
+    def before(self, prompt: str) -> None:
+        """Called under the lock just before the generation starts."""
+
+    def after(self, record: GenerationRecord) -> None:
+        """Called under the lock after the generation ended."""
+
+
+class _CTransformersProbe(_CostProbe):
+    def __init__(self, backend: Any) -> None:
+        self._backend = backend
+
+    def after(self, record: GenerationRecord) -> None:
+        stats = getattr(self._backend, "last_stats", None)
+        if stats is not None:
+            record.prompt_tokens = stats.prompt_tokens
+            record.evaluated_tokens = stats.evaluated_tokens
+            record.generated_tokens = stats.generated_tokens
+            record.prompt_seconds = stats.prompt_seconds
+
+
+class _LlamaCppProbe(_CostProbe):
+    """llama.cpp counts batched (prompt) and single-token (generation) decodes separately."""
+
+    def __init__(self, backend: Any) -> None:
+        self._backend = backend
+        self._prompt_tokens = 0
+
+    def _context(self) -> tuple[Any, Any] | None:
+        llm = getattr(self._backend, "_llm", None)  # the loaded llama_cpp.Llama
+        ctx = getattr(getattr(llm, "_ctx", None), "ctx", None)
+        return (llm, ctx) if ctx is not None else None
+
+    def before(self, prompt: str) -> None:
+        found = self._context()
+        if found is None:
+            return
+        llm, ctx = found
+        import llama_cpp
+
+        llama_cpp.llama_perf_context_reset(ctx)
+        self._prompt_tokens = len(llm.tokenize(prompt.encode("utf-8"), special=True))
+
+    def after(self, record: GenerationRecord) -> None:
+        found = self._context()
+        if found is None:
+            return
+        import llama_cpp
+
+        perf = llama_cpp.llama_perf_context(found[1])
+        record.prompt_tokens = self._prompt_tokens
+        # A one-token prompt suffix is decoded alone and so counted with the generation.
+        record.evaluated_tokens = perf.n_p_eval if perf.n_p_eval > 0 else 1
+        record.generated_tokens = perf.n_eval if perf.n_p_eval > 0 else max(perf.n_eval - 1, 0)
+        record.prompt_seconds = perf.t_p_eval_ms / 1000
+
+
+def probe_for(backend: Backend) -> _CostProbe:
+    if backend.name == "ctransformers":
+        return _CTransformersProbe(backend)
+    if backend.name == "llama-cpp":
+        return _LlamaCppProbe(backend)
+    return _CostProbe()
+
+
+@dataclass(slots=True)
+class MeasuredBackend:
+    """Delegates to ``inner`` and appends a GenerationRecord per ``stream`` call."""
+
+    inner: Backend
+    records: list[GenerationRecord] = field(default_factory=list)
+    _probe: _CostProbe = field(init=False)
+    _lock: asyncio.Lock = field(init=False, default_factory=asyncio.Lock)
+
+    def __post_init__(self) -> None:
+        self._probe = probe_for(self.inner)
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    @property
+    def model_name(self) -> str:
+        return self.inner.model_name
+
+    @property
+    def context_length(self) -> int:
+        return self.inner.context_length
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self.inner.capabilities
+
+    async def load(self) -> None:
+        await self.inner.load()
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+    async def count_tokens(self, text: str) -> int:
+        return await self.inner.count_tokens(text)
+
+    async def count_tokens_many(self, texts: Sequence[str]) -> list[int]:
+        many = getattr(self.inner, "count_tokens_many", None)
+        if many is not None:
+            return list(await many(texts))
+        return list(await asyncio.gather(*(self.inner.count_tokens(t) for t in texts)))
+
+    async def stream(
+        self, prompt: str, params: GenerationParams, stop: Sequence[str]
+    ) -> AsyncIterator[str]:
+        record = GenerationRecord(prompt=prompt, requested=time.perf_counter())
+        serial = self.capabilities.max_concurrency <= 1
+        if serial:
+            await self._lock.acquire()
+        try:
+            self._probe.before(prompt)
+            record.started = time.perf_counter()
+            async with aclosing(self.inner.stream(prompt, params, stop)) as pieces:  # type: ignore[type-var]
+                async for piece in pieces:
+                    if record.first_piece is None:
+                        record.first_piece = time.perf_counter()
+                    record.pieces += 1
+                    yield piece
+            record.finished = time.perf_counter()
+            self._probe.after(record)
+        finally:
+            if not record.finished:
+                record.finished = time.perf_counter()
+            self.records.append(record)
+            if serial:
+                self._lock.release()

@@ -1,0 +1,100 @@
+"""The bot's own work per turn, outside the model, with 10,000 messages stored in the channel.
+
+Each turn is what the Discord front end asks of the core: store the member's message, then
+``generate_reply`` (read the recent history, render and count the prompt, stream the reply,
+store it). The model answers instantly (or a loopback server does), so what is timed is the
+store, the prompt, the tokenizer calls and the bookkeeping.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import insert
+
+from bench.conversation import CHARACTER_NAME, MessageWriter
+from bench.core_setup import open_bench_core, start_channels
+from bench.stats import p50, p95
+from bot.inference.base import Backend, GenerationParams
+from bot.store.models import MessageRow
+from bot.values import Role
+
+STORED_MESSAGES = 10_000
+INSERT_BATCH = 2_000
+WARM_UP_TURNS = 5  # the first turn after a start counts the whole window once
+
+
+async def _fill_history(bench: Any, session_id: int, count: int, writer: MessageWriter) -> None:
+    """Write ``count`` messages straight into the table (the engine would fsync each one)."""
+    now = datetime.now(UTC)
+    for start in range(0, count, INSERT_BATCH):
+        rows = []
+        for index in range(start, min(count, start + INSERT_BATCH)):
+            human = index % 2 == 0
+            rows.append(
+                {
+                    "session_id": session_id,
+                    "role": (Role.HUMAN if human else Role.CHARACTER).value,
+                    "speaker": writer.speaker(0) if human else CHARACTER_NAME,
+                    "content": writer.message() if human else writer.reply(),
+                    "created_at": now,
+                    "deleted": False,
+                    "swipe_index": 0,
+                }
+            )
+        async with bench.core.database.write() as uow:
+            await uow.session.execute(insert(MessageRow), rows)
+
+
+async def measure_own_work(
+    backend: Backend, *, turns: int, model: str, stored: int = STORED_MESSAGES
+) -> dict[str, Any]:
+    """p50/p95 of the bot's time per turn (store message + reply) minus the model's time."""
+    writer = MessageWriter(seed=77)
+    params = GenerationParams(max_new_tokens=16)
+    with tempfile.TemporaryDirectory(prefix="galatea-bench-") as folder:
+        bench = await open_bench_core(
+            backend, Path(folder) / "own.db", model=model, max_new_tokens=16
+        )
+        try:
+            (session_id,) = await start_channels(bench, 1)
+            await _fill_history(bench, session_id, stored, writer)
+            engine = bench.core.engine
+            own, store, reply, model_time = [], [], [], []
+            for turn in range(WARM_UP_TURNS + turns):
+                before = len(bench.backend.records)
+                started = time.perf_counter()
+                await engine.add_human_message(
+                    session_id, speaker="Alice", content=writer.message()
+                )
+                stored_at = time.perf_counter()
+                await engine.generate_reply(session_id, params=params)
+                finished = time.perf_counter()
+                inside = sum(r.seconds for r in bench.backend.records[before:])
+                if turn >= WARM_UP_TURNS:
+                    own.append(finished - started - inside)
+                    store.append(stored_at - started)
+                    reply.append(finished - stored_at - inside)
+                    model_time.append(inside)
+            history = await engine.history(session_id, limit=1)
+        finally:
+            await bench.close()
+    ms = 1000.0
+    return {
+        "stored_messages": stored,
+        "turns": turns,
+        "backend": backend.name,
+        "tokenizer": getattr(backend, "tokenizer", backend.name),
+        "own_ms_p50": p50(own) * ms,
+        "own_ms_p95": p95(own) * ms,
+        "store_message_ms_p50": p50(store) * ms,
+        "reply_without_model_ms_p50": p50(reply) * ms,
+        "reply_without_model_ms_p95": p95(reply) * ms,
+        "model_or_server_ms_p50": p50(model_time) * ms,
+        "model_or_server_ms_p95": p95(model_time) * ms,
+        "history_ok": bool(history),
+    }

@@ -1,0 +1,287 @@
+"""Markdown tables from a results dictionary (the same one written as JSON)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+TARGET_OWN_MS = 5.0
+TARGET_HTTP_MS = 10.0
+TARGET_ONLY_NEW_SHARE = 0.90
+TARGET_GENERATION_RATIO = 0.90  # within 10% of llama-cpp-python
+
+
+def _n(value: Any, digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return str(value)
+
+
+def _pct(value: Any) -> str:
+    return "—" if value is None else f"{100 * value:.0f}%"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return [*lines, ""]
+
+
+def _local_rows(local: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    for name, result in local.items():
+        raw = result.get("raw", {})
+        prompt = raw.get("prompt", {})
+        rows.append(
+            [
+                name,
+                _n(result.get("load_seconds"), 2),
+                _n(prompt.get("512", {}).get("tokens_per_second")),
+                _n(prompt.get("2048", {}).get("tokens_per_second")),
+                _n(prompt.get("512", {}).get("time_to_first_token"), 2),
+                _n(raw.get("generation", {}).get("tokens_per_second")),
+                _n(result.get("peak_rss_mib"), 0),
+                _n(result.get("vram_used_mib"), 0),
+            ]
+        )
+    return rows
+
+
+def _reuse_rows(local: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    for name, result in local.items():
+        for run, summary in result.get("reuse", {}).items():
+            rows.append(
+                [
+                    name,
+                    run.replace("_", " "),
+                    str(summary["turns"]),
+                    _pct(summary["only_new_share"]),
+                    _n(summary["mean_prompt_tokens"], 0),
+                    _n(summary["mean_new_tokens"], 0),
+                    _n(summary["mean_evaluated_tokens"], 0),
+                    _n(summary["mean_stable_prefix_tokens"], 0),
+                ]
+            )
+    return rows
+
+
+def _ratio(local: dict[str, Any], name: str, key: str, size: str | None) -> float | None:
+    def speed(backend: str) -> float | None:
+        raw = local.get(backend, {}).get("raw", {})
+        value = raw.get("prompt", {}).get(size, {}) if size else raw.get("generation", {})
+        return value.get("tokens_per_second") if value else None
+
+    mine, reference = speed(name), speed("llama-cpp")
+    return mine / reference if mine and reference else None
+
+
+def _targets(results: dict[str, Any]) -> list[list[str]]:
+    rows: list[list[str]] = []
+    own = results.get("own_work", {})
+    if own:
+        met = own["own_ms_p95"] < TARGET_OWN_MS
+        rows.append(
+            [
+                "bot's own work per turn, 10k messages (p95)",
+                f"< {TARGET_OWN_MS} ms",
+                f"{own['own_ms_p95']:.2f} ms (p50 {own['own_ms_p50']:.2f})",
+                "yes" if met else "no",
+            ]
+        )
+    http = results.get("http", {}).get("fake_server", {}).get("per_request")
+    if http:
+        met = http["request_ms_p95"] < TARGET_HTTP_MS
+        rows.append(
+            [
+                "HTTP overhead per request (p95)",
+                f"< {TARGET_HTTP_MS} ms",
+                f"{http['request_ms_p95']:.2f} ms (p50 {http['request_ms_p50']:.2f})",
+                "yes" if met else "no",
+            ]
+        )
+    local = results.get("local", {})
+    for name, result in local.items():
+        for run, summary in result.get("reuse", {}).items():
+            share = summary.get("only_new_share")
+            rows.append(
+                [
+                    f"{name}: only new tokens evaluated, {run.replace('_', ' ')}",
+                    f">= {TARGET_ONLY_NEW_SHARE:.0%} of turns",
+                    _pct(share),
+                    "—" if share is None else ("yes" if share >= TARGET_ONLY_NEW_SHARE else "no"),
+                ]
+            )
+        if name != "llama-cpp":
+            generation = _ratio(local, name, "generation", None)
+            rows.append(
+                [
+                    f"{name} generation vs llama-cpp-python",
+                    "within 10%",
+                    _n(generation, 2) + "x",
+                    "—"
+                    if generation is None
+                    else ("yes" if generation >= TARGET_GENERATION_RATIO else "no"),
+                ]
+            )
+            for size in ("512", "2048"):
+                prompt = _ratio(local, name, "prompt", size)
+                if prompt is not None:
+                    rows.append(
+                        [
+                            f"{name} prompt processing vs llama-cpp-python, {size} tokens",
+                            "ratio reported",
+                            f"{prompt:.2f}x",
+                            "—",
+                        ]
+                    )
+    return rows
+
+
+def render_markdown(results: dict[str, Any]) -> str:
+    machine = results["machine"]
+    packages = ", ".join(f"{k} {v}" for k, v in machine["packages"].items())
+    lines = [
+        f"# Galatea benchmark ({results['mode']})",
+        "",
+        f"- Machine: {machine['cpu']}, {machine['cpu_count']} CPUs, {machine['memory_gib']} GiB,"
+        f" GPU: {machine['gpu'] or 'none'}; Python {machine['python']}",
+        f"- Packages: {packages}",
+        f"- Model: {results['model']['file']} ({results['model']['parameters_b']:.2f} B "
+        f"parameters, Q4_0, {results['model']['mib']:.0f} MiB, random weights)",
+        f"- Load average at start {machine['load_average_at_start']}, at end "
+        f"{results.get('load_average_at_end')}",
+        f"- Wall time: {results['wall_seconds']:.0f} s",
+        "",
+    ]
+    lines += ["## Targets", ""]
+    lines += _table(["what", "target", "measured", "met"], _targets(results))
+    local = results.get("local", {})
+    if local:
+        lines += ["## Local backends, same file", ""]
+        lines += _table(
+            [
+                "backend",
+                "load s",
+                "prompt tok/s @512",
+                "prompt tok/s @2048",
+                "TTFT @512 s",
+                "generation tok/s",
+                "peak RSS MiB",
+                "VRAM MiB",
+            ],
+            _local_rows(local),
+        )
+        lines += ["### Tokens evaluated per chat turn (prefix reuse)", ""]
+        lines += _table(
+            ["backend", "run", "turns", "only new", "prompt", "new", "evaluated", "stable prefix"],
+            _reuse_rows(local),
+        )
+    reply = results.get("reply_path")
+    if reply:
+        lines += [
+            f"## Whole reply path through the core ({reply['backend']}, "
+            f"{reply['reply_tokens']} new tokens per reply)",
+            "",
+        ]
+        rows = [
+            [
+                key,
+                str(s["replies"]),
+                _n(s["latency_p50"], 2),
+                _n(s["latency_p95"], 2),
+                _n(s["first_text_p50"], 2),
+                _n(s["first_text_p95"], 2),
+                _n(s["aggregate_tokens_per_second"]),
+                _n(s["longest_wait_for_first_text"], 2),
+                _pct(s["reuse"]["only_new_share"]),
+            ]
+            for key, s in reply["channels"].items()
+        ]
+        lines += _table(
+            [
+                "channels",
+                "replies",
+                "latency p50 s",
+                "p95 s",
+                "first text p50 s",
+                "p95 s",
+                "tokens/s (all)",
+                "longest wait s",
+                "only new",
+            ],
+            rows,
+        )
+    own = results.get("own_work")
+    http = results.get("http", {})
+    rows = []
+    for label, data in (
+        ("instant backend", own),
+        (
+            "OpenAI backend, loopback instant server",
+            http.get("fake_server", {}).get("per_turn_with_10k_messages"),
+        ),
+    ):
+        if data:
+            rows.append(
+                [
+                    label,
+                    data["tokenizer"],
+                    str(data["turns"]),
+                    _n(data["own_ms_p50"], 2),
+                    _n(data["own_ms_p95"], 2),
+                    _n(data["store_message_ms_p50"], 2),
+                    _n(data["reply_without_model_ms_p50"], 2),
+                    _n(data["model_or_server_ms_p50"], 2),
+                ]
+            )
+    if rows:
+        lines += ["## The bot's own work per turn, 10,000 messages in the channel", ""]
+        lines += _table(
+            [
+                "backend",
+                "token counts",
+                "turns",
+                "own ms p50",
+                "own ms p95",
+                "store message ms p50",
+                "reply minus model ms p50",
+                "model/server ms p50",
+            ],
+            rows,
+        )
+    per_request = http.get("fake_server", {}).get("per_request")
+    if per_request:
+        lines += ["## HTTP overhead per request (instant loopback server)", ""]
+        lines += _table(
+            ["requests", "prompt chars", "p50 ms", "p95 ms"],
+            [
+                [
+                    str(per_request["requests"]),
+                    str(per_request["prompt_chars"]),
+                    _n(per_request["request_ms_p50"], 2),
+                    _n(per_request["request_ms_p95"], 2),
+                ]
+            ],
+        )
+    real = http.get("real_server")
+    if real:
+        lines += ["## Real OpenAI-compatible server", ""]
+        if real.get("measured"):
+            lines += _table(
+                ["server", "replies", "latency p50 s", "p95 s", "first text p50 s"],
+                [
+                    [
+                        real["server"],
+                        str(real["replies"]),
+                        _n(real["latency_p50"], 2),
+                        _n(real["latency_p95"], 2),
+                        _n(real["first_text_p50"], 2),
+                    ]
+                ],
+            )
+        else:
+            lines += [f"Not measured: {real['reason']}.", ""]
+    return "\n".join(lines)
