@@ -21,6 +21,7 @@ from bot.inference.openai_backend import OpenAICompletionsBackend
 from bot.inference.scheduler import Scheduler
 from bot.lore.service import LoreService
 from bot.personas import PersonaService
+from bot.privacy import PrivacyService
 from bot.prompt.render import PromptRenderer
 from bot.prompt.tokens import TokenCounter
 from bot.roleplay.cast import CastService
@@ -115,11 +116,13 @@ class Core:
     lore: LoreService = field(init=False)
     cast: CastService = field(init=False)
     personas: PersonaService = field(init=False)
+    privacy: PrivacyService = field(init=False)
 
     def __post_init__(self) -> None:
         self.lore = LoreService(self.database)
         self.cast = CastService(self.database)
         self.personas = PersonaService(self.database)
+        self.privacy = PrivacyService(self.database)
 
     async def close(self) -> None:
         await self.backend.close()

@@ -38,10 +38,12 @@ COGS = (
     "cogs.roleplay",
     "cogs.personas",
     "cogs.impersonate",
+    "cogs.privacy",
 )
 LOGIN_BACKOFF_BASE = 5.0
 LOGIN_BACKOFF_MAX = 900.0
 SHUTDOWN_GRACE = 8.0  # seconds; a container stop allows about 10
+RETENTION_INTERVAL = 24 * 3600.0  # seconds between pruning runs
 
 
 async def configure_endpoints(settings: Settings) -> None:
@@ -144,9 +146,22 @@ class GalateaBot(commands.Bot):
     async def setup_hook(self) -> None:
         # Loading a large model takes minutes: never hold the Discord connection for it.
         self.track(self.core.backend.load(), name="model-load")
+        if self.core.settings.HISTORY_RETENTION_DAYS:
+            self.track(self.prune_history_daily(), name="history-retention")
         for cog in COGS:
             await self.load_extension(cog)
         await self.sync_commands_if_changed()
+
+    async def prune_history_daily(self, interval: float = RETENTION_INTERVAL) -> None:
+        """Erase messages past HISTORY_RETENTION_DAYS now, then once a day."""
+        days = self.core.settings.HISTORY_RETENTION_DAYS
+        while True:
+            try:
+                await self.core.privacy.prune(days)
+            except Exception:
+                # A locked or unreachable database today must not stop tomorrow's run.
+                log.exception("Pruning old messages failed; trying again in %.0f s", interval)
+            await asyncio.sleep(interval)
 
     async def sync_commands_if_changed(self) -> bool:
         """Sync slash commands only when the tree changed (Discord rate-limits creating them)."""

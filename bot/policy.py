@@ -7,7 +7,8 @@ GalateaError that says what to do, or nothing when it is allowed.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from bot.errors import PermissionDenied
@@ -113,3 +114,29 @@ class Cooldowns:
             for key in sorted(self._last, key=self._last.__getitem__)[:25_000]:
                 del self._last[key]
         return 0.0
+
+
+class ChannelReplyLimit:
+    """At most ``per_minute`` reply requests per channel in any 60 seconds (0: no limit).
+
+    Messages past the limit still join the history; they only do not ask for a reply."""
+
+    WINDOW = 60.0
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.per_minute = per_minute
+        self._clock = clock
+        self._recent: dict[int, deque[float]] = {}
+
+    def allow(self, channel_id: int) -> bool:
+        """Whether a reply may be asked for now in the channel; counts it when it may."""
+        if self.per_minute <= 0:
+            return True
+        now = self._clock()
+        recent = self._recent.setdefault(channel_id, deque())
+        while recent and now - recent[0] >= self.WINDOW:
+            recent.popleft()
+        if len(recent) >= self.per_minute:
+            return False
+        recent.append(now)
+        return True

@@ -63,6 +63,8 @@ EXPECTS: dict[str, str] = {
     "TOP_K": "a whole number, 0 or more (0 = off)",
     "REPETITION_PENALTY": "a number between 0.5 and 3",
     "HISTORY_MESSAGES": "a whole number of recent messages loaded per prompt (10 to 2000)",
+    "REPLIES_PER_CHANNEL_PER_MINUTE": "a whole number of replies per channel a minute (0 = none)",
+    "HISTORY_RETENTION_DAYS": "a whole number of days messages are kept (0 = forever)",
     "STREAM_REPLIES": "true (edit the reply as it is written) or false (post it whole)",
     "LOG_LEVEL": "DEBUG, INFO, WARNING or ERROR",
 }
@@ -105,6 +107,8 @@ class Settings(BaseSettings):
     REPETITION_PENALTY: Annotated[float, Field(ge=0.5, le=3)] = 1.1
 
     HISTORY_MESSAGES: Annotated[int, Field(ge=10, le=2000)] = 200
+    REPLIES_PER_CHANNEL_PER_MINUTE: Annotated[int, Field(ge=0, le=10000)] = 0
+    HISTORY_RETENTION_DAYS: Annotated[int, Field(ge=0, le=36500)] = 0
     STREAM_REPLIES: bool = True
     LOG_LEVEL: str = "INFO"
 

@@ -9,10 +9,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.errors import InvalidInput
+from bot.errors import InvalidInput, NotFound
 from bot.lore.models import Lorebook, StoredEntry
 from bot.lore.scan import Logic, selective_logic
 from bot.lore.service import BookRef, EntryDraft, split_keys
+from bot.policy import check_admin
 from cogs.characters import ListPages
 from cogs.common import (
     NO_MENTIONS,
@@ -205,6 +206,10 @@ class LoreCog(
             )
             return
         assert world is not None
+        check_admin(caller)  # refuse before asking to confirm, not after
+        names = await core.lore.world_names(guild_id)
+        if world.strip().casefold() not in {n.casefold() for n in names}:
+            raise NotFound(f"There is no world named {world.strip()!r} here.")
         confirm = Confirm(interaction.user.id, f"Delete {world}"[:80])
         await interaction.response.send_message(
             f"Delete the world **{world}** and all its entries? Roleplays using it go on "

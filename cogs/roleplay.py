@@ -13,6 +13,7 @@ import discord
 from discord.ext import commands
 
 from bot.errors import GalateaError
+from bot.policy import ChannelReplyLimit
 from bot.roleplay.channel import ChannelRoleplay, IncomingMessage, Outcome
 from bot.roleplay.engine import SessionView
 from bot.values import Character, Role, StoredMessage
@@ -123,6 +124,7 @@ class RoleplayCog(commands.Cog):
             core.guild_config,
             lambda view: DiscordReplyPresenter(self, view),
             personas=core.personas,
+            channel_limit=ChannelReplyLimit(core.settings.REPLIES_PER_CHANNEL_PER_MINUTE),
         )
         self._latest_reply: dict[int, tuple[int, Delivery]] = {}  # channel -> message with buttons
         bot.roleplay_cog = self  # type: ignore[attr-defined]

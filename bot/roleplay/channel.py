@@ -19,7 +19,13 @@ from typing import Protocol
 from bot.errors import GalateaError, PermissionDenied
 from bot.guild_config import GuildConfigService
 from bot.personas import PersonaService
-from bot.policy import Cooldowns, Place, check_channel_allowed, check_nsfw_allowed
+from bot.policy import (
+    ChannelReplyLimit,
+    Cooldowns,
+    Place,
+    check_channel_allowed,
+    check_nsfw_allowed,
+)
 from bot.roleplay.engine import SessionEngine, SessionView
 from bot.roleplay.speakers import Candidate, choose_speakers
 from bot.values import CastMember, Character, GuildSettings, Role, StoredMessage
@@ -101,6 +107,7 @@ class ChannelRoleplay:
         *,
         personas: PersonaService | None = None,
         rng: random.Random | None = None,
+        channel_limit: ChannelReplyLimit | None = None,
     ) -> None:
         self._engine = engine
         self._config = config
@@ -108,6 +115,7 @@ class ChannelRoleplay:
         self._personas = personas
         self._rng = rng or random.Random()
         self._cooldowns = Cooldowns()
+        self._channel_limit = channel_limit or ChannelReplyLimit(0)
         # Characters asked to speak next in each channel, in order (each at most once).
         self._pending: dict[int, dict[int, None]] = {}
         self._workers: dict[int, asyncio.Task[None]] = {}
@@ -168,6 +176,9 @@ class ChannelRoleplay:
         if self._cooldowns.remaining(
             message.place.guild_id, message.author_id, config.user_cooldown_seconds
         ):
+            return Outcome.RECORDED
+        if not self._channel_limit.allow(message.place.channel_id):
+            log.info("Channel %d is at its reply limit: message recorded", message.place.channel_id)
             return Outcome.RECORDED
         self.schedule(view, message.place, config, speakers)
         return Outcome.REPLY_SCHEDULED
@@ -241,7 +252,12 @@ class ChannelRoleplay:
                 on_text=presenter.update,
                 on_queued=presenter.queued,
             )
-            shown_as = await presenter.finish(reply.message)
+            try:
+                shown_as = await presenter.finish(reply.message)
+            except BaseException:
+                # Nobody saw it: the history must not hold a line the channel never showed.
+                await asyncio.shield(self._engine.discard(reply.message.id))
+                raise
             if shown_as is not None:
                 await self._engine.attach_discord_id(reply.message.id, shown_as)
         except GalateaError as exc:

@@ -211,6 +211,11 @@ class SessionEngine:
         async with self._db.write() as uow:
             await uow.messages.set_discord_id(message_id, discord_message_id)
 
+    async def discard(self, message_id: int) -> None:
+        """A stored reply that could not be shown leaves the history (kept as deleted)."""
+        async with self._db.write() as uow:
+            await uow.messages.mark_deleted(message_id)
+
     async def message_by_discord_id(self, discord_message_id: int) -> StoredMessage | None:
         async with self._db.read() as uow:
             return await uow.messages.by_discord_id(discord_message_id)

@@ -131,6 +131,15 @@ class CharacterStore:
         )
         return [_to_value(row) for row in rows]
 
+    async def owned_by(self, guild_id: int, owner_id: int) -> list[Character]:
+        """Every character a member made in a server."""
+        rows = await self._session.scalars(
+            select(CharacterRow)
+            .where(CharacterRow.guild_id == guild_id, CharacterRow.owner_id == owner_id)
+            .order_by(CharacterRow.name_key)
+        )
+        return [_to_value(row) for row in rows]
+
     async def names(self, guild_id: int, *, limit: int = 1000) -> list[str]:
         """Character names of a server, for autocomplete."""
         result = await self._session.scalars(

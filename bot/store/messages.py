@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import datetime
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.store.models import MessageRow, utcnow
+from bot.store.models import MessageRow, SessionRow, utcnow
 from bot.values import Role, StoredMessage
 
 
@@ -129,6 +130,23 @@ class MessageStore:
     async def clear(self, session_id: int) -> int:
         result = await self._session.execute(
             delete(MessageRow).where(MessageRow.session_id == session_id)
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def delete_by_author(self, guild_id: int, author_id: int) -> int:
+        """Erase (not hide) every message a member wrote in a server's sessions."""
+        in_guild = select(SessionRow.id).where(SessionRow.guild_id == guild_id)
+        result = await self._session.execute(
+            delete(MessageRow).where(
+                MessageRow.author_id == author_id, MessageRow.session_id.in_(in_guild)
+            )
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def delete_older_than(self, cutoff: datetime) -> int:
+        """Erase every message written before ``cutoff`` (the retention period)."""
+        result = await self._session.execute(
+            delete(MessageRow).where(MessageRow.created_at < cutoff)
         )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 

@@ -1,0 +1,60 @@
+"""What Galatea forgets: a member's messages and characters on request (``/forget me``), and
+every message past the retention period (``HISTORY_RETENTION_DAYS``)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from bot.store import Database
+from bot.values import Character
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Forgotten:
+    """How much was erased for one member in one server."""
+
+    messages: int
+    characters: int = 0
+
+
+class PrivacyService:
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    async def characters_of(self, guild_id: int, user_id: int) -> list[Character]:
+        """The characters a member made in a server (shown before they confirm deleting)."""
+        async with self._db.read() as uow:
+            return await uow.characters.owned_by(guild_id, user_id)
+
+    async def forget(self, guild_id: int, user_id: int, *, characters: bool = False) -> Forgotten:
+        """Erase the member's messages in the server's sessions and, if asked, their characters
+        (with the sessions and history those characters had). One transaction: all or nothing."""
+        async with self._db.write() as uow:
+            removed = await uow.messages.delete_by_author(guild_id, user_id)
+            deleted = 0
+            if characters:
+                for character in await uow.characters.owned_by(guild_id, user_id):
+                    deleted += int(await uow.characters.delete(character.id))
+        log.info(
+            "Forgot user %d in guild %d: %d messages, %d characters",
+            user_id,
+            guild_id,
+            removed,
+            deleted,
+        )
+        return Forgotten(messages=removed, characters=deleted)
+
+    async def prune(self, retention_days: int, *, now: datetime | None = None) -> int:
+        """Erase messages older than ``retention_days`` (0: keep forever); returns how many."""
+        if retention_days <= 0:
+            return 0
+        cutoff = (now or datetime.now(UTC)) - timedelta(days=retention_days)
+        async with self._db.write() as uow:
+            removed = await uow.messages.delete_older_than(cutoff)
+        if removed:
+            log.info("Retention: erased %d messages older than %d days", removed, retention_days)
+        return removed

@@ -1,0 +1,90 @@
+"""Forgetting a member (``/forget me``) and the retention period, in the core."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import update
+
+from bot.characters import CharacterDraft, CharacterService
+from bot.privacy import PrivacyService
+from bot.roleplay.engine import SessionEngine
+from bot.store import Database
+from bot.store.models import MessageRow
+from tests.roleplay.test_channel import setup
+from tests.support.recording_backend import RecordingBackend
+
+ALICE, BOB = 7, 8
+
+
+async def _session_in(
+    database: Database, engine: SessionEngine, guild_id: int, channel_id: int, owner: int
+) -> int:
+    character = await CharacterService(database).create(
+        guild_id, owner, CharacterDraft(name=f"C{channel_id}", persona="p")
+    )
+    session, _ = await engine.start(
+        guild_id=guild_id, channel_id=channel_id, character_id=character.id, started_by=owner
+    )
+    return session.id
+
+
+async def test_forget_me_erases_only_the_callers_messages_in_that_server(
+    database: Database,
+) -> None:
+    _, engine, _ = await setup(database, RecordingBackend())
+    here = (await engine.active(500)).session.id  # type: ignore[union-attr]
+    elsewhere = await _session_in(database, engine, guild_id=2, channel_id=900, owner=ALICE)
+    for session, author, text in (
+        (here, ALICE, "mine here"),
+        (here, BOB, "Bob's"),
+        (here, ALICE, "mine again"),
+        (elsewhere, ALICE, "mine in another server"),
+    ):
+        await engine.add_human_message(session, speaker="x", content=text, author_id=author)
+
+    forgotten = await PrivacyService(database).forget(1, ALICE)
+
+    assert forgotten.messages == 2 and forgotten.characters == 0
+    assert [m.content for m in await engine.history(here)] == ["Bob's"]
+    assert [m.content for m in await engine.history(elsewhere)] == ["mine in another server"]
+
+
+async def test_forget_me_with_characters_deletes_them_and_their_histories(
+    database: Database,
+) -> None:
+    _, engine, _ = await setup(database, RecordingBackend())  # "Aqua", owned by user 1
+    mine = await _session_in(database, engine, guild_id=1, channel_id=600, owner=ALICE)
+    await engine.add_human_message(mine, speaker="Bob", content="hi", author_id=BOB)
+    privacy = PrivacyService(database)
+    assert [c.name for c in await privacy.characters_of(1, ALICE)] == ["C600"]
+
+    forgotten = await privacy.forget(1, ALICE, characters=True)
+
+    assert forgotten.characters == 1
+    assert await engine.active(600) is None  # its session went with it
+    assert await engine.history(mine) == []
+    assert await CharacterService(database).names(1) == ["Aqua"]
+
+
+async def test_forgetting_someone_with_nothing_stored_erases_nothing(database: Database) -> None:
+    await setup(database, RecordingBackend())
+    assert (await PrivacyService(database).forget(1, 12345, characters=True)).messages == 0
+
+
+async def test_retention_erases_messages_older_than_the_period(database: Database) -> None:
+    _, engine, _ = await setup(database, RecordingBackend())
+    session = (await engine.active(500)).session.id  # type: ignore[union-attr]
+    old = await engine.add_human_message(session, speaker="A", content="old", author_id=ALICE)
+    await engine.add_human_message(session, speaker="A", content="new", author_id=ALICE)
+    async with database.write() as uow:
+        await uow.session.execute(
+            update(MessageRow)
+            .where(MessageRow.id == old.id)
+            .values(created_at=datetime.now(UTC) - timedelta(days=31))
+        )
+    privacy = PrivacyService(database)
+
+    assert await privacy.prune(0) == 0  # 0 keeps everything
+    assert await privacy.prune(30) == 1
+    assert [m.content for m in await engine.history(session)] == ["new"]
