@@ -4,6 +4,13 @@ SQLite is tuned for a bot that must not lose a posted reply: WAL, ``synchronous=
 keys, a busy timeout, and ``BEGIN IMMEDIATE`` for transactions that write (with the driver's
 default deferred BEGIN, two writers upgrade their locks at once and one fails immediately with
 "database is locked" instead of waiting).
+
+PostgreSQL gives write units of work the same promise: each takes a transaction-scoped advisory
+lock first, so writers queue as they do on SQLite (reads never wait). Row locks alone would not
+do: under READ COMMITTED, a read-modify-write loses concurrent updates unless every read in it
+says FOR UPDATE, and two "insert if missing" transactions (a server's first /config, two session
+starts in one channel) have no row to lock and one fails on the unique index. Write transactions
+are short (generation happens outside them), so queueing them costs nothing noticeable.
 """
 
 from __future__ import annotations
@@ -28,6 +35,8 @@ from bot.store.repositories import UnitOfWork
 log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# Any fixed number; advisory locks are per database, so it names "the writer's turn" there.
+POSTGRESQL_WRITE_LOCK = 0x6761_6C61  # "gala"
 
 
 class Database:
@@ -44,6 +53,8 @@ class Database:
             _tune_sqlite(self.engine)
         else:
             self.engine = create_async_engine(url, echo=echo, pool_pre_ping=True)
+            if self.engine.dialect.name == "postgresql":
+                _queue_postgresql_writers(self.engine)
         # Same pool; the option tells the BEGIN hook to take the write lock up front.
         self._write_engine = self.engine.execution_options(galatea_write=True)
         self._reader = async_sessionmaker(self.engine, expire_on_commit=False)
@@ -98,3 +109,12 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
     def on_begin(connection: Connection) -> None:
         write = connection.get_execution_options().get("galatea_write", False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _queue_postgresql_writers(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "begin")
+    def on_begin(connection: Connection) -> None:
+        if connection.get_execution_options().get("galatea_write", False):
+            # Bounded like SQLite's busy timeout: a stuck writer fails the others, not hangs them.
+            connection.exec_driver_sql(f"SET LOCAL lock_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({POSTGRESQL_WRITE_LOCK})")

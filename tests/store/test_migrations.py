@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
+from sqlalchemy.engine import Connection
 
 from bot.store import Database
-from bot.store.migrate import head_revision, upgrade_to_head
+from bot.store.migrate import alembic_config, head_revision, upgrade_to_head
 from bot.store.models import Base
 
 
@@ -33,10 +35,23 @@ async def test_upgrade_twice_is_a_no_op(database: Database) -> None:
     assert await upgrade_to_head(database) == head_revision()
 
 
+async def test_every_migration_downgrades_to_empty_and_upgrades_again(database: Database) -> None:
+    def downgrade_to_base(connection: Connection) -> set[str]:
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.downgrade(config, "base")
+        return set(inspect(connection).get_table_names())
+
+    async with database.engine.begin() as conn:
+        left = await conn.run_sync(downgrade_to_base)
+    assert left <= {"alembic_version"}
+    assert await upgrade_to_head(database) == head_revision()
+
+
 async def test_sqlite_runs_in_wal_with_full_sync_foreign_keys_and_busy_timeout(
-    database: Database,
+    sqlite_database: Database,
 ) -> None:
-    async with database.engine.connect() as conn:
+    async with sqlite_database.engine.connect() as conn:
         pragma = {
             name: (await conn.exec_driver_sql(f"PRAGMA {name}")).scalar()
             for name in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")

@@ -1,14 +1,19 @@
-"""Stores on a real SQLite file."""
+"""Stores on a real database: every test runs on a SQLite file and on PostgreSQL."""
 
 from __future__ import annotations
 
 import asyncio
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 
 from bot.errors import AlreadyExists
 from bot.store import Database
+from bot.store.models import SessionRow
 from bot.values import Role
+
+SNOWFLAKE = 1_234_567_890_123_456_789  # a Discord id: needs 64 bits
 
 
 async def _character(db: Database, guild: int = 1, name: str = "Aqua") -> int:
@@ -104,7 +109,8 @@ async def test_deleting_a_character_removes_its_sessions_and_messages(database: 
 async def test_concurrent_read_modify_write_transactions_wait_instead_of_failing(
     database: Database,
 ) -> None:
-    """BEGIN IMMEDIATE: writers queue on the lock rather than fail with 'database is locked'."""
+    """Writers queue (SQLite: BEGIN IMMEDIATE; PostgreSQL: an advisory lock) rather than fail
+    with 'database is locked' or, under READ COMMITTED, lose each other's updates."""
     character = await _character(database)
 
     async def bump(i: int) -> None:
@@ -129,3 +135,95 @@ async def test_guild_config_defaults_then_updates(database: Database) -> None:
     async with database.read() as uow:
         config = await uow.guilds.get(42)
     assert config.allowed_channel_ids == (1, 2) and config.ooc_prefix == "!!"
+
+
+async def test_concurrent_session_starts_in_one_channel_leave_exactly_one_active(
+    database: Database,
+) -> None:
+    """The second start waits for the first and ends its session; no unique-index violation."""
+    character = await _character(database)
+
+    async def start(user: int) -> None:
+        async with database.write() as uow:
+            await uow.sessions.start(
+                guild_id=1, channel_id=100, character_id=character, started_by=user
+            )
+            await asyncio.sleep(0.05)  # still uncommitted while the other start runs
+
+    await asyncio.wait_for(asyncio.gather(start(5), start(6)), timeout=30)
+    async with database.read() as uow:
+        active = await uow.sessions.all_active(1)
+    assert len(active) == 1
+
+
+async def test_concurrent_first_config_changes_of_a_server_both_apply(database: Database) -> None:
+    """Two admins configuring a new server at once: the row is created once, not twice."""
+
+    async def change(values: dict[str, object]) -> None:
+        async with database.write() as uow:
+            await uow.guilds.update(42, values)
+            await asyncio.sleep(0.05)
+
+    await asyncio.wait_for(
+        asyncio.gather(change({"ooc_prefix": "!!"}), change({"reply_mode": "mention"})),
+        timeout=30,
+    )
+    async with database.read() as uow:
+        config = await uow.guilds.get(42)
+    assert (config.ooc_prefix, config.reply_mode) == ("!!", "mention")
+
+
+async def test_discord_snowflakes_fit_every_id_column(database: Database) -> None:
+    character = await _character(database, guild=SNOWFLAKE)
+    async with database.write() as uow:
+        session = await uow.sessions.start(
+            guild_id=SNOWFLAKE,
+            channel_id=SNOWFLAKE + 1,
+            character_id=character,
+            started_by=SNOWFLAKE + 2,
+        )
+        await uow.messages.add(
+            session_id=session.id,
+            role=Role.HUMAN,
+            speaker="a",
+            content="x",
+            author_id=SNOWFLAKE + 2,
+            discord_message_id=SNOWFLAKE + 3,
+        )
+        await uow.guilds.update(SNOWFLAKE, {"allowed_channel_ids": (SNOWFLAKE + 1,)})
+    async with database.read() as uow:
+        message = await uow.messages.by_discord_id(SNOWFLAKE + 3)
+        config = await uow.guilds.get(SNOWFLAKE)
+        active = await uow.sessions.active_in_channel(SNOWFLAKE + 1)
+    assert message is not None and message.author_id == SNOWFLAKE + 2
+    assert config.allowed_channel_ids == (SNOWFLAKE + 1,)
+    assert active is not None and active.started_by == SNOWFLAKE + 2
+
+
+async def test_the_database_itself_refuses_a_second_active_session_in_a_channel(
+    database: Database,
+) -> None:
+    """The partial unique index (``WHERE active``) exists on both databases."""
+    character = await _character(database)
+
+    def session(active: bool) -> SessionRow:
+        return SessionRow(
+            guild_id=1, channel_id=9, character_id=character, active=active, overrides={}
+        )
+
+    async with database.write() as uow:
+        uow.session.add_all([session(False), session(False), session(True)])
+    with pytest.raises(IntegrityError):
+        async with database.write() as uow:
+            uow.session.add(session(True))
+
+
+async def test_postgresql_write_transactions_wait_for_each_other_at_most_ten_seconds(
+    postgresql_database: Database,
+) -> None:
+    """Like SQLite's busy timeout: a stuck writer makes the others fail, not hang."""
+    async with postgresql_database.write() as uow:
+        in_write = (await uow.session.execute(text("SHOW lock_timeout"))).scalar()
+    async with postgresql_database.read() as uow:
+        in_read = (await uow.session.execute(text("SHOW lock_timeout"))).scalar()
+    assert (in_write, in_read) == ("10s", "0")
