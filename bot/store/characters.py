@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.errors import AlreadyExists, NotFound
 from bot.store.models import CharacterRow
+from bot.store.text import storable
 from bot.values import Character, ExampleMode
 
 EDITABLE_FIELDS = frozenset(
@@ -87,15 +88,15 @@ class CharacterStore:
             owner_id=owner_id,
             name=name,
             name_key=name_key(name),
-            persona=persona,
-            greeting=greeting,
-            scenario=scenario,
-            example_dialogue=example_dialogue,
+            persona=storable(persona),
+            greeting=storable(greeting),
+            scenario=storable(scenario),
+            example_dialogue=storable(example_dialogue),
             nsfw=nsfw,
             avatar_png=avatar_png,
-            alternate_greetings=list(alternate_greetings),
-            system_prompt=system_prompt,
-            post_history_instructions=post_history_instructions,
+            alternate_greetings=[storable(g) for g in alternate_greetings],
+            system_prompt=storable(system_prompt),
+            post_history_instructions=storable(post_history_instructions),
             example_mode=example_mode.value,
             talkativeness=talkativeness,
             card_json=card_json,
@@ -180,7 +181,7 @@ class CharacterStore:
                 value = list(value)  # type: ignore[call-overload]
             elif field == "example_mode":
                 value = ExampleMode(value).value
-            setattr(row, field, value)
+            setattr(row, field, storable(value) if isinstance(value, str) else value)
         await self._session.flush()
         return _to_value(row)
 

@@ -9,6 +9,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.store.models import MessageRow, SessionRow, utcnow
+from bot.store.text import storable
 from bot.values import Role, StoredMessage
 
 
@@ -50,7 +51,7 @@ class MessageStore:
             session_id=session_id,
             role=role.value,
             speaker=speaker,
-            content=content,
+            content=storable(content),
             author_id=author_id,
             discord_message_id=discord_message_id,
         )
@@ -94,7 +95,7 @@ class MessageStore:
         await self._session.execute(
             update(MessageRow)
             .where(MessageRow.id == message_id)
-            .values(content=content, edited_at=utcnow())
+            .values(content=storable(content), edited_at=utcnow())
         )
 
     async def set_versions(
@@ -104,7 +105,11 @@ class MessageStore:
         row = await self._session.get(MessageRow, message_id)
         if row is None:
             raise LookupError(message_id)
-        row.content, row.swipes, row.swipe_index = content, swipes, swipe_index
+        row.content, row.swipes, row.swipe_index = (
+            storable(content),
+            [storable(v) for v in swipes],
+            swipe_index,
+        )
         await self._session.flush()
         return _to_value(row)
 

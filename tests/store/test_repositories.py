@@ -227,3 +227,21 @@ async def test_postgresql_write_transactions_wait_for_each_other_at_most_ten_sec
     async with postgresql_database.read() as uow:
         in_read = (await uow.session.execute(text("SHOW lock_timeout"))).scalar()
     assert (in_write, in_read) == ("10s", "0")
+
+
+async def test_text_with_nul_bytes_is_stored_without_them_on_every_database(
+    database: Database,
+) -> None:
+    """PostgreSQL text cannot hold NUL; a Discord message or card may contain one."""
+    character = await _character(database)
+    async with database.write() as uow:
+        session = await uow.sessions.start(
+            guild_id=1, channel_id=8, character_id=character, started_by=None
+        )
+        stored = await uow.messages.add(
+            session_id=session.id, role=Role.HUMAN, speaker="a", content="he\x00llo"
+        )
+        await uow.characters.update(character, {"persona": "wa\x00ter"})
+    async with database.read() as uow:
+        assert (await uow.messages.get(stored.id)).content == "hello"  # type: ignore[union-attr]
+        assert (await uow.characters.get(character)).persona == "water"  # type: ignore[union-attr]
