@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from bot.avatar_fetch import AvatarFetcher
 from bot.characters import CharacterService
 from bot.errors import ConfigError
 from bot.guild_config import GuildConfigService
@@ -26,6 +27,7 @@ from bot.prompt.render import PromptRenderer
 from bot.prompt.tokens import TokenCounter
 from bot.roleplay.cast import CastService
 from bot.roleplay.engine import SessionEngine
+from bot.roleplay.lease import ChannelLeases
 from bot.settings import EXPECTS, BackendKind, Settings
 from bot.store import Database
 from bot.store.migrate import upgrade_to_head
@@ -113,16 +115,21 @@ class Core:
     engine: SessionEngine
     characters: CharacterService
     guild_config: GuildConfigService
+    # Public addresses only; the tests swap in one that also reaches their 127.0.0.1 site.
+    avatar_fetcher: AvatarFetcher = field(default_factory=AvatarFetcher)
     lore: LoreService = field(init=False)
     cast: CastService = field(init=False)
     personas: PersonaService = field(init=False)
     privacy: PrivacyService = field(init=False)
+    leases: ChannelLeases = field(init=False)
 
     def __post_init__(self) -> None:
         self.lore = LoreService(self.database)
         self.cast = CastService(self.database)
         self.personas = PersonaService(self.database)
         self.privacy = PrivacyService(self.database)
+        # On even without sharding: two copies of the bot during a rolling deploy share a token.
+        self.leases = ChannelLeases(self.database, self.settings.CHANNEL_LEASE_SECONDS)
 
     async def close(self) -> None:
         await self.backend.close()

@@ -49,8 +49,9 @@ RETENTION_INTERVAL = 24 * 3600.0  # seconds between pruning runs
 async def configure_endpoints(settings: Settings) -> None:
     """Point discord.py's REST client and gateway at the configured Discord (or a proxy).
 
-    A plain ``Bot`` connects to a fixed gateway address; only ``AutoShardedBot`` asks
-    ``GET /gateway/bot``. So when the REST base is moved and no gateway URL is given, ask it.
+    A plain ``Bot``, and an ``AutoShardedBot`` told its shard count (SHARD_COUNT), connect to a
+    fixed gateway address; only an ``AutoShardedBot`` without one asks ``GET /gateway/bot``.
+    So when the REST base is moved and no gateway URL is given, ask it.
     """
     discord.http.Route.BASE = settings.DISCORD_API_BASE
     gateway = settings.DISCORD_GATEWAY_URL
@@ -146,7 +147,10 @@ class GalateaBot(commands.Bot):
     async def setup_hook(self) -> None:
         # Loading a large model takes minutes: never hold the Discord connection for it.
         self.track(self.core.backend.load(), name="model-load")
-        if self.core.settings.HISTORY_RETENTION_DAYS:
+        # Once per deployment: the process with shard 0 prunes (two doing it would be safe too,
+        # deleting the same old rows; it would only be wasted work).
+        settings = self.core.settings
+        if settings.HISTORY_RETENTION_DAYS and settings.runs_shard_zero:
             self.track(self.prune_history_daily(), name="history-retention")
         for cog in COGS:
             await self.load_extension(cog)
@@ -186,14 +190,48 @@ class GalateaBot(commands.Bot):
         log.info("Connected as %s (%d servers)", self.user, len(self.guilds))
         await record_login(self.core, success=True)
 
+    async def on_shard_ready(self, shard_id: int) -> None:
+        log.info("Shard %d is ready", shard_id)
+
     async def close(self) -> None:
         cog = self.get_cog("RoleplayCog")
         if cog is not None:
-            await asyncio.wait_for(cog.shutdown(), timeout=SHUTDOWN_GRACE)  # type: ignore[attr-defined]
+            try:
+                await asyncio.wait_for(cog.shutdown(), timeout=SHUTDOWN_GRACE)  # type: ignore[attr-defined]
+            except TimeoutError:
+                # Closing the connection matters more than tidying up: a container stop
+                # kills the process soon after.
+                log.warning("Replies did not stop within %.0f s; closing anyway", SHUTDOWN_GRACE)
         for task in list(self._background):
             if task is not asyncio.current_task():  # close() itself may run as a tracked task
                 task.cancel()
         await super().close()
+
+
+class GalateaShardedBot(GalateaBot, commands.AutoShardedBot):
+    """The same bot and cogs over several gateway connections (SHARD_COUNT, SHARD_IDS).
+
+    AutoShardedBot even for one shard id: one code path, and it identifies each shard in turn.
+    """
+
+
+def shard_options(settings: Settings) -> dict[str, Any]:
+    """The AutoShardedBot options for SHARD_COUNT/SHARD_IDS (empty when unsharded)."""
+    ids = settings.shard_ids
+    return {} if ids is None else {"shard_count": settings.SHARD_COUNT, "shard_ids": list(ids)}
+
+
+def build_bot(core: Core, **options: Any) -> GalateaBot:
+    """The bot for these settings: sharded when SHARD_COUNT is set, else one connection."""
+    sharding = shard_options(core.settings)
+    if not sharding:
+        return GalateaBot(core, **options)
+    log.info(
+        "Running shards %s of %d in this process",
+        ",".join(map(str, sharding["shard_ids"])),
+        sharding["shard_count"],
+    )
+    return GalateaShardedBot(core, **sharding, **options)
 
 
 async def record_login(core: Core, *, success: bool) -> float:
@@ -228,7 +266,7 @@ async def run_discord_bot(settings: Settings, **bot_options: Any) -> int:
     require(settings, "DISCORD_TOKEN")
     await configure_endpoints(settings)
     core = await open_core(settings, load_model=False)
-    bot = GalateaBot(core, **bot_options)
+    bot = build_bot(core, **bot_options)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         # discord.py handles Ctrl-C only in Client.run; a container stop sends SIGTERM.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 
 from bot.errors import PermissionDenied
@@ -116,27 +116,90 @@ class Cooldowns:
         return 0.0
 
 
-class ChannelReplyLimit:
-    """At most ``per_minute`` reply requests per channel in any 60 seconds (0: no limit).
+class ReplyLimit:
+    """At most ``per_minute`` reply requests per key in any 60 seconds (0: no limit).
 
-    Messages past the limit still join the history; they only do not ask for a reply."""
+    A key is whatever the limit counts by (a channel, a member of a server). Messages past
+    the limit still join the history; they only do not ask for a reply. ``first_hold`` says
+    whether to tell people a reply was held: once a minute per key, so a note never spams.
+    """
 
     WINDOW = 60.0
+    MAX_KEYS = 50_000  # bounded: keys with nothing counted in the window are dropped past it
 
     def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
         self.per_minute = per_minute
         self._clock = clock
-        self._recent: dict[int, deque[float]] = {}
+        self._recent: dict[Hashable, deque[float]] = {}
+        self._told_until: dict[Hashable, float] = {}
 
-    def allow(self, channel_id: int) -> bool:
-        """Whether a reply may be asked for now in the channel; counts it when it may."""
+    def full(self, key: Hashable) -> bool:
+        """Whether ``key`` has used up its replies for now (counts nothing)."""
         if self.per_minute <= 0:
-            return True
+            return False
+        return len(self._window(key)) >= self.per_minute
+
+    def count(self, key: Hashable) -> None:
+        """Count one reply request for ``key``."""
+        if self.per_minute > 0:
+            self._window(key).append(self._clock())
+
+    def allow(self, key: Hashable) -> bool:
+        """Whether a reply may be asked for now; counts it when it may."""
+        if self.full(key):
+            return False
+        self.count(key)
+        return True
+
+    def first_hold(self, key: Hashable) -> bool:
+        """Whether this hold is the first for ``key`` in a minute (then say so, once)."""
         now = self._clock()
-        recent = self._recent.setdefault(channel_id, deque())
+        if now < self._told_until.get(key, float("-inf")):
+            return False
+        self._told_until[key] = now + self.WINDOW
+        return True
+
+    def _window(self, key: Hashable) -> deque[float]:
+        now = self._clock()
+        recent = self._recent.get(key)
+        if recent is None:
+            if len(self._recent) >= self.MAX_KEYS:
+                self._forget_idle(now)
+            recent = self._recent[key] = deque()
         while recent and now - recent[0] >= self.WINDOW:
             recent.popleft()
-        if len(recent) >= self.per_minute:
-            return False
-        recent.append(now)
-        return True
+        return recent
+
+    def _forget_idle(self, now: float) -> None:
+        for key in [k for k, r in self._recent.items() if not r or now - r[-1] >= self.WINDOW]:
+            del self._recent[key]
+        for key in [k for k, until in self._told_until.items() if until <= now]:
+            del self._told_until[key]
+
+
+class ChannelReplyLimit(ReplyLimit):
+    """Reply requests per channel a minute (REPLIES_PER_CHANNEL_PER_MINUTE); key: channel id."""
+
+    def note(self, character_name: str) -> str:
+        """What the channel is told, once a minute, when this limit holds a reply."""
+        return (
+            f"{character_name} needs a moment: replies here are limited to "
+            f"{_per_minute(self.per_minute)}. Your messages are kept in the story."
+        )
+
+
+class UserReplyLimit(ReplyLimit):
+    """Reply requests per member across a server a minute (REPLIES_PER_USER_PER_MINUTE); key:
+    ``(guild_id, user_id)``."""
+
+    def note(self, character_name: str) -> str:
+        """What a member is told, once a minute, when this limit holds their reply."""
+        return (
+            f"You are writing faster than {character_name} can answer: each member gets "
+            f"{_per_minute(self.per_minute)}. Your messages are kept in the story; the next "
+            "reply covers them."
+        )
+
+
+def _per_minute(count: int) -> str:
+    return "one reply a minute" if count == 1 else f"{count} replies a minute"

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.errors import ConfigError
 
@@ -64,9 +64,16 @@ EXPECTS: dict[str, str] = {
     "REPETITION_PENALTY": "a number between 0.5 and 3",
     "HISTORY_MESSAGES": "a whole number of recent messages loaded per prompt (10 to 2000)",
     "REPLIES_PER_CHANNEL_PER_MINUTE": "a whole number of replies per channel a minute (0 = none)",
+    "REPLIES_PER_USER_PER_MINUTE": "a whole number of replies per member a minute (0 = none)",
     "HISTORY_RETENTION_DAYS": "a whole number of days messages are kept (0 = forever)",
     "STREAM_REPLIES": "true (edit the reply as it is written) or false (post it whole)",
     "LOG_LEVEL": "DEBUG, INFO, WARNING or ERROR",
+    "SHARD_COUNT": "the total number of shards, a whole number from 1 to 65536 "
+    "(unset = no sharding)",
+    "SHARD_IDS": "the shard ids this process runs, comma-separated, each below SHARD_COUNT and "
+    "none twice, e.g. 0,1 (unset = all of them; needs SHARD_COUNT)",
+    "CHANNEL_LEASE_SECONDS": "seconds a process keeps a channel after its last message "
+    "(above 0, at most 3600)",
 }
 
 
@@ -108,9 +115,15 @@ class Settings(BaseSettings):
 
     HISTORY_MESSAGES: Annotated[int, Field(ge=10, le=2000)] = 200
     REPLIES_PER_CHANNEL_PER_MINUTE: Annotated[int, Field(ge=0, le=10000)] = 0
+    REPLIES_PER_USER_PER_MINUTE: Annotated[int, Field(ge=0, le=10000)] = 0
     HISTORY_RETENTION_DAYS: Annotated[int, Field(ge=0, le=36500)] = 0
     STREAM_REPLIES: bool = True
     LOG_LEVEL: str = "INFO"
+
+    # Several processes (shards, or two copies during a rolling deploy) on one database.
+    SHARD_COUNT: Annotated[int, Field(ge=1, le=65536)] | None = None
+    SHARD_IDS: Annotated[tuple[int, ...], NoDecode] | None = None
+    CHANNEL_LEASE_SECONDS: Annotated[float, Field(gt=0, le=3600)] = 30.0
 
     @field_validator("DISCORD_API_BASE")
     @classmethod
@@ -157,6 +170,30 @@ class Settings(BaseSettings):
     def _blank_enum_is_none(cls, value: Any) -> Any:
         return value if value not in ("", None) else None
 
+    @field_validator("SHARD_COUNT", mode="before")
+    @classmethod
+    def _blank_count_is_none(cls, value: Any) -> Any:
+        return value if value not in ("", None) else None
+
+    @field_validator("SHARD_IDS", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            parts = [part.strip() for part in value.split(",")]
+            return tuple(parts) if any(parts) else None
+        return (value,) if isinstance(value, int) else value  # one id may arrive as a number
+
+    @model_validator(mode="after")
+    def _shards_consistent(self) -> Settings:
+        ids = self.SHARD_IDS
+        if ids is None:
+            return self
+        if self.SHARD_COUNT is None:
+            raise ValueError("SHARD_IDS: set without SHARD_COUNT")
+        if len(set(ids)) != len(ids) or not all(0 <= i < self.SHARD_COUNT for i in ids):
+            raise ValueError("SHARD_IDS: out of range or repeated")
+        return self
+
     @model_validator(mode="after")
     def _model_type_known(self) -> Settings:
         if self.MODEL_TYPE and not re.fullmatch(r"[a-z0-9_]+", self.MODEL_TYPE):
@@ -171,6 +208,19 @@ class Settings(BaseSettings):
         if self.PROMPT_FORMAT is not None:
             return self.PROMPT_FORMAT
         return infer_prompt_format(" ".join(filter(None, [self.MODEL, self.MODEL_FILE])))
+
+    @property
+    def shard_ids(self) -> tuple[int, ...] | None:
+        """The shards this process runs (None: unsharded, one connection for everything)."""
+        if self.SHARD_COUNT is None:
+            return None
+        return self.SHARD_IDS or tuple(range(self.SHARD_COUNT))
+
+    @property
+    def runs_shard_zero(self) -> bool:
+        """Whether this process does the once-per-deployment chores (shard 0 gets the DMs)."""
+        ids = self.shard_ids
+        return ids is None or 0 in ids
 
     @property
     def sqlite_path(self) -> Path | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 from dataclasses import replace
 from typing import Any, Literal
 
@@ -11,8 +12,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.avatar_fetch import AvatarFetcher
 from bot.characters import MAX_NAME, CharacterDraft
-from bot.errors import InvalidInput
+from bot.errors import GalateaError, InvalidInput
 from bot.images import normalize_avatar
 from bot.policy import check_can_change_character, check_can_create_characters
 from bot.values import Character, ExampleMode
@@ -26,6 +28,8 @@ from cogs.common import (
     reply_ephemeral,
     require_guild,
 )
+
+log = logging.getLogger(__name__)
 
 PAGE_SIZE = 10
 # What the form's fields hold at most (Discord's limit for one text input is 4,000).
@@ -144,6 +148,53 @@ class ListPages(discord.ui.View):
         await interaction.response.edit_message(embed=self.pages[self.index], view=self)
 
 
+class LinkedAvatar:
+    """An avatar link, fetched from the moment the command runs until the character is saved.
+
+    A site may take longer than the 3 seconds Discord waits for a first answer, and a form,
+    when there is one, is filled in meanwhile.
+    """
+
+    def __init__(self, fetcher: AvatarFetcher, link: str) -> None:
+        self._task = asyncio.create_task(self._fetch(fetcher, link))
+        self._task.add_done_callback(_retrieve)  # a form never sent leaves nobody awaiting it
+
+    @staticmethod
+    async def _fetch(fetcher: AvatarFetcher, link: str) -> bytes:
+        return await asyncio.to_thread(normalize_avatar, await fetcher.fetch(link))
+
+    async def result(
+        self, interaction: discord.Interaction[Any], *, form_filled: bool
+    ) -> tuple[bytes | None, str]:
+        """Answer "thinking", then the PNG and a line for the user. A refusal is raised, unless
+        a form was filled in: its texts are saved without the avatar rather than lost."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        try:
+            return await self._task, "The avatar was fetched from the link."
+        except InvalidInput as refusal:
+            if not form_filled:
+                raise
+            return None, f"{refusal.user_message} The rest was saved without a new avatar."
+
+
+def _retrieve(task: asyncio.Task[bytes]) -> None:
+    if task.cancelled():
+        return
+    error = task.exception()
+    if error is not None and not isinstance(error, GalateaError):
+        log.error("Fetching an avatar link failed", exc_info=error)
+
+
+def linked_avatar(
+    interaction: discord.Interaction[Any], attachment: Any, link: str | None
+) -> LinkedAvatar | None:
+    if link is None:
+        return None
+    if attachment is not None:
+        raise InvalidInput("Give the avatar as an uploaded image or as a link, not both.")
+    return LinkedAvatar(core_of(interaction).avatar_fetcher, link)
+
+
 @app_commands.guild_only()
 class CharacterCog(commands.GroupCog, group_name="character", group_description="Characters"):
     def __init__(self, bot: commands.Bot) -> None:
@@ -154,6 +205,7 @@ class CharacterCog(commands.GroupCog, group_name="character", group_description=
         name="The character's name",
         persona="A one-line persona; leave empty to write the long fields in a form",
         avatar="An image for the character",
+        avatar_url="Or a web link (http/https) to an image for the character",
         nsfw="Adult character: plays only in age-restricted channels",
     )
     async def create(
@@ -163,21 +215,30 @@ class CharacterCog(commands.GroupCog, group_name="character", group_description=
         persona: app_commands.Range[str, 1, 4000] | None = None,
         avatar: discord.Attachment | None = None,
         nsfw: bool = False,
+        avatar_url: app_commands.Range[str, 1, 2000] | None = None,
     ) -> None:
         """Create a character for this server."""
         core = core_of(interaction)
         guild_id = require_guild(interaction)
         check_can_create_characters(await core.guild_config.get(guild_id), caller_of(interaction))
+        linked = linked_avatar(interaction, avatar, avatar_url)
         avatar_png = await self._avatar(avatar)
 
         async def save(inter: discord.Interaction[Any], draft: CharacterDraft) -> None:
-            character = await core.characters.create(guild_id, inter.user.id, draft, avatar_png)
-            await inter.response.send_message(
+            png, note = avatar_png, ""
+            if linked is not None:
+                png, note = await linked.result(inter, form_filled=not persona)
+            character = await core.characters.create(guild_id, inter.user.id, draft, png)
+            ready = (
                 f"**{character.name}** is ready. Start a roleplay with "
-                f"`/session start character:{character.name}`.",
-                embed=character_embed(character, with_avatar=False),
-                allowed_mentions=NO_MENTIONS,
+                f"`/session start character:{character.name}`."
             )
+            embed = character_embed(character, with_avatar=False)
+            if inter.response.is_done():  # "thinking" only to this user: the news goes public
+                await inter.edit_original_response(content=note)
+                await inter.followup.send(ready, embed=embed, allowed_mentions=NO_MENTIONS)
+            else:
+                await inter.response.send_message(ready, embed=embed, allowed_mentions=NO_MENTIONS)
 
         draft = CharacterDraft(name=name, persona=persona or "", nsfw=nsfw)
         if persona:
@@ -191,6 +252,7 @@ class CharacterCog(commands.GroupCog, group_name="character", group_description=
     @app_commands.describe(
         character="The character to edit",
         avatar="A new image",
+        avatar_url="Or a web link (http/https) to a new image",
         nsfw="Adult",
         examples="Example dialogue in the prompt: always, gradual (until the story fills it), "
         "or never",
@@ -207,6 +269,7 @@ class CharacterCog(commands.GroupCog, group_name="character", group_description=
         examples: Literal["always", "gradual", "never"] | None = None,
         form: bool | None = None,
         talkativeness: app_commands.Range[float, 0.0, 1.0] | None = None,
+        avatar_url: app_commands.Range[str, 1, 2000] | None = None,
     ) -> None:
         """Edit one of your characters (admins can edit any)."""
         core = core_of(interaction)
@@ -215,6 +278,22 @@ class CharacterCog(commands.GroupCog, group_name="character", group_description=
         caller = caller_of(interaction)
 
         check_can_change_character(current, caller)
+        options_only = (
+            avatar is not None
+            or avatar_url is not None
+            or nsfw is not None
+            or examples is not None
+            or talkativeness is not None
+        )
+        with_form = form is True or (form is None and not options_only)
+        too_long = [f for f, limit in FORM_LIMITS.items() if len(getattr(current, f)) > limit]
+        if with_form and too_long:
+            raise InvalidInput(
+                f"{current.name}'s {too_long[0].replace('_', ' ')} is longer than a Discord "
+                "form can hold. Export the card, edit it, and import it again; the options of "
+                "this command (avatar, nsfw, examples) still work."
+            )
+        linked = linked_avatar(interaction, avatar, avatar_url)
         avatar_png = await self._avatar(avatar)
         draft = replace(
             CharacterDraft.of(current),
@@ -224,27 +303,15 @@ class CharacterCog(commands.GroupCog, group_name="character", group_description=
         )
 
         async def save(inter: discord.Interaction[Any], new: CharacterDraft) -> None:
-            updated = await core.characters.update(current.id, caller, new, avatar_png=avatar_png)
-            await inter.response.send_message(
-                f"**{updated.name}** was updated.", ephemeral=True, allowed_mentions=NO_MENTIONS
-            )
+            png, note = avatar_png, ""
+            if linked is not None:
+                png, note = await linked.result(inter, form_filled=with_form)
+            updated = await core.characters.update(current.id, caller, new, avatar_png=png)
+            await reply_ephemeral(inter, f"**{updated.name}** was updated. {note}".strip())
 
-        options_only = (
-            avatar is not None
-            or nsfw is not None
-            or examples is not None
-            or talkativeness is not None
-        )
-        if form is False or (form is None and options_only):
+        if not with_form:
             await save(interaction, draft)
             return
-        too_long = [f for f, limit in FORM_LIMITS.items() if len(getattr(current, f)) > limit]
-        if too_long:
-            raise InvalidInput(
-                f"{current.name}'s {too_long[0].replace('_', ' ')} is longer than a Discord "
-                "form can hold. Export the card, edit it, and import it again; the options of "
-                "this command (avatar, nsfw, examples) still work."
-            )
         await interaction.response.send_modal(
             CharacterModal(title=f"Edit {current.name}", draft=draft, on_submit=save)
         )

@@ -13,7 +13,7 @@ import discord
 from discord.ext import commands
 
 from bot.errors import GalateaError
-from bot.policy import ChannelReplyLimit
+from bot.policy import ChannelReplyLimit, UserReplyLimit
 from bot.roleplay.channel import ChannelRoleplay, IncomingMessage, Outcome
 from bot.roleplay.engine import SessionView
 from bot.values import Character, Role, StoredMessage
@@ -25,6 +25,7 @@ from cogs.text import MESSAGE_LIMIT, split_message
 log = logging.getLogger(__name__)
 
 EDIT_INTERVAL = 1.0  # seconds between streamed edits in one channel (Discord's rate limits)
+INTERRUPTED_NOTE_TIMEOUT = 3.0  # seconds shutdown spends telling channels; within its grace
 TYPING_INTERVAL = 8.0
 HUMAN_MESSAGE_TYPES = (discord.MessageType.default, discord.MessageType.reply)
 
@@ -40,6 +41,8 @@ class DiscordReplyPresenter:
         self._last_typing = 0.0
         self._channel: Any = None
         self._queue_note: discord.Message | None = None
+        self.done = False
+        cog.live[view.session.channel_id] = self  # one reply at a time per channel
 
     async def _ready(self) -> Delivery:
         if self._delivery is None:
@@ -85,26 +88,63 @@ class DiscordReplyPresenter:
         delivery = await self._ready()
         shown = split_message(text)[0] if len(text) > MESSAGE_LIMIT else text
         self._last_edit = time.monotonic()
-        if self._message_id is None:
-            self._message_id = (await delivery.send(shown + " …")).id
-        else:
-            await delivery.edit(self._message_id, shown + " …", None)
+        try:
+            if self._message_id is None:
+                self._message_id = (await delivery.send(shown + " …")).id
+            else:
+                await delivery.edit(self._message_id, shown + " …", None)
+        except discord.DiscordServerError as exc:
+            raise self._discord_down(exc) from exc
 
     async def finish(self, message: StoredMessage) -> int | None:
         await self._drop_queue_note()
         delivery = await self._ready()
-        ids = await self._cog.show_reply(delivery, self._view, message, self._message_id)
+        try:
+            ids = await self._cog.show_reply(delivery, self._view, message, self._message_id)
+        except discord.DiscordServerError as exc:
+            raise self._discord_down(exc) from exc
+        self._settled()
         return ids[0] if ids else None
 
+    def _discord_down(self, exc: discord.DiscordServerError) -> GalateaError:
+        # discord.py has already retried the 5xx several times over about 25 seconds.
+        log.warning(
+            "Discord answered %d to a reply in channel %d, past its retries",
+            exc.status,
+            self._view.session.channel_id,
+        )
+        return GalateaError(
+            f"Discord did not take {self._view.character.name}'s reply (it is having trouble "
+            "right now). Your message is kept; send another message to try again."
+        )
+
     async def fail(self, user_message: str) -> None:
+        self._settled()
         await self._drop_queue_note()
         if self._message_id is not None and self._delivery is not None:
             try:  # the partial text never reached the history: take it away
                 await self._delivery.delete(self._message_id)
             except discord.HTTPException:
                 pass
-        channel = self._channel or await self._cog.channel(self._view.session.channel_id)
-        await channel.send(f"⚠️ {user_message}", allowed_mentions=NO_MENTIONS)
+        channel_id = self._view.session.channel_id
+        try:
+            channel = self._channel or await self._cog.channel(channel_id)
+            await channel.send(f"⚠️ {user_message}", allowed_mentions=NO_MENTIONS)
+        except discord.HTTPException as exc:
+            # Discord is down for us too: the history is already right, so only log it.
+            log.warning("Could not tell channel %d that no reply came (%s)", channel_id, exc)
+
+    async def interrupted(self) -> None:
+        """The bot stops mid-reply: nothing was stored, so take the partial text away."""
+        await self.fail(
+            f"{self._view.character.name} was interrupted: Galatea is restarting. Your messages "
+            "are kept; write again once it is back."
+        )
+
+    def _settled(self) -> None:
+        self.done = True
+        if self._cog.live.get(self._view.session.channel_id) is self:
+            del self._cog.live[self._view.session.channel_id]
 
 
 def _ordinal(n: int) -> str:
@@ -119,17 +159,30 @@ class RoleplayCog(commands.Cog):
         self.core = core
         self.stream_replies: bool = core.settings.STREAM_REPLIES
         self.deliveries = Deliveries(bot)
+        self.channel_limit = ChannelReplyLimit(core.settings.REPLIES_PER_CHANNEL_PER_MINUTE)
+        self.user_limit = UserReplyLimit(core.settings.REPLIES_PER_USER_PER_MINUTE)
+        self.live: dict[int, DiscordReplyPresenter] = {}  # channel -> the reply being written
+        self._replying: set[int] = set()  # channels that asked for a reply since start-up
         self.replies = ChannelRoleplay(
             core.engine,
             core.guild_config,
             lambda view: DiscordReplyPresenter(self, view),
             personas=core.personas,
-            channel_limit=ChannelReplyLimit(core.settings.REPLIES_PER_CHANNEL_PER_MINUTE),
+            channel_limit=self.channel_limit,
+            user_limit=self.user_limit,
+            leases=core.leases,
         )
         self._latest_reply: dict[int, tuple[int, Delivery]] = {}  # channel -> message with buttons
         bot.roleplay_cog = self  # type: ignore[attr-defined]
 
+    async def cog_load(self) -> None:
+        # A long reply keeps its channel's lease (see bot/roleplay/lease.py).
+        self._lease_keeper = self.bot.track(  # type: ignore[attr-defined]
+            self.core.leases.keep_alive(self.replies.busy), name="lease-keeper"
+        )
+
     async def cog_unload(self) -> None:
+        self._lease_keeper.cancel()
         for channel_id in list(self._latest_reply):
             await self.replies.cancel(channel_id)
 
@@ -219,6 +272,30 @@ class RoleplayCog(commands.Cog):
             return
         if outcome is not Outcome.NO_SESSION:
             log.debug("Message %d in channel %d: %s", message.id, message.channel.id, outcome)
+        if outcome is Outcome.REPLY_SCHEDULED:
+            self._replying.add(message.channel.id)
+        elif outcome in (Outcome.CHANNEL_AT_LIMIT, Outcome.USER_AT_LIMIT):
+            await self._tell_held(message, outcome)
+
+    async def _tell_held(self, message: discord.Message, outcome: Outcome) -> None:
+        """Say that a reply limit holds replies (bot/ returns this once a minute; no pings)."""
+        view = await self.core.engine.active(message.channel.id)
+        name = view.character.name if view is not None else "The character"
+        try:
+            if outcome is Outcome.USER_AT_LIMIT:  # an answer to them, so it names nobody
+                await message.reply(
+                    f"⏳ {self.user_limit.note(name)}",
+                    allowed_mentions=NO_MENTIONS,
+                    mention_author=False,
+                )
+            else:
+                await message.channel.send(
+                    f"⏳ {self.channel_limit.note(name)}", allowed_mentions=NO_MENTIONS
+                )
+        except discord.HTTPException as exc:
+            log.warning(
+                "Could not post a reply-limit note in channel %d (%s)", message.channel.id, exc
+            )
 
     def _incoming(self, message: discord.Message) -> IncomingMessage:
         assert message.guild is not None
@@ -325,8 +402,28 @@ class RoleplayCog(commands.Cog):
         known = self._latest_reply.get(channel_id)
         return known[0] if known else latest.discord_message_id
 
+    async def _stop_replies(self) -> None:
+        """Cancel every reply in progress; one cut off mid-stream is taken away with a note."""
+        channels = self._replying | set(self._latest_reply) | set(self.live)
+        busy = {c for c in channels if self.replies.busy(c)}
+        await asyncio.gather(*(self.replies.cancel(c) for c in channels))
+        # A presenter left by /session stop's cancel is no reply in progress: leave it be.
+        cut_off = [p for c, p in self.live.items() if c in busy and not p.done]
+        if cut_off:
+            try:
+                await asyncio.wait_for(
+                    asyncio.gather(*(p.interrupted() for p in cut_off)), INTERRUPTED_NOTE_TIMEOUT
+                )
+            except TimeoutError:
+                log.warning("Could not tell %d channels their reply was interrupted", len(cut_off))
+
     async def shutdown(self) -> None:
-        await asyncio.gather(*(self.replies.cancel(c) for c in list(self._latest_reply)))
+        await self._stop_replies()
+        self._lease_keeper.cancel()
+        try:  # give the channels back: another process answers them at once
+            await self.core.leases.release_all()
+        except Exception:
+            log.exception("Could not release channel leases; they run out by themselves")
 
 
 async def setup(bot: commands.Bot) -> None:

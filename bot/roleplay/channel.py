@@ -23,11 +23,15 @@ from bot.policy import (
     ChannelReplyLimit,
     Cooldowns,
     Place,
+    UserReplyLimit,
     check_channel_allowed,
     check_nsfw_allowed,
 )
 from bot.roleplay.engine import SessionEngine, SessionView
+from bot.roleplay.lease import ChannelLeases
 from bot.roleplay.speakers import Candidate, choose_speakers
+from bot.store.messages import MessageAlreadyStored
+from bot.store.text import storable
 from bot.values import CastMember, Character, GuildSettings, Role, StoredMessage
 
 log = logging.getLogger(__name__)
@@ -61,6 +65,11 @@ class Outcome(StrEnum):
     RECORDED = "recorded"  # joins the history, no reply asked for
     PAUSED = "paused"  # joins the history; the scene is paused
     REPLY_SCHEDULED = "reply scheduled"
+    # Recorded, no reply: a reply limit holds it. Returned for the first hold in a minute (say
+    # so: the limit's ``note``); later holds in that minute are RECORDED, so nothing spams.
+    CHANNEL_AT_LIMIT = "channel at its reply limit"
+    USER_AT_LIMIT = "member at their reply limit"
+    OTHER_PROCESS = "another process answers this channel"  # see bot/roleplay/lease.py
 
 
 class ReplyPresenter(Protocol):
@@ -108,7 +117,10 @@ class ChannelRoleplay:
         personas: PersonaService | None = None,
         rng: random.Random | None = None,
         channel_limit: ChannelReplyLimit | None = None,
+        user_limit: UserReplyLimit | None = None,
+        leases: ChannelLeases | None = None,
     ) -> None:
+        self._leases = leases
         self._engine = engine
         self._config = config
         self._presenter_factory = presenter_factory
@@ -116,6 +128,7 @@ class ChannelRoleplay:
         self._rng = rng or random.Random()
         self._cooldowns = Cooldowns()
         self._channel_limit = channel_limit or ChannelReplyLimit(0)
+        self._user_limit = user_limit or UserReplyLimit(0)
         # Characters asked to speak next in each channel, in order (each at most once).
         self._pending: dict[int, dict[int, None]] = {}
         self._workers: dict[int, asyncio.Task[None]] = {}
@@ -135,12 +148,14 @@ class ChannelRoleplay:
     async def _take(self, message: IncomingMessage) -> Outcome:
         if message.from_bot or message.from_webhook or message.is_system:
             return Outcome.IGNORED
-        content = message.content.strip()
+        content = storable(message.content).strip()  # a text of only NUL bytes is empty
         if not content:
             return Outcome.IGNORED
         view = await self._engine.active(message.place.channel_id)
         if view is None:
             return Outcome.NO_SESSION
+        # Only channels with a roleplay are leased (no database write for any other channel).
+        answers = self._leases is None or await self._leases.claim(message.place.channel_id)
         config = await self._config.get(message.place.guild_id)
         if is_out_of_character(content, config.ooc_prefix):
             return Outcome.OUT_OF_CHARACTER
@@ -153,13 +168,23 @@ class ChannelRoleplay:
             speaker = await self._personas.speaker_name(
                 message.place.guild_id, message.author_id, message.author_name
             )
-        await self._engine.add_human_message(
-            view.session.id,
-            speaker=speaker,
-            content=content[:MAX_MESSAGE_CHARS],
-            author_id=message.author_id,
-            discord_message_id=message.message_id,
-        )
+        try:
+            await self._engine.add_human_message(
+                view.session.id,
+                speaker=speaker,
+                content=content[:MAX_MESSAGE_CHARS],
+                author_id=message.author_id,
+                discord_message_id=message.message_id,
+            )
+        except MessageAlreadyStored:
+            # Another copy of the bot stored it first. Without leases that copy answers too;
+            # with them, the lease holder answers: the message is in the history either way.
+            if self._leases is None or not answers:
+                return Outcome.OTHER_PROCESS
+        if not answers:
+            # Another process holds the channel (a rolling deploy, or one that died and whose
+            # lease has not run out yet): the message is kept, that process answers.
+            return Outcome.OTHER_PROCESS
         if message.reply_to_message_id is not None and message.replied_character_id is None:
             replied = await self._engine.message_by_discord_id(message.reply_to_message_id)
             if replied is not None and replied.role is Role.CHARACTER:
@@ -177,9 +202,17 @@ class ChannelRoleplay:
             message.place.guild_id, message.author_id, config.user_cooldown_seconds
         ):
             return Outcome.RECORDED
-        if not self._channel_limit.allow(message.place.channel_id):
-            log.info("Channel %d is at its reply limit: message recorded", message.place.channel_id)
-            return Outcome.RECORDED
+        # The member's limit first: one member's flood must not use up the channel's replies.
+        member, channel = (message.place.guild_id, message.author_id), message.place.channel_id
+        for limit, key, held in (
+            (self._user_limit, member, Outcome.USER_AT_LIMIT),
+            (self._channel_limit, channel, Outcome.CHANNEL_AT_LIMIT),
+        ):
+            if limit.full(key):
+                log.info("Channel %d: %s, message recorded", channel, held)
+                return held if limit.first_hold(key) else Outcome.RECORDED
+        self._user_limit.count(member)
+        self._channel_limit.count(channel)
         self.schedule(view, message.place, config, speakers)
         return Outcome.REPLY_SCHEDULED
 

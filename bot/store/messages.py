@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Row, delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.store.models import MessageRow, SessionRow, utcnow
@@ -13,7 +15,7 @@ from bot.store.text import storable
 from bot.values import Role, StoredMessage
 
 
-def _to_value(row: MessageRow) -> StoredMessage:
+def _to_value(row: MessageRow | Row[Any]) -> StoredMessage:
     return StoredMessage(
         id=row.id,
         session_id=row.session_id,
@@ -29,6 +31,16 @@ def _to_value(row: MessageRow) -> StoredMessage:
         swipe_index=row.swipe_index,
         character_id=row.character_id,
     )
+
+
+# How each database names the violated index: PostgreSQL by name, SQLite by its columns.
+_DUPLICATE_MARKS = ("uq_messages_session_human_discord_id", "messages.discord_message_id")
+
+
+class MessageAlreadyStored(Exception):
+    """This Discord message is already in the session's history (another process took it).
+
+    The unit of work that raised it is void: let it end (it rolls back)."""
 
 
 class MessageStore:
@@ -56,18 +68,29 @@ class MessageStore:
             discord_message_id=discord_message_id,
         )
         self._session.add(row)
-        await self._session.flush()
+        try:
+            await self._session.flush()
+        except IntegrityError as exc:
+            # Only a human line's Discord id is unique per session (see models.MessageRow).
+            if role is Role.HUMAN and any(mark in str(exc.orig) for mark in _DUPLICATE_MARKS):
+                raise MessageAlreadyStored(discord_message_id) from exc
+            raise
         return _to_value(row)
 
-    async def recent(self, session_id: int, limit: int) -> list[StoredMessage]:
-        """The last ``limit`` visible messages, oldest first (uses the (session, id) index)."""
-        rows = await self._session.scalars(
-            select(MessageRow)
-            .where(MessageRow.session_id == session_id, MessageRow.deleted.is_(False))
-            .order_by(MessageRow.id.desc())
-            .limit(limit)
-        )
-        return [_to_value(row) for row in reversed(list(rows))]
+    async def recent(
+        self, session_id: int, limit: int, *, from_id: int | None = None
+    ) -> list[StoredMessage]:
+        """The last ``limit`` visible messages, oldest first (uses the (session, id) index);
+        ``from_id``: none older than that message.
+
+        Read as plain rows rather than ORM objects: this runs for every reply, and building
+        hundreds of tracked objects took most of its time."""
+        table = MessageRow.__table__
+        query = select(table).where(table.c.session_id == session_id, table.c.deleted.is_(False))
+        if from_id is not None:
+            query = query.where(table.c.id >= from_id)
+        result = await self._session.execute(query.order_by(table.c.id.desc()).limit(limit))
+        return [_to_value(row) for row in reversed(result.all())]
 
     async def get(self, message_id: int) -> StoredMessage | None:
         row = await self._session.get(MessageRow, message_id)

@@ -174,7 +174,18 @@ class MessageRow(Base):
     """One line of a session's history: a human's message, a character's reply, a note."""
 
     __tablename__ = "messages"
-    __table_args__ = (Index("ix_messages_session_recent", "session_id", "id"),)
+    __table_args__ = (
+        Index("ix_messages_session_recent", "session_id", "id"),
+        # A Discord message joins a session's history once, however many processes see it.
+        Index(
+            "uq_messages_session_human_discord_id",
+            "session_id",
+            "discord_message_id",
+            unique=True,
+            sqlite_where=text("role = 'human'"),
+            postgresql_where=text("role = 'human'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
     session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
@@ -242,3 +253,13 @@ class AppState(Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
     )
+
+
+class ChannelLease(Base):
+    """Which process answers a channel, until when (see bot/roleplay/lease.py)."""
+
+    __tablename__ = "channel_leases"
+
+    channel_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    holder: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

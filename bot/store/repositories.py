@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.store.cast import CastStore
 from bot.store.characters import CharacterStore
 from bot.store.guilds import GuildConfigStore
+from bot.store.leases import LeaseStore
 from bot.store.lore import LoreStore
 from bot.store.messages import MessageStore
 from bot.store.personas import PersonaStore
@@ -27,3 +28,4 @@ class UnitOfWork:
         self.lore = LoreStore(session)
         self.cast = CastStore(session)
         self.personas = PersonaStore(session)
+        self.leases = LeaseStore(session)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.app import Core, assemble
-from bot.client import GalateaBot, configure_endpoints
+from bot.client import GalateaBot, GalateaShardedBot, configure_endpoints, shard_options
 from bot.inference.base import Backend
 from bot.settings import Settings
 from bot.store import Database
@@ -40,8 +40,11 @@ class World:
     carol: Member
 
 
-def build_world(emu: DiscordEmulator) -> World:
-    guild = emu.add_guild("Tavern")
+def build_world(
+    emu: DiscordEmulator, name: str = "Tavern", *, shard: tuple[int, int] | None = None
+) -> World:
+    """The world; ``shard=(id, count)`` puts the server on that shard."""
+    guild = emu.add_guild(name, shard=shard)
     admins = emu.add_role(guild, "Admins", permissions=permissions.MANAGE_GUILD)
     channel = emu.add_text_channel(guild, "roleplay")
     alice = emu.add_member(guild, "alice", nick="Alice", roles=[admins])
@@ -62,8 +65,14 @@ def settings_for(emu: DiscordEmulator, **overrides: Any) -> Settings:
 
 
 class TestBot(GalateaBot):
+    runner: asyncio.Task[None] | None = None  # the task running ``start`` (see ``freeze``)
+
     async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
         return None  # discord.py waits 5 s before re-identifying; nothing to wait for here
+
+
+class TestShardedBot(TestBot, GalateaShardedBot):
+    """The sharded bot (SHARD_COUNT in the settings), identifying its shards without waits."""
 
 
 @asynccontextmanager
@@ -74,8 +83,10 @@ async def galatea(
     core: Core = assemble(settings_for(emu, **settings), database, backend)
     with discord_py_globals_restored():
         await configure_endpoints(core.settings)
-        bot = TestBot(core, guild_ready_timeout=0.1)
+        sharding = shard_options(core.settings)
+        bot = (TestShardedBot if sharding else TestBot)(core, guild_ready_timeout=0.1, **sharding)
         runner = asyncio.create_task(bot.start(core.settings.DISCORD_TOKEN))
+        bot.runner = runner
         ready = asyncio.create_task(bot.wait_until_ready())
         try:
             done, _ = await asyncio.wait(
@@ -89,6 +100,15 @@ async def galatea(
             ready.cancel()
             await asyncio.wait_for(bot.close(), READY_TIMEOUT)
             await asyncio.wait_for(asyncio.gather(runner, return_exceptions=True), READY_TIMEOUT)
+
+
+async def freeze(bot: GalateaBot) -> None:
+    """Stop an unsharded bot reading its gateway, as a hung or killed process would: nothing
+    is closed or released (the harness still closes it at the end)."""
+    assert isinstance(bot, TestBot) and bot.runner is not None
+    assert bot.shard_count is None, "a sharded bot reads its gateway in tasks of its own"
+    bot.runner.cancel()
+    await asyncio.wait_for(asyncio.gather(bot.runner, return_exceptions=True), READY_TIMEOUT)
 
 
 def is_character_message(name: str) -> Any:

@@ -7,7 +7,14 @@ mid-stream, and Discord answering 5xx or 429 to our own webhook sends and stream
 from __future__ import annotations
 
 import asyncio
+import types
 from collections.abc import Awaitable, Callable
+from typing import Any
+
+import discord
+import discord.http
+import discord.webhook.async_
+import pytest
 
 from bot.app import Core
 from bot.store import Database
@@ -158,7 +165,166 @@ async def test_a_429_on_the_streaming_edit_is_waited_out(
     assert any(r.injected_fault for r in emu.requests_matching("PATCH", WEBHOOK_EDIT))
 
 
-async def test_the_channel_reply_limit_keeps_extra_messages_without_replies(
+# --- 5xx past every retry ---------------------------------------------------------------------
+# discord.py retries a webhook request (interaction responses included) on any 5xx, five tries
+# in all with 1, 3, 5, 7 and 9 s between them; the bot's own REST client retries 500, 502, 504
+# and 524 the same way but raises a 503 at once. ``hurried_retries`` keeps those counts and that
+# order and only shrinks discord.py's sleeps a hundredfold, so these tests take seconds.
+
+DISCORD_TRIES = 5
+CHANNEL_POST = r"^/channels/\d+/messages$"
+CALLBACK = r"^/interactions/\d+/[^/]+/callback$"
+
+
+class _HurriedAsyncio(types.ModuleType):
+    """``asyncio`` for discord.py's HTTP modules, with every sleep a hundred times shorter."""
+
+    def __init__(self) -> None:
+        super().__init__("asyncio")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(asyncio, name)
+
+    @staticmethod
+    async def sleep(delay: float, result: Any = None) -> Any:
+        return await asyncio.sleep(delay / 100, result)
+
+
+@pytest.fixture
+def hurried_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    hurried = _HurriedAsyncio()
+    monkeypatch.setattr(discord.webhook.async_, "asyncio", hurried)
+    monkeypatch.setattr(discord.http, "asyncio", hurried)
+
+
+async def test_a_webhook_send_failing_past_every_retry_is_told_and_nothing_unseen_is_kept(
+    emu: DiscordEmulator, world: World, database: Database, hurried_retries: None
+) -> None:
+    backend = RecordingBackend(replies=["Never seen.", "Seen."])
+    async with galatea(emu, database, backend, STREAM_REPLIES=False) as bot:
+        await create_aqua(emu, world, greeting="")
+        await start_session(emu, world)
+        emu.fail_next("POST", WEBHOOK_POST, status=503, times=DISCORD_TRIES)
+        await emu.send_message(world.channel, world.alice, "Hello?")
+        warning = await emu.wait_for_message(world.channel, is_warning, timeout=10)
+        assert "Discord did not take Aqua's reply" in warning.content
+        assert "Your message is kept" in warning.content
+        assert warning.allowed_mentions == {"parse": []}
+        tries = [
+            r
+            for r in emu.requests_matching("POST", WEBHOOK_POST)
+            if (r.json or {}).get("username") == "Aqua"
+        ]
+        assert len(tries) == DISCORD_TRIES and all(r.injected_fault for r in tries)
+        assert await history(bot.core, world.channel.id) == [(Role.HUMAN, "Hello?")]
+
+        await emu.send_message(world.channel, world.alice, "Once more.")
+        reply = await wait_for_reply(emu, world.channel, "Aqua")
+        assert reply.content == "Seen."
+        assert await history(bot.core, world.channel.id) == [
+            (Role.HUMAN, "Hello?"),
+            (Role.HUMAN, "Once more."),
+            (Role.CHARACTER, "Seen."),
+        ]
+
+
+async def test_a_streaming_edit_failing_past_every_retry_takes_the_partial_text_away(
+    emu: DiscordEmulator, world: World, database: Database, hurried_retries: None
+) -> None:
+    long = " ".join(f"word{i}" for i in range(40))  # about 2 s of streaming: several edits
+    backend = RecordingBackend(replies=[long, "Fine now."], delay=0.05)
+    async with galatea(emu, database, backend) as bot:
+        await create_aqua(emu, world, greeting="")
+        await start_session(emu, world)
+        emu.fail_next("PATCH", WEBHOOK_EDIT, status=503, times=DISCORD_TRIES)
+        await emu.send_message(world.channel, world.alice, "Tell me a story.")
+        warning = await emu.wait_for_message(world.channel, is_warning, timeout=15)
+        assert "Discord did not take Aqua's reply" in warning.content
+        edits = emu.requests_matching("PATCH", WEBHOOK_EDIT)
+        assert sum(r.injected_fault for r in edits) == DISCORD_TRIES
+        # The partial text was posted while streaming, then taken away.
+        assert emu.requests_matching("DELETE", WEBHOOK_EDIT)
+        assert not [m for m in emu.messages_in(world.channel) if is_character_message("Aqua")(m)]
+        assert await history(bot.core, world.channel.id) == [(Role.HUMAN, "Tell me a story.")]
+
+        await emu.send_message(world.channel, world.alice, "Hello again.")
+        reply = await wait_for_reply(emu, world.channel, "Aqua", timeout=15)
+        assert reply.content == "Fine now."
+
+
+async def test_when_even_the_warning_fails_it_is_logged_and_the_bot_carries_on(
+    emu: DiscordEmulator,
+    world: World,
+    database: Database,
+    hurried_retries: None,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    backend = RecordingBackend(replies=["Never seen.", "Seen."])
+    async with galatea(emu, database, backend, STREAM_REPLIES=False) as bot:
+        await create_aqua(emu, world, greeting="")
+        await start_session(emu, world)
+        emu.fail_next("POST", WEBHOOK_POST, status=503, times=DISCORD_TRIES)
+        emu.fail_next("POST", CHANNEL_POST, status=503)  # raised at once: no retry for a 503
+        await emu.send_message(world.channel, world.alice, "Hello?")
+        await emu.wait_for_request(
+            lambda r: r.injected_fault, method="POST", path=CHANNEL_POST, timeout=10
+        )
+
+        def logged() -> bool:
+            return any("Could not tell channel" in r.getMessage() for r in caplog.records)
+
+        await asyncio.wait_for(_until(logged), 5)
+        assert not [m for m in emu.messages_in(world.channel) if is_warning(m)]
+        assert await history(bot.core, world.channel.id) == [(Role.HUMAN, "Hello?")]
+
+        await emu.send_message(world.channel, world.alice, "Once more.")
+        reply = await wait_for_reply(emu, world.channel, "Aqua")
+        assert reply.content == "Seen."
+
+
+async def test_a_command_whose_answer_fails_past_every_retry_leaves_the_bot_working(
+    emu: DiscordEmulator,
+    world: World,
+    database: Database,
+    hurried_retries: None,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    backend = RecordingBackend(replies=["Hi."])
+    async with galatea(emu, database, backend):
+        # The answer fails, and so does the error handler's apology after it.
+        emu.fail_next("POST", CALLBACK, status=503, times=2 * DISCORD_TRIES)
+        await emu.invoke_command("config show", {}, user=world.alice, channel=world.channel)
+
+        def both_failed() -> bool:
+            return len(emu.requests_matching("POST", CALLBACK)) == 2 * DISCORD_TRIES
+
+        await asyncio.wait_for(_until(both_failed), 10)
+
+        def logged() -> bool:
+            return any("Could not tell the user" in r.getMessage() for r in caplog.records)
+
+        await asyncio.wait_for(_until(logged), 5)
+        record = await emu.invoke_command(
+            "config show", {}, user=world.alice, channel=world.channel
+        )
+        answer = await record.response()
+        assert answer["type"] == 4 and answer["data"]["flags"] & 64  # ephemeral
+        assert not emu.requests_matching("POST", CALLBACK)[-1].injected_fault
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    while not condition():
+        await asyncio.sleep(0.02)
+
+
+# --- reply limits: held messages are kept, and people are told once -------------------------
+
+
+def is_limit_note(message: StoredMessage) -> bool:
+    return message.webhook_id is None and message.content.startswith("⏳")
+
+
+async def test_the_channel_limit_is_told_once_and_keeps_the_messages(
     emu: DiscordEmulator, world: World, database: Database
 ) -> None:
     backend = RecordingBackend(replies=["Answer."])
@@ -168,12 +334,45 @@ async def test_the_channel_reply_limit_keeps_extra_messages_without_replies(
         await emu.send_message(world.channel, world.alice, "First.")
         await wait_for_reply(emu, world.channel, "Aqua")
         await emu.send_message(world.channel, world.bob, "Second.")
+        note = await emu.wait_for_message(world.channel, is_limit_note)
+        assert note.content == (
+            "⏳ Aqua needs a moment: replies here are limited to one reply a minute. Your "
+            "messages are kept in the story."
+        )
+        assert note.allowed_mentions == {"parse": []}
         await emu.send_message(world.channel, world.carol, "Third.")
 
-        async def both_stored() -> bool:
+        async def all_stored() -> bool:
             texts = [text for _, text in await history(bot.core, world.channel.id)]
             return texts[-2:] == ["Second.", "Third."]
 
-        await asyncio.wait_for(_until_async(both_stored), 5)
+        await asyncio.wait_for(_until_async(all_stored), 5)
         await asyncio.sleep(0.3)
+        assert [m.id for m in emu.messages_in(world.channel) if is_limit_note(m)] == [note.id]
     assert len(backend.calls) == 1
+
+
+async def test_a_member_past_their_limit_is_answered_once_without_a_ping(
+    emu: DiscordEmulator, world: World, database: Database
+) -> None:
+    backend = RecordingBackend(replies=["Answer."])
+    async with galatea(emu, database, backend, REPLIES_PER_USER_PER_MINUTE=1) as bot:
+        await create_aqua(emu, world, greeting="")
+        await start_session(emu, world)
+        await emu.send_message(world.channel, world.alice, "One.")
+        first = await wait_for_reply(emu, world.channel, "Aqua")
+        held = await emu.send_message(world.channel, world.alice, "Two.")
+        note = await emu.wait_for_message(world.channel, is_limit_note)
+        assert note.content.startswith("⏳ You are writing faster than Aqua can answer")
+        assert "one reply a minute" in note.content
+        assert note.get("message_reference", {}).get("message_id") == str(held.id)
+        assert note.allowed_mentions == {"parse": [], "replied_user": False}
+        assert not note.get("mentions")
+        await emu.send_message(world.channel, world.alice, "Three.")
+        # Another member is not held: the channel has no limit.
+        await emu.send_message(world.channel, world.bob, "Hi Aqua.")
+        await wait_for_reply(emu, world.channel, "Aqua", after=first.id)
+        assert [m.id for m in emu.messages_in(world.channel) if is_limit_note(m)] == [note.id]
+        humans = [t for role, t in await history(bot.core, world.channel.id) if role is Role.HUMAN]
+        assert humans == ["One.", "Two.", "Three.", "Hi Aqua."]
+    assert len(backend.calls) == 2

@@ -39,12 +39,16 @@ class BuilderMixin:
         owner: User | None = None,
         bot_permissions: int = perms.DEFAULT_BOT,
         everyone_permissions: int = perms.DEFAULT_EVERYONE,
+        shard: tuple[int, int] | None = None,
     ) -> Guild:
+        """A guild (announced with GUILD_CREATE); ``shard=(id, count)`` picks an id whose
+        events go to that shard."""
         guild = self.world.add_guild(
             name,
             owner=owner,
             bot_permissions=bot_permissions,
             everyone_permissions=everyone_permissions,
+            shard=shard,
         )
         self.dispatch(
             "GUILD_CREATE", payloads.guild_create(guild, members=list(guild.members.values()))

@@ -73,7 +73,10 @@ class DiscordEmulator(BuilderMixin, DriverMixin):
         callback_deadline: float = 3.0,
         privileged_intents: int = intents.PRIVILEGED,
         gateway_compression: bool = True,
+        shards: int = 1,
     ) -> None:
+        # What GET /gateway/bot recommends (AutoShardedBot without shard_count uses it).
+        self.recommended_shards = shards
         self.world = World(token=token, bot_name=bot_name)
         self.recorder = Recorder()
         self.faults = FaultInjector()
@@ -180,8 +183,8 @@ class DiscordEmulator(BuilderMixin, DriverMixin):
 
     def _ready_payloads(self, session: Session) -> list[tuple[str, dict[str, Any]]]:
         world = self.world
-        guilds = list(world.guilds.values())
-        ready = {
+        guilds = [g for g in world.guilds.values() if session.receives(g.id)]
+        ready: dict[str, Any] = {
             "v": 10,
             "user": payloads.current_user(world.bot),
             "guilds": [{"id": str(g.id), "unavailable": True} for g in guilds],
@@ -198,6 +201,8 @@ class DiscordEmulator(BuilderMixin, DriverMixin):
             "auth": {},
             "_trace": ["emulator"],
         }
+        if session.shard is not None:
+            ready["shard"] = list(session.shard)
         events: list[tuple[str, dict[str, Any]]] = [("READY", ready)]
         for guild in guilds:
             # Without GUILD_PRESENCES Discord only sends the bot itself; clients chunk the rest.

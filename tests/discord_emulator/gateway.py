@@ -1,5 +1,8 @@
 """The emulated gateway: HELLO/IDENTIFY/READY, heartbeats, sequenced dispatch and RESUME.
 
+A session identified with ``shard: [id, count]`` gets only its shard's guild events, as on
+Discord: a guild belongs to shard ``(guild_id >> 22) % count``, DMs to shard 0.
+
 A *session* (created by IDENTIFY) outlives its websocket *connection*: events dispatched
 while no connection is attached are buffered and replayed when the client RESUMEs with the
 last sequence number it saw, exactly the contract discord.py relies on.
@@ -28,6 +31,21 @@ from tests.discord_emulator.recorder import Waiters
 HEARTBEAT_INTERVAL_MS = 41250
 OP_DISPATCH, OP_HEARTBEAT, OP_IDENTIFY, OP_RESUME = 0, 1, 2, 6
 OP_RECONNECT, OP_REQUEST_MEMBERS, OP_INVALID_SESSION, OP_HELLO, OP_ACK = 7, 8, 9, 10, 11
+CLOSE_INVALID_SHARD = 4010
+
+
+def shard_of(guild_id: int | None, shard_count: int) -> int:
+    """Which shard receives a guild's events (Discord's formula; DMs go to shard 0)."""
+    return 0 if guild_id is None else (guild_id >> 22) % shard_count
+
+
+def guild_of(event: str, data: dict[str, Any]) -> int | None:
+    """The guild a dispatch event belongs to (None: a DM or a user-level event)."""
+    if data.get("guild_id") is not None:
+        return int(data["guild_id"])
+    if event in ("GUILD_CREATE", "GUILD_UPDATE", "GUILD_DELETE") and data.get("id") is not None:
+        return int(data["id"])
+    return None
 
 
 @dataclass
@@ -86,13 +104,21 @@ class Connection:
 
 
 class Session:
-    def __init__(self, token: str, intents: int) -> None:
+    def __init__(self, token: str, intents: int, shard: tuple[int, int] | None = None) -> None:
         self.id = secrets.token_hex(16)
         self.token = token
         self.intents = intents
+        self.shard = shard  # (shard id, shard count) from IDENTIFY; None = unsharded
         self.seq = 0
         self.buffer: list[dict[str, Any]] = []
         self.connection: Connection | None = None
+
+    def receives(self, guild_id: int | None) -> bool:
+        """Whether this session's shard gets the events of ``guild_id`` (None: DMs)."""
+        if self.shard is None:
+            return True
+        shard_id, count = self.shard
+        return shard_of(guild_id, count) == shard_id
 
     def dispatch(self, event: str, data: dict[str, Any], bot_id: int) -> None:
         shaped = intent_rules.shape(event, data, self.intents, bot_id)
@@ -133,8 +159,10 @@ class Gateway:
     # -- test-side controls -------------------------------------------------------------------
 
     def dispatch(self, event: str, data: dict[str, Any]) -> None:
+        guild_id = guild_of(event, data)
         for session in self.sessions.values():
-            session.dispatch(event, data, self._bot_id)
+            if session.receives(guild_id):
+                session.dispatch(event, data, self._bot_id)
 
     def active(self) -> list[Connection]:
         return [c for c in self.connections if c.session is not None and not c.closed.is_set()]
@@ -210,7 +238,14 @@ class Gateway:
         if intents & intent_rules.PRIVILEGED & ~self.privileged_allowed:
             conn.close_after_pending(4014)  # Disallowed intent(s)
             return
-        session = Session(d["token"], intents)
+        shard = d.get("shard")
+        if shard is not None:
+            shard_id, count = (int(x) for x in shard)
+            if not 0 <= shard_id < count:
+                conn.close_after_pending(CLOSE_INVALID_SHARD)
+                return
+            shard = (shard_id, count)
+        session = Session(d["token"], intents, shard)
         self.sessions[session.id] = session
         self._attach(conn, session)
         for event, data in self._ready_payloads(session):

@@ -163,7 +163,11 @@ async def get_gateway(request: web.Request) -> web.Response:
 async def get_gateway_bot(request: web.Request) -> web.Response:
     limit = {"total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1}
     return json_response(
-        {"url": emu_of(request).gateway_url, "shards": 1, "session_start_limit": limit}
+        {
+            "url": emu_of(request).gateway_url,
+            "shards": emu_of(request).recommended_shards,
+            "session_start_limit": limit,
+        }
     )
 
 

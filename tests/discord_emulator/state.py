@@ -36,13 +36,20 @@ class SnowflakeFactory:
         self._last = 0
         self._increment = 0
 
-    def next(self) -> int:
+    def next(self, shard: tuple[int, int] | None = None) -> int:
+        """The next id; with ``shard=(id, count)``, one whose guild lands on that shard."""
         millis = int(time.time() * 1000) - DISCORD_EPOCH_MS
         self._increment = (self._increment + 1) & 0xFFF
         candidate = (millis << 22) | (1 << 17) | self._increment
         # Two ids in the same millisecond with a wrapped increment must still increase.
-        self._last = max(self._last + 1, candidate)
-        return self._last
+        candidate = max(self._last + 1, candidate)
+        if shard is not None:
+            shard_id, count = shard
+            step = (shard_id - (candidate >> 22)) % count
+            if step:  # a few milliseconds ahead: still increasing, on the wanted shard
+                candidate = (((candidate >> 22) + step) << 22) | (1 << 17) | self._increment
+        self._last = candidate
+        return candidate
 
 
 @dataclass
@@ -282,8 +289,9 @@ class World:
         owner: User | None,
         bot_permissions: int,
         everyone_permissions: int,
+        shard: tuple[int, int] | None = None,
     ) -> Guild:
-        guild_id = self.next_id()
+        guild_id = self.snowflakes.next(shard)
         owner = owner or self.add_user(f"{name}-owner")
         guild = Guild(id=guild_id, name=name, owner_id=owner.id)
         guild.roles[guild_id] = Role(guild_id, guild_id, "@everyone", everyone_permissions)
