@@ -75,6 +75,15 @@ class InstantBackend:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._thread, self._count, list(texts))
 
+    async def token_pieces(self) -> list[bytes] | None:
+        """The tokenizer's vocabulary, as the local backends share theirs."""
+        vocab = self._vocab
+        if vocab is None:
+            return None
+        return await asyncio.get_running_loop().run_in_executor(
+            self._thread, lambda: [vocab.detokenize([t]) for t in range(vocab.n_vocab())]
+        )
+
     async def stream(
         self, prompt: str, params: GenerationParams, stop: Sequence[str]
     ) -> AsyncIterator[str]:

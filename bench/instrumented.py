@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.inference.base import Backend, Capabilities, GenerationParams
+from bot.inference.base import Backend, Capabilities, GenerationParams, open_stream
 
 
 @dataclass(slots=True)
@@ -150,8 +150,25 @@ class MeasuredBackend:
             return list(await many(texts))
         return list(await asyncio.gather(*(self.inner.count_tokens(t) for t in texts)))
 
-    async def stream(
+    async def token_pieces(self) -> list[bytes] | None:
+        pieces_of = getattr(self.inner, "token_pieces", None)
+        return list(await pieces_of()) if pieces_of is not None else None
+
+    def stream(
         self, prompt: str, params: GenerationParams, stop: Sequence[str]
+    ) -> AsyncIterator[str]:
+        return self._measured(prompt, lambda: self.inner.stream(prompt, params, stop))
+
+    def stream_for(
+        self, conversation: str, prompt: str, params: GenerationParams, stop: Sequence[str]
+    ) -> AsyncIterator[str]:
+        """Passes the conversation on, so that a pool keeps each channel on its instance."""
+        return self._measured(
+            prompt, lambda: open_stream(self.inner, prompt, params, stop, conversation=conversation)
+        )
+
+    async def _measured(
+        self, prompt: str, start: Callable[[], AsyncIterator[str]]
     ) -> AsyncIterator[str]:
         record = GenerationRecord(prompt=prompt, requested=time.perf_counter())
         serial = self.capabilities.max_concurrency <= 1
@@ -160,7 +177,7 @@ class MeasuredBackend:
         try:
             self._probe.before(prompt)
             record.started = time.perf_counter()
-            async with aclosing(self.inner.stream(prompt, params, stop)) as pieces:  # type: ignore[type-var]
+            async with aclosing(start()) as pieces:  # type: ignore[type-var]
                 async for piece in pieces:
                     if record.first_piece is None:
                         record.first_piece = time.perf_counter()

@@ -22,7 +22,6 @@ from bench.core_setup import BenchCore, bench_settings, open_bench_core
 from bench.machine import gpu_memory_used_mib, load_average, peak_rss_mib
 from bench.raw_speed import measure_raw_speed
 from bot.app import build_backend
-from bot.inference.base import Backend
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -30,10 +29,10 @@ log = logging.getLogger(__name__)
 CONTEXT_LENGTH = 4096  # Pygmalion-2 / Mythalion's window; 2,048-token prompts fit with room
 
 
-def build_local_backend(kind: str, model: Path, *, threads: int, gpu_layers: int) -> Backend:
-    """The backend exactly as bot/app.py builds it from an operator's settings (defaults for
-    everything not named here, such as MODEL_INSTANCES and STATE_CACHE_MB)."""
-    settings = bench_settings(
+def local_settings(kind: str, model: Path, *, threads: int, gpu_layers: int) -> Settings:
+    """An operator's settings for the backend: the environment (e.g. MODEL_INSTANCES=8) and
+    defaults for everything not named here."""
+    return bench_settings(
         Path(tempfile.gettempdir()) / "unused.db",
         model=str(model),
         context_length=CONTEXT_LENGTH,
@@ -42,14 +41,12 @@ def build_local_backend(kind: str, model: Path, *, threads: int, gpu_layers: int
         GPU_LAYERS=gpu_layers,
         THREADS=threads,
     )
-    return build_backend(settings)
 
 
-def backend_settings_in_effect() -> dict[str, object]:
-    """The defaults that shape a local backend's reuse, for the report."""
+def backend_settings_in_effect(settings: Settings) -> dict[str, object]:
+    """The settings that shape a local backend's reuse, for the report."""
     names = ("MODEL_INSTANCES", "STATE_CACHE_MB", "MAX_QUEUE_PER_SERVER")
-    fields = Settings.model_fields
-    return {name: fields[name].default for name in names if name in fields}
+    return {name: getattr(settings, name) for name in names}
 
 
 async def _reuse_part(bench: BenchCore, quick: bool, reply_tokens: int) -> dict[str, Any]:
@@ -118,16 +115,17 @@ async def _reply_part(bench: BenchCore, quick: bool, reply_tokens: int) -> dict[
 
 async def measure_backend(args: argparse.Namespace) -> dict[str, Any]:
     parts = set(args.parts.split(","))
-    backend = build_local_backend(
+    settings = local_settings(
         args.backend, Path(args.model), threads=args.threads, gpu_layers=args.gpu_layers
     )
+    backend = build_backend(settings)  # exactly as bot/app.py builds it
     result: dict[str, Any] = {
         "backend": args.backend,
         "model": Path(args.model).name,
         "threads": args.threads,
         "gpu_layers": args.gpu_layers,
         "context_length": CONTEXT_LENGTH,
-        "settings_defaults": backend_settings_in_effect(),
+        "settings_in_effect": backend_settings_in_effect(settings),
     }
     with tempfile.TemporaryDirectory(prefix="galatea-bench-") as folder:
         started = time.perf_counter()

@@ -299,7 +299,9 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
 
     async def _active(self, interaction: discord.Interaction[Any]) -> Any:
         require_guild(interaction)
-        view = await core_of(interaction).engine.active(interaction.channel_id or 0)
+        view = await core_of(interaction).engine.active(
+            interaction.channel_id or 0, count_messages=True
+        )
         if view is None:
             raise NotFound("No roleplay is running here. Start one with `/session start`.")
         return view

@@ -218,6 +218,13 @@ class CTransformersBackend:
             lambda: [len(tokenize(llm, text, add_bos=False)) for text in texts]
         )
 
+    async def token_pieces(self) -> list[bytes]:
+        """The bytes of every vocabulary token (for bot/prompt/joins.py)."""
+        llm = self._require_loaded()
+        return await self._worker.call(
+            lambda: [llm.detokenize([token], decode=False) for token in range(llm.vocab_size)]
+        )
+
     async def stream(
         self, prompt: str, params: GenerationParams, stop: Sequence[str]
     ) -> AsyncIterator[str]:

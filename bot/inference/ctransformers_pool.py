@@ -76,6 +76,9 @@ class CTransformersPool:
     async def count_tokens_many(self, texts: Sequence[str]) -> list[int]:
         return await self._idle_instance().count_tokens_many(texts)
 
+    async def token_pieces(self) -> list[bytes]:
+        return await self._idle_instance().token_pieces()
+
     def stream(
         self, prompt: str, params: GenerationParams, stop: Sequence[str]
     ) -> AsyncIterator[str]:

@@ -206,6 +206,13 @@ class LlamaCppBackend:
         )
         return len(tokens)
 
+    async def token_pieces(self) -> list[bytes]:
+        """The bytes of every vocabulary token (for bot/prompt/joins.py)."""
+        llm, _, tokenizer_thread = self._require_loaded()
+        return await asyncio.get_running_loop().run_in_executor(
+            tokenizer_thread, lambda: [llm.detokenize([token]) for token in range(llm.n_vocab())]
+        )
+
     # --- generation -------------------------------------------------------------------------
 
     def completion_kwargs(self, params: GenerationParams, stop: Sequence[str]) -> dict[str, Any]:

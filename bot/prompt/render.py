@@ -111,6 +111,7 @@ class PromptRenderer:
         others: Sequence[str] = (),
         people: Sequence[tuple[str, str]] = (),
         reply_as: str | None = None,
+        definition_user: str | None = None,
     ) -> RenderedPrompt:
         """Render the prompt for the character's next reply to ``history`` (oldest first).
 
@@ -119,17 +120,25 @@ class PromptRenderer:
         (other characters, members), so that generation stops where their lines begin;
         ``people`` are (name, description) of the members present. ``reply_as``: the prompt
         ends with that member's line instead of the character's (to draft it for them).
+
+        ``{{user}}`` is ``definition_user`` (default ``user_name``) in the character's
+        definition, examples and lore, which open the prompt, and ``user_name`` in the author's
+        note and post-history instructions, which close it: a group scene passes one name for
+        the whole session, so the prompt's start stays the same while people take turns.
         """
         char = speaker_name(character.name)
         user = speaker_name(user_name, character_name=char)
         writer = speaker_name(reply_as, character_name=char) if reply_as else char
+        card_user = speaker_name(definition_user or user_name, character_name=char)
         names = [
             char if turn.role is Role.CHARACTER else speaker_name(turn.speaker, character_name=char)
             for turn in history
         ]
         scanned = [f"{name}: {turn.text}" for turn, name in zip(history, names, strict=True)]
-        activations = await self._lore(lore, scanned, char=char, user=user)
-        parts = self._parts(character, history, names, activations, author_note, char, user)
+        activations = await self._lore(lore, scanned, char=char, user=card_user)
+        parts = self._parts(
+            character, history, names, activations, author_note, char, user, card_user
+        )
         if people:
             lines = tuple(
                 f"[{speaker_name(name, character_name=char)}: "
@@ -140,17 +149,19 @@ class PromptRenderer:
         if reply_as:
             parts = replace(parts, reply=self._format.speaker_opening(writer))
 
-        fixed_text = "".join(
-            [self._format.header(parts.sheet), parts.opening, parts.note, parts.tail, parts.reply]
+        # Each piece costs what it costs in place (after a line break), so the sum is the
+        # prompt's count wherever no token spans a join (bot/prompt/joins.py).
+        fixed_pieces = [parts.opening, parts.note, parts.tail, parts.reply]
+        costs = await self._counter.count_in_prompt(
+            [*fixed_pieces, *parts.examples, *parts.lines, *parts.lore_lines]
         )
-        costs = await self._counter.count_many(
-            [fixed_text, *parts.examples, *parts.lines, *parts.lore_lines]
-        )
-        fixed = costs[0]
+        fixed = await self._counter.count(self._format.header(parts.sheet))
+        fixed += sum(costs[: len(fixed_pieces)])
+        costs = costs[len(fixed_pieces) :]
         n_examples, n_lines = len(parts.examples), len(parts.lines)
-        example_costs = costs[1 : 1 + n_examples]
-        turn_costs = costs[1 + n_examples : 1 + n_examples + n_lines]
-        lore_costs = costs[1 + n_examples + n_lines :]
+        example_costs = costs[:n_examples]
+        turn_costs = costs[n_examples : n_examples + n_lines]
+        lore_costs = costs[n_examples + n_lines :]
         available = self._context_length - reply_tokens - SAFETY_MARGIN
         always = character.example_mode is ExampleMode.ALWAYS
 
@@ -212,10 +223,11 @@ class PromptRenderer:
         author_note: AuthorNote | None,
         char: str,
         user: str,
+        card_user: str,
     ) -> _Parts:
         fmt = self._format
 
-        def card_text(raw: str) -> str:
+        def card_text(raw: str, user: str = card_user) -> str:
             return defuse_tokens(substitute_macros(raw, char=char, user=user))
 
         system = None
@@ -243,11 +255,11 @@ class PromptRenderer:
         ]
         note = ""
         if author_note is not None and author_note.text.strip():
-            note = fmt.turn(sheet, Role.SYSTEM, "", card_text(author_note.text))
+            note = fmt.turn(sheet, Role.SYSTEM, "", card_text(author_note.text, user))
         tail = ""
         if character.post_history_instructions.strip():
             instructions = apply_override(character.post_history_instructions, "")
-            tail = fmt.turn(sheet, Role.SYSTEM, "", card_text(instructions))
+            tail = fmt.turn(sheet, Role.SYSTEM, "", card_text(instructions, user))
         return _Parts(
             sheet=sheet,
             examples=examples,
@@ -287,17 +299,15 @@ class PromptRenderer:
         if parts.note:
             at = max(0, len(history) - max(parts.note_depth, 0))
             history = [*history[:at], parts.note, *history[at:]]
-        text = "".join(
-            [
-                self._format.header(sheet),
-                *parts.examples[: window.examples],
-                parts.opening,
-                *history,
-                parts.tail,
-                parts.reply,
-            ]
-        )
-        return text, await self._counter.count(text)
+        pieces = [
+            self._format.header(sheet),
+            *parts.examples[: window.examples],
+            parts.opening,
+            *history,
+            parts.tail,
+            parts.reply,
+        ]
+        return "".join(pieces), await self._counter.count_joined(pieces)
 
 
 def _index_of_id(history: Sequence[Turn], turn_id: int | None) -> int:

@@ -45,12 +45,12 @@ async def load_cast(uow: UnitOfWork, session: ChannelSession) -> tuple[CastMembe
     members = await uow.cast.members(session.id)
     if not any(c == session.character_id for c, _ in members):
         members.insert(0, (session.character_id, None))  # a session from before group scenes
-    cast = []
-    for character_id, since in members:
-        character = await uow.characters.get(character_id)
-        if character is not None:
-            cast.append(CastMember(character, since))
-    return tuple(cast)
+    characters = await uow.characters.many([c for c, _ in members])
+    return tuple(
+        CastMember(characters[character_id], since)
+        for character_id, since in members
+        if character_id in characters
+    )
 
 
 async def load_context(
@@ -97,10 +97,13 @@ class PromptBuilder:
         self._history_limit = history_limit
         # The first turn of each (session, character)'s last prompt: keeps the prompt start fixed.
         self._sticky: dict[tuple[int, int], int] = {}
+        # Who {{user}} is in each session's character definition (see ``definition_user``).
+        self._definition_users: dict[int, str] = {}
 
     def forget(self, session_id: int) -> None:
         for key in [k for k in self._sticky if k[0] == session_id]:
             del self._sticky[key]
+        self._definition_users.pop(session_id, None)
 
     async def load(
         self, session_id: int, character_id: int | None = None
@@ -110,7 +113,9 @@ class PromptBuilder:
             if session is None:
                 raise NotFound("That session no longer exists.")
             context = await load_context(uow, session, character_id)
-            messages = await uow.messages.recent(session_id, self._history_limit)
+            # The window never starts before the last prompt's first turn: read from there.
+            start = self._sticky.get((session_id, context.character.id))
+            messages = await uow.messages.recent(session_id, self._history_limit, from_id=start)
             authors = {m.author_id for m in messages if m.author_id is not None}
             personas = await uow.personas.of_members(session.guild_id, authors)
         context = PromptContext(
@@ -141,6 +146,7 @@ class PromptBuilder:
         others += list(dict.fromkeys(m.speaker for m in reversed(humans)))
         people = _people(humans, context.personas)
         key = (session_id, me)
+        definition_user = self.definition_user(session_id, context.session, humans, user)
         prompt = await self.renderer.render(
             prompt_character(context.character),
             turns,
@@ -152,10 +158,34 @@ class PromptBuilder:
             others=others,
             people=people,
             reply_as=reply_as,
+            definition_user=definition_user,
         )
         if prompt.first_turn_id is not None and reply_as is None:
             self._sticky[key] = prompt.first_turn_id
         return prompt
+
+    def definition_user(
+        self,
+        session_id: int,
+        session: ChannelSession | None,
+        humans: Sequence[StoredMessage],
+        current: str,
+    ) -> str:
+        """The name ``{{user}}`` stands for in the character's definition, fixed per session.
+
+        The member who started the session (their latest name in the history), else whoever
+        speaks now; chosen once, so the prompt's opening does not change while several people
+        take turns (a backend then evaluates only the new lines).
+        """
+        chosen = self._definition_users.get(session_id)
+        if chosen is None:
+            starter = session.started_by if session is not None else None
+            names = [m.speaker for m in humans if starter is not None and m.author_id == starter]
+            chosen = names[-1] if names else current
+            if len(self._definition_users) > 10_000:  # bounded: sessions come and go
+                self._definition_users.clear()
+            self._definition_users[session_id] = chosen
+        return chosen
 
 
 def _turn_for(message: StoredMessage, me: Character) -> Turn:

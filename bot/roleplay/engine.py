@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 from bot.errors import InvalidInput, NotFound
 from bot.inference.base import Backend, GenerationParams
@@ -29,6 +30,27 @@ from bot.values import CastMember, ChannelSession, Character, GuildSettings, Rol
 log = logging.getLogger(__name__)
 
 OnQueued = Callable[[int], Awaitable[None]]
+SESSIONS_REMEMBERED = 10_000
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class BoundedDict(dict[K, V]):
+    """A dict that forgets its oldest entries past ``limit`` (per-session memos)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self._limit = limit
+
+    def __setitem__(self, key: K, value: V) -> None:
+        super().pop(key, None)  # re-inserted last: the most recently used stays
+        super().__setitem__(key, value)
+        if len(self) > self._limit:
+            del self[next(iter(self))]
+
+
 MAX_AUTHOR_NOTE = 2_000
 MAX_NOTE_DEPTH = 100
 
@@ -42,7 +64,7 @@ class SessionView:
 
     session: ChannelSession
     character: Character
-    message_count: int
+    message_count: int | None  # None unless asked for (counting costs a read per message)
     cast: tuple[CastMember, ...] = ()
 
 
@@ -67,6 +89,10 @@ class SessionEngine:
         self._prompts = PromptBuilder(database, renderer, history_limit)
         self._writer = ReplyWriter(backend, reply_timeout=reply_timeout)
         self._reply_locks: dict[int, asyncio.Lock] = {}
+        # Per session, read once: (guild, channel) never change; who wrote last is kept here
+        # as messages come in. The scheduler's turn needs both and they cost a read each.
+        self._places: BoundedDict[int, tuple[int, int]] = BoundedDict(SESSIONS_REMEMBERED)
+        self._last_authors: BoundedDict[int, int] = BoundedDict(SESSIONS_REMEMBERED)
 
     # Sessions
 
@@ -104,12 +130,12 @@ class SessionEngine:
         )
         return session, greeting
 
-    async def active(self, channel_id: int) -> SessionView | None:
+    async def active(self, channel_id: int, *, count_messages: bool = False) -> SessionView | None:
         async with self._db.read() as uow:
             session = await uow.sessions.active_in_channel(channel_id)
             if session is None:
                 return None
-            return await self._view(uow, session)
+            return await self._view(uow, session, count_messages=count_messages)
 
     async def resume_latest(self, channel_id: int) -> SessionView | None:
         """Reactivate the channel's most recent session (the console resumes this way)."""
@@ -119,7 +145,7 @@ class SessionEngine:
                 return None
             if not session.active:
                 session = await uow.sessions.reactivate(session.id)
-            return await self._view(uow, session)
+            return await self._view(uow, session, count_messages=True)
 
     async def stop(self, channel_id: int) -> bool:
         async with self._db.write() as uow:
@@ -151,12 +177,16 @@ class SessionEngine:
                 return None
             return await add_greeting(uow, session_id, character, user_name)
 
-    async def _view(self, uow: UnitOfWork, session: ChannelSession) -> SessionView:
-        character = await uow.characters.get(session.character_id)
+    async def _view(
+        self, uow: UnitOfWork, session: ChannelSession, *, count_messages: bool
+    ) -> SessionView:
+        cast = await load_cast(uow, session)
+        character = next(
+            (m.character for m in cast if m.character.id == session.character_id), None
+        )
         if character is None:
             raise NotFound("This session's character was deleted.")
-        count = await uow.messages.count(session.id)
-        cast = await load_cast(uow, session)
+        count = await uow.messages.count(session.id) if count_messages else None
         return SessionView(session=session, character=character, message_count=count, cast=cast)
 
     # Messages
@@ -171,7 +201,7 @@ class SessionEngine:
         discord_message_id: int | None = None,
     ) -> StoredMessage:
         async with self._db.write() as uow:
-            return await uow.messages.add(
+            message = await uow.messages.add(
                 session_id=session_id,
                 role=Role.HUMAN,
                 speaker=speaker,
@@ -179,6 +209,8 @@ class SessionEngine:
                 author_id=author_id,
                 discord_message_id=discord_message_id,
             )
+        self._last_authors[session_id] = author_id or 0
+        return message
 
     async def history(self, session_id: int, limit: int | None = None) -> list[StoredMessage]:
         async with self._db.read() as uow:
@@ -257,15 +289,19 @@ class SessionEngine:
     async def _turn(self, session_id: int, on_queued: OnQueued | None) -> AsyncIterator[None]:
         """One reply per session at a time, and a fair turn on the model across channels."""
         async with self._lock(session_id):
-            async with self._db.read() as uow:
-                session = await uow.sessions.get(session_id)
-                latest = await uow.messages.recent(session_id, 1)
-            if session is None:
-                raise NotFound("That session no longer exists.")
-            author = next((m.author_id for m in latest if m.author_id is not None), 0)
+            place = self._places.get(session_id)
+            author = self._last_authors.get(session_id)
+            if place is None or author is None:
+                async with self._db.read() as uow:
+                    session = await uow.sessions.get(session_id)
+                    latest = await uow.messages.recent(session_id, 1)
+                if session is None:
+                    raise NotFound("That session no longer exists.")
+                place = self._places[session_id] = (session.guild_id, session.channel_id)
+                author = next((m.author_id for m in latest if m.author_id is not None), 0)
             async with self.scheduler.turn(
-                guild_id=session.guild_id,
-                channel_id=session.channel_id,
+                guild_id=place[0],
+                channel_id=place[1],
                 user_id=author,
                 on_long_wait=on_queued,
             ):

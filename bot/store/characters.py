@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
+from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Row, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -36,7 +37,13 @@ def name_key(name: str) -> str:
     return " ".join(name.split()).casefold()
 
 
-def _to_value(row: CharacterRow) -> Character:
+# Every column a prompt needs: not the avatar image nor the card document.
+_PROMPT_COLUMNS = [
+    column for column in CharacterRow.__table__.c if column.name not in ("avatar_png", "card_json")
+]
+
+
+def _to_value(row: CharacterRow | Row[Any]) -> Character:
     return Character(
         id=row.id,
         guild_id=row.guild_id,
@@ -47,7 +54,7 @@ def _to_value(row: CharacterRow) -> Character:
         scenario=row.scenario,
         example_dialogue=row.example_dialogue,
         nsfw=row.nsfw,
-        has_avatar=row.avatar_png is not None,
+        has_avatar=row.has_avatar if isinstance(row, Row) else row.avatar_png is not None,
         alternate_greetings=tuple(row.alternate_greetings or ()),
         system_prompt=row.system_prompt,
         post_history_instructions=row.post_history_instructions,
@@ -111,8 +118,19 @@ class CharacterStore:
         return _to_value(row)
 
     async def get(self, character_id: int) -> Character | None:
-        row = await self._session.get(CharacterRow, character_id)
-        return _to_value(row) if row else None
+        return (await self.many([character_id])).get(character_id)
+
+    async def many(self, character_ids: Collection[int]) -> dict[int, Character]:
+        """The characters by id, read as plain rows without their avatar images (every reply
+        reads its scene's characters; an avatar can be hundreds of kilobytes)."""
+        if not character_ids:
+            return {}
+        table = CharacterRow.__table__
+        has_avatar = table.c.avatar_png.is_not(None).label("has_avatar")
+        rows = await self._session.execute(
+            select(*_PROMPT_COLUMNS, has_avatar).where(table.c.id.in_(set(character_ids)))
+        )
+        return {row.id: _to_value(row) for row in rows.all()}
 
     async def get_by_name(self, guild_id: int, name: str) -> Character | None:
         row = await self._session.scalar(

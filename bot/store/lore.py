@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
+from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,6 +18,9 @@ from bot.store.models import LorebookRow, LoreEntryRow, utcnow
 
 # Entries are stored as their card documents; the book row holds the book's own fields.
 _NOT_SETTINGS = {"entries"}
+BOOKS_REMEMBERED = 256
+# Books as last read, by (id, updated_at): shared by every unit of work of this process.
+_BOOKS_READ: OrderedDict[tuple[int, datetime], LoreBook] = OrderedDict()
 
 
 class LoreStore:
@@ -117,15 +122,25 @@ class LoreStore:
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def for_prompt(self, character_id: int, world_id: int | None) -> list[LoreBook]:
-        """The books a session's prompt scans: the character's own, then its world."""
-        books = []
-        own = await self.of_character(character_id)
-        if own is not None:
-            books.append(own.book)
+        """The books a session's prompt scans: the character's own, then its world.
+
+        Every reply reads them, and a book can hold hundreds of entries: a book is read whole
+        only when it changed since this process last read it (every change to a book or its
+        entries moves its ``updated_at``)."""
+        wanted = LorebookRow.character_id == character_id
         if world_id is not None:
-            world = await self.get(world_id)
-            if world is not None:
-                books.append(world.book)
+            wanted = or_(wanted, LorebookRow.id == world_id)
+        rows = (await self._session.scalars(select(LorebookRow).where(wanted))).all()
+        books = []
+        for row in sorted(rows, key=lambda r: r.character_id is None):  # the character's first
+            key = (row.id, row.updated_at)
+            book = _BOOKS_READ.get(key)
+            if book is None:
+                book = (await self._value(row)).book
+                _BOOKS_READ[key] = book
+                while len(_BOOKS_READ) > BOOKS_REMEMBERED:
+                    _BOOKS_READ.popitem(last=False)
+            books.append(book)
         return books
 
     async def _value(self, row: LorebookRow, *, with_entries: bool = True) -> Lorebook:

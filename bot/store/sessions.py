@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from typing import Any
+
+from sqlalchemy import Row, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.store.models import SessionCharacterRow, SessionRow, utcnow
 from bot.values import ChannelSession
 
 
-def _to_value(row: SessionRow) -> ChannelSession:
+def _to_value(row: SessionRow | Row[Any]) -> ChannelSession:
     return ChannelSession(
         id=row.id,
         guild_id=row.guild_id,
@@ -50,7 +52,9 @@ class SessionStore:
         return _to_value(row)
 
     async def get(self, session_id: int) -> ChannelSession | None:
-        row = await self._session.get(SessionRow, session_id)
+        # A plain row, not a tracked object: this runs for every reply.
+        table = SessionRow.__table__
+        row = (await self._session.execute(select(table).where(table.c.id == session_id))).first()
         return _to_value(row) if row else None
 
     async def active_in_channel(self, channel_id: int) -> ChannelSession | None:

@@ -102,3 +102,26 @@ async def test_a_deleted_world_leaves_the_sessions_that_used_it(database: Databa
     async with database.read() as uow:
         after = await uow.sessions.get(session.id)
     assert after is not None and after.world_id is None
+
+
+async def test_a_prompt_reads_a_book_as_it_is_after_every_change(database: Database) -> None:
+    character_id = await aqua(database)
+    lore = LoreService(database)
+
+    async def contents() -> list[list[str]]:
+        async with database.read() as uow:
+            books = await uow.lore.for_prompt(character_id, None)
+        return [[entry.content for entry in book.entries] for book in books]
+
+    assert await contents() == []
+    _, first = await lore.add_entry(
+        1, OWNER, BookRef(character="Aqua"), EntryDraft(content="One.", keys=("a",))
+    )
+    assert await contents() == [["One."]]
+    assert await contents() == [["One."]]  # unchanged: from what this process read
+    await lore.add_entry(
+        1, OWNER, BookRef(character="Aqua"), EntryDraft(content="Two.", keys=("b",))
+    )
+    assert await contents() == [["One.", "Two."]]
+    await lore.remove_entry(1, OWNER, first.id)
+    assert await contents() == [["Two."]]

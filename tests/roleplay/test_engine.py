@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from itertools import pairwise
 
 import pytest
 
@@ -147,3 +148,38 @@ async def test_a_real_model_reply_is_generated_cleaned_and_stored(
     assert reply.prompt.token_count <= tiny_backend.context_length - PARAMS.max_new_tokens
     stored = await engine.history(session)
     assert stored[-1].content == reply.message.content
+
+
+@pytest.mark.parametrize("fmt", list(PromptFormat))
+async def test_people_taking_turns_only_ever_add_to_the_prompt(
+    database: Database, fmt: PromptFormat
+) -> None:
+    """{{user}} in the definition is whoever started the session, not whoever spoke last, so a
+    backend can keep every evaluated token while a group takes turns."""
+    backend = RecordingBackend(replies=[f"Reply number {n}." for n in range(9)])
+    engine = make_engine(database, backend, fmt)
+    character = await CharacterService(database).create(
+        1,
+        10,
+        CharacterDraft(
+            name="Aqua",
+            persona="A goddess who adores {{user}}.",
+            scenario="{{user}} meets {{char}}.",
+            example_dialogue="<START>\n{{user}}: Hi!\n{{char}}: Hello, {{user}}.",
+        ),
+    )
+    session, _ = await engine.start(
+        guild_id=1, channel_id=501, character_id=character.id, started_by=10, user_name="Alice"
+    )
+    people = [("Alice", 10), ("Bob", 11), ("Carol", 12)] * 3
+    for turn, (name, author) in enumerate(people):
+        await engine.add_human_message(
+            session.id, speaker=name, content=f"Line {turn}.", author_id=author
+        )
+        await engine.generate_reply(session.id)
+    prompts = backend.prompts
+    assert len(prompts) == len(people)
+    assert all("adores Alice" in p and "Alice: Hi!" in p for p in prompts)
+    for earlier, later in pairwise(prompts):
+        assert later.startswith(earlier)
+    assert "\nCarol:" in backend.calls[-2].stop  # the speakers still stop the reply

@@ -8,6 +8,7 @@ random: the model babbles, which is all the tests need.
 from __future__ import annotations
 
 import string
+from collections.abc import Sequence
 from pathlib import Path
 
 import gguf
@@ -18,7 +19,7 @@ _NORMAL_TOKEN = 1
 _CONTROL_TOKEN = 3
 
 
-def _vocabulary() -> tuple[list[str], list[float], list[int]]:
+def _vocabulary(extra_pieces: Sequence[str] = ()) -> tuple[list[str], list[float], list[int]]:
     tokens = ["<unk>", "<s>", "</s>"]
     scores = [0.0, 0.0, 0.0]
     types = [2, _CONTROL_TOKEN, _CONTROL_TOKEN]
@@ -28,6 +29,7 @@ def _vocabulary() -> tuple[list[str], list[float], list[int]]:
         types.append(_BYTE_TOKEN)
     chars = list(string.ascii_letters + string.digits + string.punctuation)
     pieces = ["▁" + c for c in chars] + chars + ["▁the", "▁and", "▁you", "▁I", "▁is", "\n"]
+    pieces += [piece.replace(" ", "▁") for piece in extra_pieces]
     seen = set(tokens)
     for rank, piece in enumerate(pieces):
         if piece not in seen:
@@ -47,8 +49,12 @@ def write_tiny_llama(
     n_ff: int = 128,
     context_length: int = 2048,
     seed: int = 0,
+    extra_pieces: Sequence[str] = (),
 ) -> Path:
-    """Write a random-weight llama model in GGUF (F32 weights) to ``path`` and return it."""
+    """Write a random-weight llama model in GGUF (F32 weights) to ``path`` and return it.
+
+    ``extra_pieces``: more vocabulary tokens (a space stands for ``▁``), e.g. ones that span
+    line breaks, to test what relies on where tokens can form."""
     writer = gguf.GGUFWriter(str(path), "llama")
     writer.add_name("tiny-random-llama")
     writer.add_context_length(context_length)
@@ -61,7 +67,7 @@ def write_tiny_llama(
     writer.add_layer_norm_rms_eps(1e-5)
     writer.add_file_type(0)
 
-    tokens, scores, types = _vocabulary()
+    tokens, scores, types = _vocabulary(extra_pieces)
     writer.add_tokenizer_model("llama")
     writer.add_token_list(tokens)
     writer.add_token_scores(scores)
