@@ -1,9 +1,12 @@
 """The bot's own work per turn, outside the model, with 10,000 messages stored in the channel.
 
-Each turn is what the Discord front end asks of the core: store the member's message, then
-``generate_reply`` (read the recent history, render and count the prompt, stream the reply,
-store it). The model answers instantly (or a loopback server does), so what is timed is the
-store, the prompt, the tokenizer calls and the bookkeeping.
+Two measurements. *Engine*: what the console asks of the core: store the member's message,
+then ``generate_reply`` (read the recent history, render and count the prompt, stream the
+reply, store it). *Channel*: what the Discord front end asks: a message handed to
+``ChannelRoleplay.handle`` (session, server settings, persona, lease, store, who answers), the
+reply written by its worker and shown by a presenter that costs nothing, and the shown
+message's id stored. The model answers instantly (or a loopback server does), so what is
+timed is the store, the prompt, the tokenizer calls and the bookkeeping.
 """
 
 from __future__ import annotations
@@ -17,11 +20,14 @@ from typing import Any
 from sqlalchemy import insert
 
 from bench.conversation import CHARACTER_NAME, MessageWriter
-from bench.core_setup import open_bench_core, start_channels
+from bench.core_setup import BENCH_GUILD, FIRST_CHANNEL, open_bench_core, start_channels
 from bench.stats import p50, p95
 from bot.inference.base import Backend, GenerationParams
+from bot.policy import Place
+from bot.roleplay.channel import ChannelRoleplay, IncomingMessage, Outcome
+from bot.roleplay.engine import SessionView
 from bot.store.models import MessageRow
-from bot.values import Role
+from bot.values import Role, StoredMessage
 
 STORED_MESSAGES = 10_000
 INSERT_BATCH = 2_000
@@ -97,4 +103,82 @@ async def measure_own_work(
         "model_or_server_ms_p50": p50(model_time) * ms,
         "model_or_server_ms_p95": p95(model_time) * ms,
         "history_ok": bool(history),
+    }
+
+
+class _ShownAtOnce:
+    """A presenter that shows nothing and returns a Discord message id at once."""
+
+    ids = iter(range(10**15, 10**16))
+
+    async def start(self) -> None:
+        return None
+
+    async def queued(self, position: int) -> None:
+        return None
+
+    async def update(self, text: str) -> None:
+        return None
+
+    async def finish(self, message: StoredMessage) -> int | None:
+        return next(self.ids)
+
+    async def fail(self, user_message: str) -> None:
+        raise RuntimeError(f"the reply failed: {user_message}")
+
+
+async def measure_channel_work(
+    backend: Backend, *, turns: int, model: str, stored: int = STORED_MESSAGES
+) -> dict[str, Any]:
+    """p50/p95 of a Discord turn's work (intake, reply, stored message id) minus the model's."""
+    writer = MessageWriter(seed=78)
+    with tempfile.TemporaryDirectory(prefix="galatea-bench-") as folder:
+        bench = await open_bench_core(
+            backend, Path(folder) / "channel.db", model=model, max_new_tokens=16
+        )
+        try:
+            (session_id,) = await start_channels(bench, 1)
+            await _fill_history(bench, session_id, stored, writer)
+            core = bench.core
+
+            def presenter(view: SessionView) -> _ShownAtOnce:
+                return _ShownAtOnce()
+
+            channel = ChannelRoleplay(
+                core.engine,
+                core.guild_config,
+                presenter,
+                personas=core.personas,
+                leases=core.leases,
+            )
+            place = Place(guild_id=BENCH_GUILD, channel_id=FIRST_CHANNEL)
+            own: list[float] = []
+            for turn in range(WARM_UP_TURNS + turns):
+                before = len(bench.backend.records)
+                started = time.perf_counter()
+                outcome = await channel.handle(
+                    IncomingMessage(
+                        place=place,
+                        message_id=10**12 + turn,
+                        author_id=1000 + turn % 3,
+                        author_name=("Alice", "Bob", "Carol")[turn % 3],
+                        content=writer.message(),
+                    )
+                )
+                await channel.idle()
+                finished = time.perf_counter()
+                if outcome is not Outcome.REPLY_SCHEDULED:
+                    raise RuntimeError(f"turn {turn}: {outcome}")
+                inside = sum(r.seconds for r in bench.backend.records[before:])
+                if turn >= WARM_UP_TURNS:
+                    own.append(finished - started - inside)
+        finally:
+            await bench.close()
+    ms = 1000.0
+    return {
+        "stored_messages": stored,
+        "turns": turns,
+        "backend": backend.name,
+        "own_ms_p50": p50(own) * ms,
+        "own_ms_p95": p95(own) * ms,
     }

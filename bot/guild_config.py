@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 from bot.errors import InvalidInput
 from bot.inference.presets import PRESETS
+from bot.memo import ExpiringMemo
 from bot.store import Database
 from bot.values import GuildSettings
 
@@ -55,14 +59,28 @@ def validate_change(name: str, value: object) -> object:
 
 
 class GuildConfigService:
-    def __init__(self, database: Database) -> None:
+    """A server's settings. Every message reads them, so they are kept in memory for
+    ``CACHE_SECONDS``; a change made here shows at once, one made by another process (a
+    shard's rolling deploy) within that time."""
+
+    CACHE_SECONDS = 10.0
+
+    def __init__(self, database: Database, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._db = database
+        self._memo: ExpiringMemo[int, GuildSettings] = ExpiringMemo(self.CACHE_SECONDS, clock=clock)
 
     async def get(self, guild_id: int) -> GuildSettings:
-        async with self._db.read() as uow:
-            return await uow.guilds.get(guild_id)
+        async def read() -> GuildSettings:
+            async with self._db.read() as uow:
+                return await uow.guilds.get(guild_id)
+
+        return await self._memo.get(guild_id, read)
 
     async def update(self, guild_id: int, **changes: object) -> GuildSettings:
         clean = {name: validate_change(name, value) for name, value in changes.items()}
+        self._memo.forget(guild_id)
         async with self._db.write() as uow:
-            return await uow.guilds.update(guild_id, clean)
+            settings = await uow.guilds.update(guild_id, clean)
+        self._memo.forget(guild_id)
+        self._memo.put(guild_id, settings)
+        return settings

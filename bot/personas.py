@@ -3,7 +3,11 @@ description that characters read. Used wherever the member speaks."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 from bot.errors import InvalidInput
+from bot.memo import ExpiringMemo
 from bot.store import Database
 from bot.values import Persona
 
@@ -21,8 +25,13 @@ def clean_persona_name(raw: str) -> str:
 
 
 class PersonaService:
-    def __init__(self, database: Database) -> None:
+    CACHE_SECONDS = 10.0  # signing a message reads the author's persona (see bot/memo.py)
+
+    def __init__(self, database: Database, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._db = database
+        self._names: ExpiringMemo[tuple[int, int], str | None] = ExpiringMemo(
+            self.CACHE_SECONDS, clock=clock
+        )
 
     async def get(self, guild_id: int, user_id: int) -> Persona | None:
         async with self._db.read() as uow:
@@ -35,14 +44,25 @@ class PersonaService:
             raise InvalidInput(
                 f"A persona's description can be at most {MAX_PERSONA_DESCRIPTION} characters."
             )
+        self._names.forget((guild_id, user_id))
         async with self._db.write() as uow:
-            return await uow.personas.set(guild_id, user_id, clean, text)
+            persona = await uow.personas.set(guild_id, user_id, clean, text)
+        self._names.forget((guild_id, user_id))
+        return persona
 
     async def clear(self, guild_id: int, user_id: int) -> bool:
+        self._names.forget((guild_id, user_id))
         async with self._db.write() as uow:
-            return await uow.personas.clear(guild_id, user_id)
+            cleared = await uow.personas.clear(guild_id, user_id)
+        self._names.forget((guild_id, user_id))
+        return cleared
 
     async def speaker_name(self, guild_id: int, user_id: int, display_name: str) -> str:
         """What a member's lines are signed with: their persona's name, else their display name."""
-        persona = await self.get(guild_id, user_id)
-        return persona.name if persona is not None else display_name
+
+        async def read() -> str | None:
+            persona = await self.get(guild_id, user_id)
+            return persona.name if persona is not None else None
+
+        name = await self._names.get((guild_id, user_id), read)
+        return name if name is not None else display_name

@@ -258,11 +258,14 @@ class ChannelRoleplay:
 
     async def _reply_loop(self, view: SessionView, place: Place, config: GuildSettings) -> None:
         channel = place.channel_id
+        fresh: SessionView | None = view  # just read by the message that started this worker
         try:
             while pending := self._pending.get(channel):
                 character_id = next(iter(pending))
                 del pending[character_id]
-                current = await self._engine.active(channel)
+                # Later replies read the scene again: it may have changed meanwhile.
+                current = fresh or await self._engine.active(channel)
+                fresh = None
                 if current is None or current.session.id != view.session.id:
                     return
                 speaker = _member(current, character_id)

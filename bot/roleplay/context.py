@@ -15,6 +15,7 @@ from bot.cards import LoreBook, substitute_macros
 from bot.errors import NotFound
 from bot.prompt.render import AuthorNote, CharacterPrompt, PromptRenderer, RenderedPrompt
 from bot.store import Database, UnitOfWork
+from bot.store.scenes import Scene
 from bot.values import CastMember, ChannelSession, Character, Persona, Role, StoredMessage, Turn
 
 
@@ -42,22 +43,30 @@ def prompt_character(character: Character) -> CharacterPrompt:
 
 async def load_cast(uow: UnitOfWork, session: ChannelSession) -> tuple[CastMember, ...]:
     """The scene's characters in the order they joined (the session's first one first)."""
-    members = await uow.cast.members(session.id)
-    if not any(c == session.character_id for c, _ in members):
-        members.insert(0, (session.character_id, None))  # a session from before group scenes
-    characters = await uow.characters.many([c for c, _ in members])
-    return tuple(
-        CastMember(characters[character_id], since)
-        for character_id, since in members
-        if character_id in characters
-    )
+    scene = await uow.scenes.get(session.id)
+    return await cast_of(uow, scene) if scene is not None else ()
+
+
+async def cast_of(uow: UnitOfWork, scene: Scene) -> tuple[CastMember, ...]:
+    """The scene's characters that still exist, in the order they joined."""
+    members = list(scene.members)
+    first = scene.session.character_id
+    if not any(character_id == first for character_id, _, _ in members):
+        # A session from before group scenes: its character has no cast row.
+        members.insert(0, (first, None, await uow.characters.get(first)))
+    return tuple(CastMember(c, since) for _, since, c in members if c is not None)
 
 
 async def load_context(
-    uow: UnitOfWork, session: ChannelSession, character_id: int | None = None
+    uow: UnitOfWork,
+    session: ChannelSession,
+    character_id: int | None = None,
+    *,
+    cast: tuple[CastMember, ...] | None = None,
 ) -> PromptContext:
     """The context for ``character_id``'s prompt (the session's first character by default)."""
-    cast = await load_cast(uow, session)
+    if cast is None:
+        cast = await load_cast(uow, session)
     wanted = character_id if character_id is not None else session.character_id
     member = next((m for m in cast if m.character.id == wanted), None)
     if member is None:
@@ -109,10 +118,11 @@ class PromptBuilder:
         self, session_id: int, character_id: int | None = None
     ) -> tuple[PromptContext, list[StoredMessage]]:
         async with self._db.read() as uow:
-            session = await uow.sessions.get(session_id)
-            if session is None:
+            scene = await uow.scenes.get(session_id)
+            if scene is None:
                 raise NotFound("That session no longer exists.")
-            context = await load_context(uow, session, character_id)
+            session = scene.session
+            context = await load_context(uow, session, character_id, cast=await cast_of(uow, scene))
             # The window never starts before the last prompt's first turn: read from there.
             start = self._sticky.get((session_id, context.character.id))
             messages = await uow.messages.recent(session_id, self._history_limit, from_id=start)

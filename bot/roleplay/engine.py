@@ -20,7 +20,7 @@ from bot.inference.base import Backend, GenerationParams
 from bot.inference.presets import apply_preset
 from bot.inference.scheduler import Scheduler
 from bot.prompt.render import PromptRenderer, RenderedPrompt
-from bot.roleplay.context import PromptBuilder, add_greeting, load_cast, speaker_of
+from bot.roleplay.context import PromptBuilder, add_greeting, cast_of, load_cast, speaker_of
 from bot.roleplay.export import export_session
 from bot.roleplay.replies import OnText, Reply, ReplyWriter, join_continuation
 from bot.settings import PromptFormat
@@ -132,10 +132,12 @@ class SessionEngine:
 
     async def active(self, channel_id: int, *, count_messages: bool = False) -> SessionView | None:
         async with self._db.read() as uow:
-            session = await uow.sessions.active_in_channel(channel_id)
-            if session is None:
+            scene = await uow.scenes.active_in_channel(channel_id)
+            if scene is None:
                 return None
-            return await self._view(uow, session, count_messages=count_messages)
+            return await self._view(
+                uow, scene.session, count_messages=count_messages, cast=await cast_of(uow, scene)
+            )
 
     async def resume_latest(self, channel_id: int) -> SessionView | None:
         """Reactivate the channel's most recent session (the console resumes this way)."""
@@ -178,9 +180,15 @@ class SessionEngine:
             return await add_greeting(uow, session_id, character, user_name)
 
     async def _view(
-        self, uow: UnitOfWork, session: ChannelSession, *, count_messages: bool
+        self,
+        uow: UnitOfWork,
+        session: ChannelSession,
+        *,
+        count_messages: bool,
+        cast: tuple[CastMember, ...] | None = None,
     ) -> SessionView:
-        cast = await load_cast(uow, session)
+        if cast is None:
+            cast = await load_cast(uow, session)
         character = next(
             (m.character for m in cast if m.character.id == session.character_id), None
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from sqlalchemy import Row, delete, func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -38,12 +38,13 @@ def name_key(name: str) -> str:
 
 
 # Every column a prompt needs: not the avatar image nor the card document.
-_PROMPT_COLUMNS = [
+PROMPT_COLUMNS = [
     column for column in CharacterRow.__table__.c if column.name not in ("avatar_png", "card_json")
 ]
 
 
-def _to_value(row: CharacterRow | Row[Any]) -> Character:
+def character_value(row: Any, *, has_avatar: bool | None = None) -> Character:
+    """A character from its row (an ORM object, or plain columns with ``has_avatar``)."""
     return Character(
         id=row.id,
         guild_id=row.guild_id,
@@ -54,7 +55,7 @@ def _to_value(row: CharacterRow | Row[Any]) -> Character:
         scenario=row.scenario,
         example_dialogue=row.example_dialogue,
         nsfw=row.nsfw,
-        has_avatar=row.has_avatar if isinstance(row, Row) else row.avatar_png is not None,
+        has_avatar=row.avatar_png is not None if has_avatar is None else has_avatar,
         alternate_greetings=tuple(row.alternate_greetings or ()),
         system_prompt=row.system_prompt,
         post_history_instructions=row.post_history_instructions,
@@ -115,7 +116,7 @@ class CharacterStore:
             raise AlreadyExists(
                 f"A character named {name!r} already exists on this server."
             ) from exc
-        return _to_value(row)
+        return character_value(row)
 
     async def get(self, character_id: int) -> Character | None:
         return (await self.many([character_id])).get(character_id)
@@ -128,9 +129,9 @@ class CharacterStore:
         table = CharacterRow.__table__
         has_avatar = table.c.avatar_png.is_not(None).label("has_avatar")
         rows = await self._session.execute(
-            select(*_PROMPT_COLUMNS, has_avatar).where(table.c.id.in_(set(character_ids)))
+            select(*PROMPT_COLUMNS, has_avatar).where(table.c.id.in_(set(character_ids)))
         )
-        return {row.id: _to_value(row) for row in rows.all()}
+        return {row.id: character_value(row, has_avatar=row.has_avatar) for row in rows.all()}
 
     async def get_by_name(self, guild_id: int, name: str) -> Character | None:
         row = await self._session.scalar(
@@ -138,7 +139,7 @@ class CharacterStore:
                 CharacterRow.guild_id == guild_id, CharacterRow.name_key == name_key(name)
             )
         )
-        return _to_value(row) if row else None
+        return character_value(row) if row else None
 
     async def list(self, guild_id: int, *, offset: int = 0, limit: int = 25) -> list[Character]:
         rows = await self._session.scalars(
@@ -148,7 +149,7 @@ class CharacterStore:
             .offset(offset)
             .limit(limit)
         )
-        return [_to_value(row) for row in rows]
+        return [character_value(row) for row in rows]
 
     async def owned_by(self, guild_id: int, owner_id: int) -> list[Character]:
         """Every character a member made in a server."""
@@ -157,7 +158,7 @@ class CharacterStore:
             .where(CharacterRow.guild_id == guild_id, CharacterRow.owner_id == owner_id)
             .order_by(CharacterRow.name_key)
         )
-        return [_to_value(row) for row in rows]
+        return [character_value(row) for row in rows]
 
     async def names(self, guild_id: int, *, limit: int = 1000) -> list[str]:
         """Character names of a server, for autocomplete."""
@@ -201,7 +202,7 @@ class CharacterStore:
                 value = ExampleMode(value).value
             setattr(row, field, storable(value) if isinstance(value, str) else value)
         await self._session.flush()
-        return _to_value(row)
+        return character_value(row)
 
     async def delete(self, character_id: int) -> bool:
         result = await self._session.execute(

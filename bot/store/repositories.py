@@ -11,6 +11,7 @@ from bot.store.leases import LeaseStore
 from bot.store.lore import LoreStore
 from bot.store.messages import MessageStore
 from bot.store.personas import PersonaStore
+from bot.store.scenes import SceneStore
 from bot.store.sessions import SessionStore
 from bot.store.state import AppStateStore
 
@@ -28,4 +29,5 @@ class UnitOfWork:
         self.lore = LoreStore(session)
         self.cast = CastStore(session)
         self.personas = PersonaStore(session)
+        self.scenes = SceneStore(session)
         self.leases = LeaseStore(session)

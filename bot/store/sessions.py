@@ -11,7 +11,7 @@ from bot.store.models import SessionCharacterRow, SessionRow, utcnow
 from bot.values import ChannelSession
 
 
-def _to_value(row: SessionRow | Row[Any]) -> ChannelSession:
+def session_value(row: SessionRow | Row[Any]) -> ChannelSession:
     return ChannelSession(
         id=row.id,
         guild_id=row.guild_id,
@@ -49,19 +49,19 @@ class SessionStore:
         await self._session.flush()
         self._session.add(SessionCharacterRow(session_id=row.id, character_id=character_id))
         await self._session.flush()
-        return _to_value(row)
+        return session_value(row)
 
     async def get(self, session_id: int) -> ChannelSession | None:
         # A plain row, not a tracked object: this runs for every reply.
         table = SessionRow.__table__
         row = (await self._session.execute(select(table).where(table.c.id == session_id))).first()
-        return _to_value(row) if row else None
+        return session_value(row) if row else None
 
     async def active_in_channel(self, channel_id: int) -> ChannelSession | None:
         row = await self._session.scalar(
             select(SessionRow).where(SessionRow.channel_id == channel_id, SessionRow.active)
         )
-        return _to_value(row) if row else None
+        return session_value(row) if row else None
 
     async def latest_in_channel(self, channel_id: int) -> ChannelSession | None:
         """The active session, or else the most recent one (to resume it)."""
@@ -71,7 +71,7 @@ class SessionStore:
             .order_by(SessionRow.active.desc(), SessionRow.id.desc())
             .limit(1)
         )
-        return _to_value(row) if row else None
+        return session_value(row) if row else None
 
     async def end_in_channel(self, channel_id: int) -> int:
         result = await self._session.execute(
@@ -87,7 +87,7 @@ class SessionStore:
         await self.end_in_channel(row.channel_id)
         row.active, row.ended_at = True, None
         await self._session.flush()
-        return _to_value(row)
+        return session_value(row)
 
     async def set_world(self, session_id: int, world_id: int | None) -> ChannelSession:
         """Attach a server world (lorebook) to the session, or detach it with None."""
@@ -108,10 +108,10 @@ class SessionStore:
         for field, value in values.items():
             setattr(row, field, value)
         await self._session.flush()
-        return _to_value(row)
+        return session_value(row)
 
     async def all_active(self, guild_id: int | None = None) -> list[ChannelSession]:
         query = select(SessionRow).where(SessionRow.active)
         if guild_id is not None:
             query = query.where(SessionRow.guild_id == guild_id)
-        return [_to_value(row) for row in await self._session.scalars(query)]
+        return [session_value(row) for row in await self._session.scalars(query)]
