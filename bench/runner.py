@@ -18,7 +18,7 @@ from bench.gguf_model import SHAPES, ensure_model
 from bench.http_overhead import measure_fake_server, measure_real_server
 from bench.instant_backend import InstantBackend
 from bench.machine import describe_machine, load_average
-from bench.own_work import measure_own_work
+from bench.own_work import measure_channel_work, measure_own_work
 from bench.plot import write_plot
 from bench.report import render_markdown
 
@@ -97,6 +97,11 @@ def run_benchmark(options: RunOptions) -> Path:
         log.info("Measuring the bot's own work per turn...")
         results["own_work"] = asyncio.run(
             measure_own_work(
+                InstantBackend(model), turns=100 if options.quick else 300, model=str(model)
+            )
+        )
+        results["own_work_channel"] = asyncio.run(
+            measure_channel_work(
                 InstantBackend(model), turns=100 if options.quick else 300, model=str(model)
             )
         )

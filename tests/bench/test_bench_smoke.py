@@ -9,7 +9,7 @@ import pytest
 from bench.gguf_model import ModelShape, write_random_llama
 from bench.http_overhead import fake_server, request_overhead
 from bench.instant_backend import InstantBackend
-from bench.own_work import measure_own_work
+from bench.own_work import measure_channel_work, measure_own_work
 from bench.report import render_markdown
 from bench.vocab import VOCAB_SIZE, build_vocabulary
 
@@ -44,6 +44,13 @@ async def test_own_work_measurement_runs_over_a_stored_history(tiny_model: Path)
         InstantBackend(tiny_model), turns=3, model=str(tiny_model), stored=300
     )
     assert result["history_ok"] and result["own_ms_p50"] > 0
+
+
+async def test_discord_path_measurement_answers_every_message(tiny_model: Path) -> None:
+    result = await measure_channel_work(
+        InstantBackend(tiny_model), turns=3, model=str(tiny_model), stored=300
+    )
+    assert result["turns"] == 3 and result["own_ms_p50"] > 0  # a failed turn raises
 
 
 async def test_http_overhead_is_measured_against_a_loopback_server() -> None:
