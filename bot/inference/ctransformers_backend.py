@@ -47,14 +47,17 @@ def tokenize(llm: Any, text: str, *, add_bos: bool) -> list[int]:
     """Tokenise with a buffer sized for the worst case.
 
     ctransformers' own ``LLM.tokenize`` sizes its output buffer by ``len(text)`` in characters,
-    but byte-fallback vocabularies (llama) spend one token per UTF-8 byte on characters they
-    do not know: an emoji is one character and four tokens. Its C function writes past the
-    buffer then, corrupting the heap (a crash on the next allocation). Room for every byte,
-    the BOS token and the tokenizer's leading-space marker makes that impossible.
+    and its C function writes every token without knowing the buffer's size: past the end,
+    the heap is corrupted (a crash on a later allocation). Byte-fallback vocabularies (llama)
+    can spend a token per UTF-8 byte, and SentencePiece first turns each space into "▁",
+    three bytes: a vocabulary without a bare "▁" token spends three tokens on a space. So the
+    buffer has room for three tokens per byte, the BOS token and the leading-space marker.
     """
     data = text.encode()
-    buffer = (c_int * (len(data) + 8))()
+    buffer = (c_int * (3 * len(data) + 8))()
     count = llm.ctransformers_llm_tokenize(data, add_bos, buffer)
+    if count > len(buffer):  # cannot happen by the bound above; never return a short count
+        raise RuntimeError(f"ctransformers wrote {count} tokens into room for {len(buffer)}")
     return buffer[:count]
 
 
