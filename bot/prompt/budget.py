@@ -24,7 +24,19 @@ from dataclasses import dataclass
 
 from bot.errors import InvalidInput
 
-DEFAULT_CHUNK_RATIO = 1 / 3  # a third of the room freed per trim: ~90% of turns reuse the prefix
+DEFAULT_CHUNK_RATIO = 1 / 3  # at least a third of the room is freed per trim...
+MAX_CHUNK_RATIO = 1 / 2  # ...and at most half, so most of the room still holds history
+MESSAGES_BETWEEN_TRIMS = 24  # ...aiming at a dozen replies between two moves of the start
+
+
+def chunk_ratio_for(turn_costs: Sequence[int], room: int) -> float:
+    """How much room a trim frees: enough for MESSAGES_BETWEEN_TRIMS typical messages, so the
+    prompt's start moves (and a backend re-reads the prompt) on fewer than one reply in ten."""
+    if not turn_costs or room <= 0:
+        return DEFAULT_CHUNK_RATIO
+    typical = sum(turn_costs) / len(turn_costs)
+    wanted = MESSAGES_BETWEEN_TRIMS * typical / room
+    return min(MAX_CHUNK_RATIO, max(DEFAULT_CHUNK_RATIO, wanted))
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +56,7 @@ def fit_window(
     turn_costs: Sequence[int],
     available: int,
     sticky_first_turn: int = 0,
-    chunk_ratio: float = DEFAULT_CHUNK_RATIO,
+    chunk_ratio: float | None = None,
     lore_costs: Sequence[int] = (),
     examples_always: bool = False,
 ) -> Window:
@@ -81,6 +93,8 @@ def fit_window(
 
     if history > room:
         # Free a chunk beyond the overflow, so the next turns fit without moving the start.
+        if chunk_ratio is None:
+            chunk_ratio = chunk_ratio_for(turn_costs, room)
         target = room - int(room * chunk_ratio)
         while first < n and history > target:
             history -= turn_costs[first]

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.errors import InvalidInput
-from bot.prompt.budget import fit_window
+from bot.prompt.budget import chunk_ratio_for, fit_window
 from bot.prompt.render import CharacterPrompt, PromptRenderer
 from bot.prompt.tokens import TokenCounter
 from bot.settings import PromptFormat
@@ -29,8 +29,16 @@ def test_once_history_is_trimmed_examples_are_left_out_and_a_chunk_is_freed() ->
     window = fit_window(fixed_cost=10, example_costs=[5], turn_costs=[10] * 20, available=110)
     room = 100
     assert window.examples == 0
-    assert window.tokens - 10 <= room - room // 3  # a chunk of room freed
-    assert window.first_turn == 20 - 6
+    # Room for 24 messages was wanted; at most half the room is freed.
+    assert window.tokens - 10 == room // 2
+    assert window.first_turn == 20 - 5
+
+
+def test_a_trim_frees_room_for_two_dozen_messages_within_a_third_to_a_half() -> None:
+    assert chunk_ratio_for([10] * 50, 3600) == pytest.approx(1 / 3)  # short messages
+    assert chunk_ratio_for([60] * 50, 3600) == pytest.approx(24 * 60 / 3600)
+    assert chunk_ratio_for([400] * 50, 3600) == pytest.approx(1 / 2)  # long ones
+    assert chunk_ratio_for([], 3600) == pytest.approx(1 / 3)
 
 
 def test_persona_larger_than_the_context_is_a_clear_error() -> None:
