@@ -58,6 +58,7 @@ class RenderedPrompt:
     examples_included: int
     token_count: int
     lore_included: int = 0
+    last_turn_id: int | None = None  # id of the newest turn included: what the reply answers
 
 
 def stop_sequences(character_name: str, speakers: Sequence[str]) -> tuple[str, ...]:
@@ -208,6 +209,7 @@ class PromptRenderer:
             character_name=writer,
             speakers=tuple(speakers),
             first_turn_id=included[0].id if included else None,
+            last_turn_id=included[-1].id if included else None,
             turns_included=len(included),
             examples_included=window.examples,
             token_count=exact,

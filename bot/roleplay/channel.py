@@ -130,7 +130,12 @@ class ChannelRoleplay:
         self._channel_limit = channel_limit or ChannelReplyLimit(0)
         self._user_limit = user_limit or UserReplyLimit(0)
         # Characters asked to speak next in each channel, in order (each at most once).
-        self._pending: dict[int, dict[int, None]] = {}
+        # Per channel, the characters asked to speak next, in order, each with the newest
+        # message it must answer (None: answer whatever is there).
+        self._pending: dict[int, dict[int, int | None]] = {}
+        # Per (channel, character), the newest message its last reply's prompt held: a request
+        # for a message that reply already covered is dropped, not answered twice.
+        self._answered: dict[tuple[int, int], int] = {}
         self._workers: dict[int, asyncio.Task[None]] = {}
         self._intake: dict[int, asyncio.Lock] = {}
 
@@ -168,14 +173,16 @@ class ChannelRoleplay:
             speaker = await self._personas.speaker_name(
                 message.place.guild_id, message.author_id, message.author_name
             )
+        stored_id: int | None = None
         try:
-            await self._engine.add_human_message(
+            stored = await self._engine.add_human_message(
                 view.session.id,
                 speaker=speaker,
                 content=content[:MAX_MESSAGE_CHARS],
                 author_id=message.author_id,
                 discord_message_id=message.message_id,
             )
+            stored_id = stored.id
         except MessageAlreadyStored:
             # Another copy of the bot stored it first. Without leases that copy answers too;
             # with them, the lease holder answers: the message is in the history either way.
@@ -213,7 +220,7 @@ class ChannelRoleplay:
                 return held if limit.first_hold(key) else Outcome.RECORDED
         self._user_limit.count(member)
         self._channel_limit.count(channel)
-        self.schedule(view, message.place, config, speakers)
+        self.schedule(view, message.place, config, speakers, answering=stored_id)
         return Outcome.REPLY_SCHEDULED
 
     def speakers_for(
@@ -242,14 +249,23 @@ class ChannelRoleplay:
         place: Place,
         config: GuildSettings,
         speakers: Sequence[int] | None = None,
+        *,
+        answering: int | None = None,
     ) -> None:
-        """Ask ``speakers`` (default: the session's first character) for a reply each. While
-        one is being generated, requests for the same character merge into one more reply
-        that covers everything said in the meantime."""
+        """Ask ``speakers`` (default: the session's first character) for a reply each to the
+        stored message ``answering``. While one is being generated, requests for the same
+        character merge into one more reply that covers everything said in the meantime; a
+        request whose message a reply has already covered is dropped."""
         channel = place.channel_id
         pending = self._pending.setdefault(channel, {})
         for character_id in speakers or (view.character.id,):
-            pending.setdefault(character_id, None)
+            if character_id in pending:
+                known = pending[character_id]
+                pending[character_id] = (
+                    None if known is None or answering is None else max(known, answering)
+                )
+            else:
+                pending[character_id] = answering
         worker = self._workers.get(channel)
         if worker is None or worker.done():
             self._workers[channel] = asyncio.create_task(
@@ -261,8 +277,11 @@ class ChannelRoleplay:
         fresh: SessionView | None = view  # just read by the message that started this worker
         try:
             while pending := self._pending.get(channel):
-                character_id = next(iter(pending))
+                character_id, answering = next(iter(pending.items()))
                 del pending[character_id]
+                covered = self._answered.get((channel, character_id))
+                if answering is not None and covered is not None and covered >= answering:
+                    continue  # a reply that started after this message was stored answered it
                 # Later replies read the scene again: it may have changed meanwhile.
                 current = fresh or await self._engine.active(channel)
                 fresh = None
@@ -270,12 +289,22 @@ class ChannelRoleplay:
                     return
                 speaker = _member(current, character_id)
                 if speaker is not None:
-                    await self._reply_once(replace(current, character=speaker), place, config)
+                    covered = await self._reply_once(
+                        replace(current, character=speaker), place, config
+                    )
+                    if covered is not None:
+                        if len(self._answered) > 50_000:  # bounded: channels come and go
+                            self._answered.clear()
+                        self._answered[(channel, character_id)] = covered
         finally:
             if self._workers.get(channel) is asyncio.current_task():
                 del self._workers[channel]
 
-    async def _reply_once(self, view: SessionView, place: Place, config: GuildSettings) -> None:
+    async def _reply_once(
+        self, view: SessionView, place: Place, config: GuildSettings
+    ) -> int | None:
+        """Generate and show one reply; returns the newest message its prompt held (None when
+        no reply was shown)."""
         presenter = self._presenter_factory(view)
         try:
             # Checked when the character is about to speak, not only at session start.
@@ -296,6 +325,7 @@ class ChannelRoleplay:
                 raise
             if shown_as is not None:
                 await self._engine.attach_discord_id(reply.message.id, shown_as)
+            return reply.prompt.last_turn_id
         except GalateaError as exc:
             await presenter.fail(exc.user_message)
         except asyncio.CancelledError:
@@ -307,6 +337,7 @@ class ChannelRoleplay:
                 f"Sorry, something went wrong while {view.character.name} was answering "
                 f"(error {error_id}). The conversation is kept; send another message to retry."
             )
+        return None
 
     async def cancel(self, channel_id: int) -> None:
         """Stop any reply in progress in a channel (session stopped or reset)."""

@@ -163,3 +163,26 @@ async def test_messages_handled_concurrently_are_stored_in_the_order_they_were_s
     assert view is not None
     stored = [m.content for m in await engine.history(view.session.id) if m.content != "Ok."]
     assert stored == texts
+
+
+async def test_a_message_a_reply_already_covered_is_not_answered_again(
+    database: Database,
+) -> None:
+    """The load run's race: a message is stored, a reply starts and reads it, and only then
+    is the message's own request scheduled. That request must not make a second reply."""
+    backend = RecordingBackend(replies=["First.", "Second.", "Third."])
+    replies, engine, presenter = await setup(database, backend)
+    view = await engine.active(500)
+    assert view is not None
+    config = await GuildConfigService(database).get(1)
+    stored = await engine.add_human_message(view.session.id, speaker="Alice", content="One.")
+    replies.schedule(view, PLACE, config, answering=stored.id)
+    await asyncio.wait_for(replies.idle(), 5)
+    replies.schedule(view, PLACE, config, answering=stored.id)  # late: already answered
+    await asyncio.wait_for(replies.idle(), 5)
+    assert presenter.shown == ["First."]
+    newer = await engine.add_human_message(view.session.id, speaker="Bob", content="Two.")
+    replies.schedule(view, PLACE, config, answering=newer.id)
+    await asyncio.wait_for(replies.idle(), 5)
+    assert presenter.shown == ["First.", "Second."]
+    assert len(backend.calls) == 2
