@@ -29,13 +29,15 @@ log = logging.getLogger(__name__)
 CONTEXT_LENGTH = 4096  # Pygmalion-2 / Mythalion's window; 2,048-token prompts fit with room
 
 
-def local_settings(kind: str, model: Path, *, threads: int, gpu_layers: int) -> Settings:
+def local_settings(
+    kind: str, model: Path, *, threads: int, gpu_layers: int, context: int = CONTEXT_LENGTH
+) -> Settings:
     """An operator's settings for the backend: the environment (e.g. MODEL_INSTANCES=8) and
     defaults for everything not named here."""
     return bench_settings(
         Path(tempfile.gettempdir()) / "unused.db",
         model=str(model),
-        context_length=CONTEXT_LENGTH,
+        context_length=context,
         max_new_tokens=16,
         INFERENCE_BACKEND=kind,
         GPU_LAYERS=gpu_layers,
@@ -86,6 +88,32 @@ async def _reuse_part(bench: BenchCore, quick: bool, reply_tokens: int) -> dict[
     }
 
 
+async def _slide_part(bench: BenchCore, reply_tokens: int) -> dict[str, Any]:
+    """Chats long enough that the window slides many times in the (small) context."""
+    one = await run_channels(
+        bench,
+        channels=1,
+        rounds=120,
+        max_new_tokens=reply_tokens,
+        concurrent=False,
+        first_channel=40_000,
+        seed=40,
+    )
+    two = await run_channels(
+        bench,
+        channels=2,
+        rounds=80,
+        max_new_tokens=reply_tokens,
+        concurrent=False,
+        first_channel=41_000,
+        seed=41,
+    )
+    return {
+        "one_channel": await reuse_summary(bench, one),
+        "two_channels_taking_turns": await reuse_summary(bench, two),
+    }
+
+
 async def _reply_part(bench: BenchCore, quick: bool, reply_tokens: int) -> dict[str, Any]:
     results: dict[str, Any] = {}
     for index, (channels, rounds) in enumerate(channel_plan(quick)):
@@ -116,7 +144,11 @@ async def _reply_part(bench: BenchCore, quick: bool, reply_tokens: int) -> dict[
 async def measure_backend(args: argparse.Namespace) -> dict[str, Any]:
     parts = set(args.parts.split(","))
     settings = local_settings(
-        args.backend, Path(args.model), threads=args.threads, gpu_layers=args.gpu_layers
+        args.backend,
+        Path(args.model),
+        threads=args.threads,
+        gpu_layers=args.gpu_layers,
+        context=args.context,
     )
     backend = build_backend(settings)  # exactly as bot/app.py builds it
     result: dict[str, Any] = {
@@ -124,7 +156,7 @@ async def measure_backend(args: argparse.Namespace) -> dict[str, Any]:
         "model": Path(args.model).name,
         "threads": args.threads,
         "gpu_layers": args.gpu_layers,
-        "context_length": CONTEXT_LENGTH,
+        "context_length": args.context,
         "settings_in_effect": backend_settings_in_effect(settings),
     }
     with tempfile.TemporaryDirectory(prefix="galatea-bench-") as folder:
@@ -143,6 +175,8 @@ async def measure_backend(args: argparse.Namespace) -> dict[str, Any]:
                 log.info("%s raw: %s", args.backend, result["raw"])
             if "reuse" in parts:
                 result["reuse"] = await _reuse_part(bench, args.quick, args.reply_tokens)
+            if "slide" in parts:
+                result["slide"] = await _slide_part(bench, args.reply_tokens)
             if "reply" in parts:
                 result["reply_path"] = await _reply_part(bench, args.quick, args.reply_tokens)
             result["vram_used_mib"] = gpu_memory_used_mib()
@@ -162,6 +196,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--gpu-layers", type=int, default=0)
     parser.add_argument("--reply-tokens", type=int, default=16)
+    parser.add_argument("--context", type=int, default=CONTEXT_LENGTH)
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")

@@ -49,10 +49,10 @@ def _local_rows(local: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
-def _reuse_rows(local: dict[str, Any]) -> list[list[str]]:
+def _reuse_rows(local: dict[str, Any], part: str = "reuse") -> list[list[str]]:
     rows = []
     for name, result in local.items():
-        for run, summary in result.get("reuse", {}).items():
+        for run, summary in result.get(part, {}).items():
             rows.append(
                 [
                     name,
@@ -107,17 +107,23 @@ def _targets(results: dict[str, Any]) -> list[list[str]]:
             ]
         )
     local = results.get("local", {})
-    for name, result in local.items():
-        for run, summary in result.get("reuse", {}).items():
-            share = summary.get("only_new_share")
-            rows.append(
-                [
-                    f"{name}: only new tokens evaluated, {run.replace('_', ' ')}",
-                    f">= {TARGET_ONLY_NEW_SHARE:.0%} of turns",
-                    _pct(share),
-                    "—" if share is None else ("yes" if share >= TARGET_ONLY_NEW_SHARE else "no"),
-                ]
-            )
+    runs = [
+        (name, run, summary)
+        for part, key in (("local", "reuse"), ("slide", "slide"))
+        for name, result in results.get(part, {}).items()
+        for run, summary in result.get(key, {}).items()
+    ]
+    for name, run, summary in runs:
+        share = summary.get("only_new_share")
+        rows.append(
+            [
+                f"{name}: only new tokens evaluated, {run.replace('_', ' ')}",
+                f">= {TARGET_ONLY_NEW_SHARE:.0%} of turns",
+                _pct(share),
+                "—" if share is None else ("yes" if share >= TARGET_ONLY_NEW_SHARE else "no"),
+            ]
+        )
+    for name in local:
         if name != "llama-cpp":
             generation = _ratio(local, name, "generation", None)
             rows.append(
@@ -182,6 +188,13 @@ def render_markdown(results: dict[str, Any]) -> str:
         lines += _table(
             ["backend", "run", "turns", "only new", "prompt", "new", "evaluated", "stable prefix"],
             _reuse_rows(local),
+        )
+    slide = results.get("slide")
+    if slide:
+        lines += ["### While the window slides (small model, 2,048-token context)", ""]
+        lines += _table(
+            ["backend", "run", "turns", "only new", "prompt", "new", "evaluated", "stable prefix"],
+            _reuse_rows(slide, "slide"),
         )
     reply = results.get("reply_path")
     if reply:

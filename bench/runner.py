@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = Path(__file__).parent / "results"
-ALL_PARTS = ("own", "http", "local", "reply")
+ALL_PARTS = ("own", "http", "local", "slide", "reply")
 LOCAL_BACKENDS = ("llama-cpp", "ctransformers")
 WORKER_TIMEOUT_SECONDS = 1800  # one backend's measurements; the full run stays under ~30 min
 
@@ -43,7 +43,9 @@ class RunOptions:
     gpu_layers: int
 
 
-def _run_worker(options: RunOptions, backend: str, model: Path, parts: str) -> dict[str, Any]:
+def _run_worker(
+    options: RunOptions, backend: str, model: Path, parts: str, *, context: int = 4096
+) -> dict[str, Any]:
     """bench.local_worker in a subprocess: its peak RSS is that backend's alone."""
     with tempfile.TemporaryDirectory(prefix="galatea-bench-") as folder:
         out = Path(folder) / "result.json"
@@ -65,6 +67,8 @@ def _run_worker(options: RunOptions, backend: str, model: Path, parts: str) -> d
             str(options.gpu_layers),
             "--reply-tokens",
             str(options.reply_tokens),
+            "--context",
+            str(context),
         ]
         if options.quick:
             command.append("--quick")
@@ -118,6 +122,13 @@ def run_benchmark(options: RunOptions) -> Path:
     if "local" in options.parts:
         results["local"] = {
             b: _run_worker(options, b, model, "raw,reuse") for b in options.backends
+        }
+    if "slide" in options.parts:
+        # A small model and long chats in a 2,048-token context (Pygmalion 6B/7B's): the window
+        # slides many times.
+        tiny = ensure_model(SHAPES["tiny"])
+        results["slide"] = {
+            b: _run_worker(options, b, tiny, "slide", context=2048) for b in options.backends
         }
     if "reply" in options.parts:
         worker = _run_worker(options, options.reply_backend, model, "reply")

@@ -9,14 +9,23 @@ consistent state.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from bot.cards import LoreBook, substitute_macros
 from bot.errors import NotFound
 from bot.prompt.render import AuthorNote, CharacterPrompt, PromptRenderer, RenderedPrompt
 from bot.store import Database, UnitOfWork
 from bot.store.scenes import Scene
-from bot.values import CastMember, ChannelSession, Character, Persona, Role, StoredMessage, Turn
+from bot.values import (
+    CastMember,
+    ChannelSession,
+    Character,
+    ExampleMode,
+    Persona,
+    Role,
+    StoredMessage,
+    Turn,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,10 +117,18 @@ class PromptBuilder:
         self._sticky: dict[tuple[int, int], int] = {}
         # Who {{user}} is in each session's character definition (see ``definition_user``).
         self._definition_users: dict[int, str] = {}
+        # Example dialogue shown in each (session, character)'s last prompt, and the keys whose
+        # examples made way for history: they do not come back (each change of the prompt's
+        # start makes the backend read the whole prompt again).
+        self._examples: dict[tuple[int, int], int] = {}
+        self._examples_gone: set[tuple[int, int]] = set()
 
     def forget(self, session_id: int) -> None:
         for key in [k for k in self._sticky if k[0] == session_id]:
             del self._sticky[key]
+        for key in [k for k in self._examples if k[0] == session_id]:
+            del self._examples[key]
+        self._examples_gone = {k for k in self._examples_gone if k[0] != session_id}
         self._definition_users.pop(session_id, None)
 
     async def load(
@@ -157,8 +174,11 @@ class PromptBuilder:
         people = _people(humans, context.personas)
         key = (session_id, me)
         definition_user = self.definition_user(session_id, context.session, humans, user)
+        character = prompt_character(context.character)
+        if key in self._examples_gone and character.example_mode is ExampleMode.GRADUAL:
+            character = replace(character, example_mode=ExampleMode.NEVER)
         prompt = await self.renderer.render(
-            prompt_character(context.character),
+            character,
             turns,
             user_name=user,
             reply_tokens=reply_tokens,
@@ -170,8 +190,13 @@ class PromptBuilder:
             reply_as=reply_as,
             definition_user=definition_user,
         )
-        if prompt.first_turn_id is not None and reply_as is None:
-            self._sticky[key] = prompt.first_turn_id
+        if reply_as is None:
+            if prompt.first_turn_id is not None:
+                self._sticky[key] = prompt.first_turn_id
+            trimmed = prompt.turns_included < len(turns)
+            if trimmed or prompt.examples_included < self._examples.get(key, 0):
+                self._examples_gone.add(key)
+            self._examples[key] = prompt.examples_included
         return prompt
 
     def definition_user(

@@ -183,3 +183,37 @@ async def test_people_taking_turns_only_ever_add_to_the_prompt(
     for earlier, later in pairwise(prompts):
         assert later.startswith(earlier)
     assert "\nCarol:" in backend.calls[-2].stop  # the speakers still stop the reply
+
+
+async def test_example_dialogue_does_not_come_back_once_history_needs_the_room(
+    database: Database,
+) -> None:
+    """Examples go before history; once gone they stay gone, or every trim of the history
+    would bring them back and change the prompt's start twice more."""
+    backend = RecordingBackend(replies=["A fine reply, traveller."] * 40)
+    renderer = PromptRenderer(PromptFormat.PYGMALION, TokenCounter(backend), context_length=260)
+    engine = SessionEngine(database, backend, renderer, PARAMS, history_limit=100)
+    character = await CharacterService(database).create(
+        1,
+        10,
+        CharacterDraft(
+            name="Aqua",
+            persona="A goddess.",
+            example_dialogue="<START>\n{{user}}: Hi!\n{{char}}: Hello there, dear traveller.",
+        ),
+    )
+    session, _ = await engine.start(
+        guild_id=1, channel_id=502, character_id=character.id, started_by=10, user_name="Alice"
+    )
+    for turn in range(30):
+        await engine.add_human_message(
+            session.id, speaker="Alice", content=f"Line {turn} of the story.", author_id=10
+        )
+        await engine.generate_reply(session.id)
+    shown = ["Hello there, dear traveller." in p for p in backend.prompts]
+    assert shown[0] and not shown[-1]
+    first_gone = shown.index(False)
+    assert not any(shown[first_gone:])
+    # The history was trimmed more than once after that (the window slid).
+    starts = [p.split("<START>\n")[-1].split("\n")[0] for p in backend.prompts[first_gone:]]
+    assert len(set(starts)) > 2
