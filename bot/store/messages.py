@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, delete, func, select, update
+from sqlalchemy import Row, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -58,18 +58,23 @@ class MessageStore:
         discord_message_id: int | None = None,
         character_id: int | None = None,
     ) -> StoredMessage:
-        row = MessageRow(
-            character_id=character_id,
-            session_id=session_id,
-            role=role.value,
-            speaker=speaker,
-            content=storable(content),
-            author_id=author_id,
-            discord_message_id=discord_message_id,
+        # A plain INSERT ... RETURNING, not a tracked object: every message and reply is one.
+        table = MessageRow.__table__
+        statement = (
+            insert(table)
+            .values(
+                character_id=character_id,
+                session_id=session_id,
+                role=role.value,
+                speaker=speaker,
+                content=storable(content),
+                author_id=author_id,
+                discord_message_id=discord_message_id,
+            )
+            .returning(*table.c)
         )
-        self._session.add(row)
         try:
-            await self._session.flush()
+            row = (await self._session.execute(statement)).one()
         except IntegrityError as exc:
             # Only a human line's Discord id is unique per session (see models.MessageRow).
             if role is Role.HUMAN and any(mark in str(exc.orig) for mark in _DUPLICATE_MARKS):
