@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,12 +22,17 @@ from typing import Any
 from sqlalchemy import insert
 
 from bench.conversation import CHARACTER_NAME, MessageWriter
-from bench.core_setup import BENCH_GUILD, FIRST_CHANNEL, open_bench_core, start_channels
+from bench.core_setup import (
+    BENCH_GUILD,
+    FIRST_CHANNEL,
+    BenchCore,
+    open_bench_core,
+    start_channels,
+)
 from bench.stats import p50, p95
 from bot.inference.base import Backend, GenerationParams
 from bot.policy import Place
 from bot.roleplay.channel import ChannelRoleplay, IncomingMessage, Outcome
-from bot.roleplay.engine import SessionView
 from bot.store.models import MessageRow
 from bot.values import Role, StoredMessage
 
@@ -56,12 +63,11 @@ async def _fill_history(bench: Any, session_id: int, count: int, writer: Message
             await uow.session.execute(insert(MessageRow), rows)
 
 
-async def measure_own_work(
-    backend: Backend, *, turns: int, model: str, stored: int = STORED_MESSAGES
-) -> dict[str, Any]:
-    """p50/p95 of the bot's time per turn (store message + reply) minus the model's time."""
-    writer = MessageWriter(seed=77)
-    params = GenerationParams(max_new_tokens=16)
+@asynccontextmanager
+async def _channel_with_history(
+    backend: Backend, model: str, stored: int, writer: MessageWriter
+) -> AsyncIterator[tuple[BenchCore, int]]:
+    """A fresh database with one channel's session holding ``stored`` messages."""
     with tempfile.TemporaryDirectory(prefix="galatea-bench-") as folder:
         bench = await open_bench_core(
             backend, Path(folder) / "own.db", model=model, max_new_tokens=16
@@ -69,26 +75,34 @@ async def measure_own_work(
         try:
             (session_id,) = await start_channels(bench, 1)
             await _fill_history(bench, session_id, stored, writer)
-            engine = bench.core.engine
-            own, store, reply, model_time = [], [], [], []
-            for turn in range(WARM_UP_TURNS + turns):
-                before = len(bench.backend.records)
-                started = time.perf_counter()
-                await engine.add_human_message(
-                    session_id, speaker="Alice", content=writer.message()
-                )
-                stored_at = time.perf_counter()
-                await engine.generate_reply(session_id, params=params)
-                finished = time.perf_counter()
-                inside = sum(r.seconds for r in bench.backend.records[before:])
-                if turn >= WARM_UP_TURNS:
-                    own.append(finished - started - inside)
-                    store.append(stored_at - started)
-                    reply.append(finished - stored_at - inside)
-                    model_time.append(inside)
-            history = await engine.history(session_id, limit=1)
+            yield bench, session_id
         finally:
             await bench.close()
+
+
+async def measure_own_work(
+    backend: Backend, *, turns: int, model: str, stored: int = STORED_MESSAGES
+) -> dict[str, Any]:
+    """p50/p95 of the bot's time per turn (store message + reply) minus the model's time."""
+    writer = MessageWriter(seed=77)
+    params = GenerationParams(max_new_tokens=16)
+    own, store, reply, model_time = [], [], [], []
+    async with _channel_with_history(backend, model, stored, writer) as (bench, session_id):
+        engine = bench.core.engine
+        for turn in range(WARM_UP_TURNS + turns):
+            before = len(bench.backend.records)
+            started = time.perf_counter()
+            await engine.add_human_message(session_id, speaker="Alice", content=writer.message())
+            stored_at = time.perf_counter()
+            await engine.generate_reply(session_id, params=params)
+            finished = time.perf_counter()
+            inside = sum(r.seconds for r in bench.backend.records[before:])
+            if turn >= WARM_UP_TURNS:
+                own.append(finished - started - inside)
+                store.append(stored_at - started)
+                reply.append(finished - stored_at - inside)
+                model_time.append(inside)
+        history = await engine.history(session_id, limit=1)
     ms = 1000.0
     return {
         "stored_messages": stored,
@@ -132,48 +146,36 @@ async def measure_channel_work(
 ) -> dict[str, Any]:
     """p50/p95 of a Discord turn's work (intake, reply, stored message id) minus the model's."""
     writer = MessageWriter(seed=78)
-    with tempfile.TemporaryDirectory(prefix="galatea-bench-") as folder:
-        bench = await open_bench_core(
-            backend, Path(folder) / "channel.db", model=model, max_new_tokens=16
+    own: list[float] = []
+    async with _channel_with_history(backend, model, stored, writer) as (bench, _session_id):
+        core = bench.core
+        channel = ChannelRoleplay(
+            core.engine,
+            core.guild_config,
+            lambda view: _ShownAtOnce(),
+            personas=core.personas,
+            leases=core.leases,
         )
-        try:
-            (session_id,) = await start_channels(bench, 1)
-            await _fill_history(bench, session_id, stored, writer)
-            core = bench.core
-
-            def presenter(view: SessionView) -> _ShownAtOnce:
-                return _ShownAtOnce()
-
-            channel = ChannelRoleplay(
-                core.engine,
-                core.guild_config,
-                presenter,
-                personas=core.personas,
-                leases=core.leases,
-            )
-            place = Place(guild_id=BENCH_GUILD, channel_id=FIRST_CHANNEL)
-            own: list[float] = []
-            for turn in range(WARM_UP_TURNS + turns):
-                before = len(bench.backend.records)
-                started = time.perf_counter()
-                outcome = await channel.handle(
-                    IncomingMessage(
-                        place=place,
-                        message_id=10**12 + turn,
-                        author_id=1000 + turn % 3,
-                        author_name=("Alice", "Bob", "Carol")[turn % 3],
-                        content=writer.message(),
-                    )
+        place = Place(guild_id=BENCH_GUILD, channel_id=FIRST_CHANNEL)
+        for turn in range(WARM_UP_TURNS + turns):
+            before = len(bench.backend.records)
+            started = time.perf_counter()
+            outcome = await channel.handle(
+                IncomingMessage(
+                    place=place,
+                    message_id=10**12 + turn,
+                    author_id=1000 + turn % 3,
+                    author_name=("Alice", "Bob", "Carol")[turn % 3],
+                    content=writer.message(),
                 )
-                await channel.idle()
-                finished = time.perf_counter()
-                if outcome is not Outcome.REPLY_SCHEDULED:
-                    raise RuntimeError(f"turn {turn}: {outcome}")
-                inside = sum(r.seconds for r in bench.backend.records[before:])
-                if turn >= WARM_UP_TURNS:
-                    own.append(finished - started - inside)
-        finally:
-            await bench.close()
+            )
+            await channel.idle()
+            finished = time.perf_counter()
+            if outcome is not Outcome.REPLY_SCHEDULED:
+                raise RuntimeError(f"turn {turn}: {outcome}")
+            inside = sum(r.seconds for r in bench.backend.records[before:])
+            if turn >= WARM_UP_TURNS:
+                own.append(finished - started - inside)
     ms = 1000.0
     return {
         "stored_messages": stored,

@@ -2,13 +2,11 @@
 mid-stream, and Discord answering 5xx or 429 to our own webhook sends and streaming edits."""
 
 # Polling helpers below are always wrapped in asyncio.wait_for: every wait is bounded.
-# ruff: noqa: ASYNC110
 
 from __future__ import annotations
 
 import asyncio
 import types
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import discord
@@ -24,6 +22,7 @@ from tests.cogs.test_roleplay_end_to_end import create_aqua, start_session
 from tests.discord_emulator import DiscordEmulator, StoredMessage
 from tests.support.failing_backend import dying_backend, refusing_backend
 from tests.support.recording_backend import RecordingBackend
+from tests.support.waiting import until
 
 WEBHOOK_POST = r"^/webhooks/\d+/[^/]+$"
 WEBHOOK_EDIT = r"^/webhooks/\d+/[^/]+/messages/\d+$"
@@ -34,11 +33,6 @@ async def _linked(core: Core, world: World, reply: StoredMessage) -> bool:
     assert view is not None
     stored = (await core.engine.history(view.session.id))[-1]
     return stored.content == reply.content and stored.discord_message_id == reply.id
-
-
-async def _until_async(condition: Callable[[], Awaitable[bool]]) -> None:
-    while not await condition():
-        await asyncio.sleep(0.02)
 
 
 def is_warning(message: StoredMessage) -> bool:
@@ -107,7 +101,7 @@ async def test_a_5xx_on_the_streaming_edit_is_retried_and_the_reply_delivered(
         assert reply.content == "Still streaming along."
         assert any(r.injected_fault for r in emu.requests_matching("PATCH", WEBHOOK_EDIT))
         # The history links the reply to the Discord message it was shown in.
-        await asyncio.wait_for(_until_async(lambda: _linked(bot.core, world, reply)), 5)
+        await asyncio.wait_for(until(lambda: _linked(bot.core, world, reply)), 5)
 
 
 async def test_a_5xx_on_the_webhook_send_is_retried_and_the_reply_delivered(
@@ -273,7 +267,7 @@ async def test_when_even_the_warning_fails_it_is_logged_and_the_bot_carries_on(
         def logged() -> bool:
             return any("Could not tell channel" in r.getMessage() for r in caplog.records)
 
-        await asyncio.wait_for(_until(logged), 5)
+        await asyncio.wait_for(until(logged), 5)
         assert not [m for m in emu.messages_in(world.channel) if is_warning(m)]
         assert await history(bot.core, world.channel.id) == [(Role.HUMAN, "Hello?")]
 
@@ -298,23 +292,18 @@ async def test_a_command_whose_answer_fails_past_every_retry_leaves_the_bot_work
         def both_failed() -> bool:
             return len(emu.requests_matching("POST", CALLBACK)) == 2 * DISCORD_TRIES
 
-        await asyncio.wait_for(_until(both_failed), 10)
+        await asyncio.wait_for(until(both_failed), 10)
 
         def logged() -> bool:
             return any("Could not tell the user" in r.getMessage() for r in caplog.records)
 
-        await asyncio.wait_for(_until(logged), 5)
+        await asyncio.wait_for(until(logged), 5)
         record = await emu.invoke_command(
             "config show", {}, user=world.alice, channel=world.channel
         )
         answer = await record.response()
         assert answer["type"] == 4 and answer["data"]["flags"] & 64  # ephemeral
         assert not emu.requests_matching("POST", CALLBACK)[-1].injected_fault
-
-
-async def _until(condition: Callable[[], bool]) -> None:
-    while not condition():
-        await asyncio.sleep(0.02)
 
 
 # --- reply limits: held messages are kept, and people are told once -------------------------
@@ -346,7 +335,7 @@ async def test_the_channel_limit_is_told_once_and_keeps_the_messages(
             texts = [text for _, text in await history(bot.core, world.channel.id)]
             return texts[-2:] == ["Second.", "Third."]
 
-        await asyncio.wait_for(_until_async(all_stored), 5)
+        await asyncio.wait_for(until(all_stored), 5)
         await asyncio.sleep(0.3)
         assert [m.id for m in emu.messages_in(world.channel) if is_limit_note(m)] == [note.id]
     assert len(backend.calls) == 1

@@ -2,7 +2,6 @@
 character answering, stop sequences for everyone else, and no character-to-character loops."""
 
 # Polling helpers are always wrapped in asyncio.wait_for: every wait is bounded.
-# ruff: noqa: ASYNC110
 
 from __future__ import annotations
 
@@ -15,6 +14,7 @@ from tests.cogs.harness import World, galatea, wait_for_reply
 from tests.cogs.test_roleplay_end_to_end import create_aqua, start_session
 from tests.discord_emulator import DiscordEmulator, Member
 from tests.support.recording_backend import RecordingBackend
+from tests.support.waiting import until
 
 DARKNESS = "A stubborn crusader who protects everyone."
 
@@ -46,7 +46,7 @@ async def set_up_the_scene(emu: DiscordEmulator, world: World) -> None:
 
 
 async def settle(backend: RecordingBackend, calls: int) -> None:
-    await asyncio.wait_for(_until(lambda: len(backend.calls) >= calls), 5)
+    await asyncio.wait_for(until(lambda: len(backend.calls) >= calls), 5)
     await asyncio.sleep(0.3)  # time for any further (unwanted) reply to start
 
 
@@ -206,11 +206,6 @@ async def test_impersonate_drafts_privately_and_posts_as_the_member(
         world.carol.id,
         posted.id,
     )
-
-
-async def _until(condition) -> None:  # type: ignore[no-untyped-def]
-    while not condition():
-        await asyncio.sleep(0.01)
 
 
 async def test_a_channel_near_discords_webhook_limit_shares_one_webhook(

@@ -1,7 +1,6 @@
 """/forget me and the retention task with the real bot against the local Discord."""
 
 # Polling helpers below are always wrapped in asyncio.wait_for: every wait is bounded.
-# ruff: noqa: ASYNC110
 
 from __future__ import annotations
 
@@ -16,6 +15,7 @@ from tests.cogs.harness import World, galatea, wait_for_reply
 from tests.cogs.test_roleplay_end_to_end import create_aqua, start_session
 from tests.discord_emulator import DiscordEmulator
 from tests.support.recording_backend import RecordingBackend
+from tests.support.waiting import until
 
 
 async def test_forget_me_erases_the_callers_messages_and_reports_it_privately(
@@ -81,9 +81,4 @@ async def test_old_messages_are_pruned_at_start_up(
         async def pruned() -> bool:
             return await bot.core.engine.history(session) == []
 
-        await asyncio.wait_for(_until(pruned), 5)
-
-
-async def _until(condition) -> None:  # type: ignore[no-untyped-def]
-    while not await condition():
-        await asyncio.sleep(0.02)
+        await asyncio.wait_for(until(pruned), 5)

@@ -1,7 +1,6 @@
 """The scenarios a Discord server meets, with the real bot against the local Discord."""
 
 # Polling helpers below are always wrapped in asyncio.wait_for: every wait is bounded.
-# ruff: noqa: ASYNC110
 
 from __future__ import annotations
 
@@ -15,6 +14,7 @@ from bot.values import Role
 from tests.cogs.harness import World, galatea, is_character_message, wait_for_reply
 from tests.discord_emulator import DiscordEmulator, permissions
 from tests.support.recording_backend import RecordingBackend
+from tests.support.waiting import until
 
 PERSONA = "A cheerful water goddess."
 
@@ -57,7 +57,7 @@ async def test_create_start_talk_and_reply_through_the_webhook(
 
         backend.release = asyncio.Event()  # hold the first reply until Bob has spoken too
         await emu.send_message(world.channel, world.alice, "Hi Aqua!")
-        await asyncio.wait_for(_until(lambda: len(backend.calls) == 1), 5)
+        await asyncio.wait_for(until(lambda: len(backend.calls) == 1), 5)
         await emu.send_message(world.channel, world.bob, "Hey there.")
         await asyncio.sleep(0.1)
         backend.release.set()
@@ -86,7 +86,7 @@ async def test_a_burst_during_generation_gets_one_reply_covering_all(
         await start_session(emu, world)
         backend.release = asyncio.Event()
         await emu.send_message(world.channel, world.alice, "Question one?")
-        await asyncio.wait_for(_until(lambda: len(backend.calls) == 1), 5)
+        await asyncio.wait_for(until(lambda: len(backend.calls) == 1), 5)
         for who, text in (
             (world.bob, "Also this."),
             (world.carol, "And me!"),
@@ -151,7 +151,7 @@ async def test_edits_and_deletes_on_discord_change_the_history(
             texts = [m.content for m in await bot.core.engine.history(session)]
             return "I have no typo" in texts and "Forget I said this" not in texts
 
-        await asyncio.wait_for(_until_async(settled), 5)
+        await asyncio.wait_for(until(settled), 5)
 
 
 async def test_a_restart_with_the_same_database_continues_the_story(
@@ -263,16 +263,6 @@ async def test_out_of_character_messages_and_bots_are_skipped(
         (Role.HUMAN, "In character now."),
         (Role.CHARACTER, "Mm."),
     ]
-
-
-async def _until(condition) -> None:  # type: ignore[no-untyped-def]
-    while not condition():
-        await asyncio.sleep(0.01)
-
-
-async def _until_async(condition) -> None:  # type: ignore[no-untyped-def]
-    while not await condition():
-        await asyncio.sleep(0.02)
 
 
 async def test_the_real_model_answers_in_a_channel(

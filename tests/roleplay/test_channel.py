@@ -1,7 +1,6 @@
 """Channel roleplay in the core: intake, reply scheduling, coalescing, cancellation, timeouts."""
 
 # Polling helpers are always wrapped in asyncio.wait_for: every wait is bounded.
-# ruff: noqa: ASYNC110
 
 from __future__ import annotations
 
@@ -24,6 +23,7 @@ from bot.store import Database
 from bot.values import StoredMessage
 from tests.roleplay.test_engine import PARAMS
 from tests.support.recording_backend import RecordingBackend
+from tests.support.waiting import until
 
 PLACE = Place(guild_id=1, channel_id=500)
 
@@ -106,7 +106,7 @@ async def test_stopping_a_session_cancels_its_reply_and_frees_the_model(database
     backend.release = asyncio.Event()  # the reply hangs until cancelled
     replies, engine, presenter = await setup(database, backend)
     await replies.handle(message("Tell me a story."))
-    await asyncio.wait_for(_until(lambda: len(backend.calls) == 1), 5)
+    await asyncio.wait_for(until(lambda: len(backend.calls) == 1), 5)
     await asyncio.wait_for(replies.cancel(500), 5)
     assert not replies.busy(500) and presenter.shown == []
     assert engine.scheduler.stats().running == 0
@@ -121,11 +121,11 @@ async def test_a_reply_past_the_timeout_says_so_and_keeps_the_conversation(
     backend = RecordingBackend(replies=["slow " * 50], delay=0.05)
     replies, engine, presenter = await setup(database, backend, reply_timeout=0.2)
     await replies.handle(message("Hurry up."))
-    await asyncio.wait_for(_until(lambda: bool(presenter.failures)), 5)
+    await asyncio.wait_for(until(lambda: bool(presenter.failures)), 5)
     assert "took too long" in presenter.failures[0]
     backend.replies, backend.delay = ["Quick now."], 0.0
     await replies.handle(message("Again?"))
-    await asyncio.wait_for(_until(lambda: presenter.shown == ["Quick now."]), 5)
+    await asyncio.wait_for(until(lambda: presenter.shown == ["Quick now."]), 5)
     view = await engine.active(500)
     assert view is not None
     texts = [m.content for m in await engine.history(view.session.id)]
@@ -140,11 +140,6 @@ async def test_engine_timeout_is_a_generation_timeout(database: Database) -> Non
     await engine.add_human_message(view.session.id, speaker="Al", content="x")
     with pytest.raises(GenerationTimeout):
         await engine.generate_reply(view.session.id)
-
-
-async def _until(condition) -> None:  # type: ignore[no-untyped-def]
-    while not condition():
-        await asyncio.sleep(0.01)
 
 
 async def test_messages_handled_concurrently_are_stored_in_the_order_they_were_sent(

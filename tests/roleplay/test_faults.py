@@ -3,7 +3,6 @@ or the database write fails. The channel is told briefly, the human messages sta
 reply is stored, and the next message works."""
 
 # Polling helpers are always wrapped in asyncio.wait_for: every wait is bounded.
-# ruff: noqa: ASYNC110
 
 from __future__ import annotations
 
@@ -27,11 +26,7 @@ from tests.support.failing_backend import (
     refusing_backend,
 )
 from tests.support.recording_backend import RecordingBackend
-
-
-async def _until(condition) -> None:  # type: ignore[no-untyped-def]
-    while not condition():
-        await asyncio.sleep(0.01)
+from tests.support.waiting import until
 
 
 async def _history(engine: SessionEngine) -> list[tuple[Role, str]]:
@@ -44,7 +39,7 @@ async def _fails_then_recovers(
     replies: ChannelRoleplay, engine: SessionEngine, presenter: Presenter, expected: str
 ) -> str:
     await replies.handle(message("Are you there?"))
-    await asyncio.wait_for(_until(lambda: bool(presenter.failures)), 5)
+    await asyncio.wait_for(until(lambda: bool(presenter.failures)), 5)
     await asyncio.wait_for(replies.idle(), 5)
     failure = presenter.failures[0]
     assert expected in failure
@@ -52,7 +47,7 @@ async def _fails_then_recovers(
     assert await _history(engine) == [(Role.HUMAN, "Are you there?")]
 
     await replies.handle(message("Hello again."))
-    await asyncio.wait_for(_until(lambda: bool(presenter.shown)), 5)
+    await asyncio.wait_for(until(lambda: bool(presenter.shown)), 5)
     await asyncio.wait_for(replies.idle(), 5)
     assert presenter.shown == ["Fine now."]
     assert await _history(engine) == [
@@ -92,14 +87,14 @@ async def test_a_backend_dying_mid_stream_stores_no_partial_reply(database: Data
 
     presenter.update = update  # type: ignore[method-assign]
     await replies.handle(message("Are you there?"))
-    await asyncio.wait_for(_until(lambda: bool(presenter.failures)), 5)
+    await asyncio.wait_for(until(lambda: bool(presenter.failures)), 5)
     await asyncio.wait_for(replies.idle(), 5)
     assert updates and updates[-1] == "one two three"  # the partial text was being shown
     assert "something went wrong" in presenter.failures[0]
     assert await _history(engine) == [(Role.HUMAN, "Are you there?")]
 
     await replies.handle(message("Hello again."))
-    await asyncio.wait_for(_until(lambda: bool(presenter.shown)), 5)
+    await asyncio.wait_for(until(lambda: bool(presenter.shown)), 5)
     assert presenter.shown == ["Fine now."]
 
 
@@ -107,13 +102,13 @@ async def test_a_slow_backend_times_out_and_the_next_message_works(database: Dat
     backend = RecordingBackend(replies=["slow " * 50, "Fine now."], delay=0.05)
     replies, engine, presenter = await setup(database, backend, reply_timeout=0.2)
     await replies.handle(message("Are you there?"))
-    await asyncio.wait_for(_until(lambda: bool(presenter.failures)), 5)
+    await asyncio.wait_for(until(lambda: bool(presenter.failures)), 5)
     await asyncio.wait_for(replies.idle(), 5)
     backend.delay = 0.0
     assert "took too long" in presenter.failures[0]
     assert await _history(engine) == [(Role.HUMAN, "Are you there?")]
     await replies.handle(message("Hello again."))
-    await asyncio.wait_for(_until(lambda: bool(presenter.shown)), 5)
+    await asyncio.wait_for(until(lambda: bool(presenter.shown)), 5)
     assert presenter.shown == ["Fine now."]
 
 
@@ -143,7 +138,7 @@ async def test_a_failure_on_one_attempt_is_not_retried_forever(database: Databas
     backend = FailingBackend(error=RuntimeError("boom"), failures=100, replies=["never"])
     replies, _, presenter = await setup(database, backend)
     await replies.handle(message("One."))
-    await asyncio.wait_for(_until(lambda: bool(presenter.failures)), 5)
+    await asyncio.wait_for(until(lambda: bool(presenter.failures)), 5)
     await asyncio.wait_for(replies.idle(), 5)
     assert len(backend.calls) == 1 and len(presenter.failures) == 1
     assert not replies.busy(500)
