@@ -118,14 +118,18 @@ class DiscordReplyPresenter:
             "right now). Your message is kept; send another message to try again."
         )
 
-    async def fail(self, user_message: str) -> None:
+    async def withdraw(self) -> None:
+        """The reply stops before it is stored: take the partial text away."""
         self._settled()
         await self._drop_queue_note()
         if self._message_id is not None and self._delivery is not None:
-            try:  # the partial text never reached the history: take it away
+            try:
                 await self._delivery.delete(self._message_id)
             except discord.HTTPException:
                 pass
+
+    async def fail(self, user_message: str) -> None:
+        await self.withdraw()
         channel_id = self._view.session.channel_id
         try:
             channel = self._channel or await self._cog.channel(channel_id)
@@ -401,6 +405,15 @@ class RoleplayCog(commands.Cog):
     def _latest_id(self, channel_id: int, latest: StoredMessage) -> int | None:
         known = self._latest_reply.get(channel_id)
         return known[0] if known else latest.discord_message_id
+
+    async def stop_channel(self, channel_id: int) -> None:
+        """Stop the channel's reply (its session stopped, reset or replaced); a reply cut off
+        mid-stream is taken away (the one who stopped it knows why: no note)."""
+        busy = self.replies.busy(channel_id)
+        await self.replies.cancel(channel_id)
+        presenter = self.live.get(channel_id)
+        if busy and presenter is not None and not presenter.done:
+            await presenter.withdraw()
 
     async def _stop_replies(self) -> None:
         """Cancel every reply in progress; one cut off mid-stream is taken away with a note."""

@@ -65,7 +65,7 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
                 type=discord.ChannelType.public_thread,
                 auto_archive_duration=1440,
             )
-        await self.roleplay.replies.cancel(target.id)
+        await self.roleplay.stop_channel(target.id)
         _session, greeting = await core.engine.start(
             guild_id=guild_id,
             channel_id=target.id,
@@ -88,7 +88,7 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
         core = core_of(interaction)
         view = await self._active(interaction)
         self._check_session_rights(interaction, view.session.started_by)
-        await self.roleplay.replies.cancel(view.session.channel_id)
+        await self.roleplay.stop_channel(view.session.channel_id)
         await core.engine.stop(view.session.channel_id)
         await interaction.response.send_message(
             f"**{view.character.name}** leaves the roleplay. `/session start` begins a new one.",
@@ -111,7 +111,7 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
         )
         if await confirm.wait() or not confirm.confirmed:
             return
-        await self.roleplay.replies.cancel(view.session.channel_id)
+        await self.roleplay.stop_channel(view.session.channel_id)
         await core.engine.reset(view.session.id)
         await interaction.edit_original_response(content="The history was cleared.", view=None)
         channel = interaction.channel
@@ -287,7 +287,7 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
             )
             return
         if paused:
-            await self.roleplay.replies.cancel(view.session.channel_id)
+            await self.roleplay.stop_channel(view.session.channel_id)
         await core.cast.set_paused(view.session.id, paused)
         await interaction.response.send_message(
             "⏸️ The roleplay is paused: messages are kept, the characters wait for "

@@ -278,3 +278,28 @@ async def test_the_real_model_answers_in_a_channel(
     assert reply.allowed_mentions == {"parse": []}
     stats = tiny_backend.last_stats
     assert stats is not None and stats.generated_tokens > 0
+
+
+async def test_stopping_the_session_mid_reply_takes_the_partial_text_away(
+    emu: DiscordEmulator, world: World, database: Database
+) -> None:
+    backend = RecordingBackend(replies=["A long tale " * 40], delay=0.05)
+    async with galatea(emu, database, backend) as bot:
+        await create_aqua(emu, world, greeting="")
+        await start_session(emu, world)
+        await emu.send_message(world.channel, world.alice, "Tell me everything.")
+        partial = await emu.wait_for_message(
+            world.channel, is_character_message("Aqua"), timeout=10
+        )
+        stopped = await emu.invoke_command(
+            "session stop", {}, user=world.alice, channel=world.channel
+        )
+        await stopped.response()
+        await asyncio.wait_for(bot.roleplay_cog.replies.idle(), 5)  # type: ignore[attr-defined]
+        await asyncio.wait_for(
+            until(lambda: all(m.id != partial.id for m in emu.messages_in(world.channel))), 5
+        )
+        view = await bot.core.engine.active(world.channel.id)
+    assert view is None
+    assert not any(is_character_message("Aqua")(m) for m in emu.messages_in(world.channel))
+    assert not any(m.content.startswith("⚠️") for m in emu.messages_in(world.channel))
