@@ -10,7 +10,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.errors import NotFound
-from bot.roleplay.channel import IncomingMessage
+from bot.roleplay.channel import IncomingMessage, Outcome
 from cogs.common import NO_MENTIONS, core_of, place_of, reply_ephemeral, require_guild
 
 log = logging.getLogger(__name__)
@@ -85,6 +85,16 @@ class ImpersonateCog(commands.Cog):
             )
         )
         log.info("Drafted line posted in channel %d: %s", channel.id, outcome)
+        if outcome in (Outcome.CHANNEL_AT_LIMIT, Outcome.USER_AT_LIMIT):
+            # Said to them alone: the button's answer ("Posted.") is already given.
+            limit = (
+                roleplay.user_limit if outcome is Outcome.USER_AT_LIMIT else roleplay.channel_limit
+            )
+            view = await roleplay.core.engine.active(channel.id)
+            name = view.character.name if view is not None else "The character"
+            await interaction.followup.send(
+                f"⏳ {limit.note(name)}", ephemeral=True, allowed_mentions=NO_MENTIONS
+            )
 
 
 async def setup(bot: commands.Bot) -> None:

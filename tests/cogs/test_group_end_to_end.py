@@ -242,3 +242,24 @@ async def test_replying_to_a_characters_message_has_that_character_answer(
     assert second.content == "Yes, I said that."
     assert len(backend.calls) == 2
     assert backend.prompts[-1].startswith("Darkness's Persona:")
+
+
+async def test_a_posted_draft_held_by_the_members_limit_tells_them_privately(
+    emu: DiscordEmulator, world: World, database: Database
+) -> None:
+    backend = RecordingBackend(replies=["Welcome.", " I wave.", "Unused."])
+    async with galatea(emu, database, backend, REPLIES_PER_USER_PER_MINUTE=1):
+        await set_up_the_scene(emu, world)
+        await emu.send_message(world.channel, world.carol, "Hello all!")
+        await wait_for_reply(emu, world.channel, "Aqua")
+        record = await emu.invoke_command(
+            "impersonate", {}, user=world.carol, channel=world.channel
+        )
+        await record.response()
+        draft = await record.followup()
+        button = draft["components"][0]["components"][0]["custom_id"]
+        click = await emu.click_button(draft, button, world.carol)
+        await click.response()
+        note = await click.followup()
+    assert note.ephemeral and note.content.startswith("⏳")
+    assert len(backend.calls) == 2  # the reply to "Hello all!" and the draft; no third reply
