@@ -5,7 +5,7 @@ not become a way into the host's own network (SSRF): only http(s); the host is r
 refused if any address is not public; the connection goes to the address that was checked (a
 name that resolves differently a moment later, "DNS rebinding", changes nothing); each redirect
 is checked the same way; the whole fetch has a time limit and the body a size limit. Callers run
-:func:`bot.images.normalize_avatar` on the bytes, in a thread.
+:func:`bot.images.normalize_avatar` on the bytes, in a thread (``AvatarFetcher.fetch_png``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
 from bot.errors import InvalidInput
-from bot.images import MAX_AVATAR_BYTES
+from bot.images import MAX_AVATAR_BYTES, normalize_avatar
 
 log = logging.getLogger(__name__)
 
@@ -264,3 +264,7 @@ class AvatarFetcher:
         return await fetch_avatar(
             link, policy=self.policy, max_bytes=self.max_bytes, timeout=self.timeout
         )
+
+    async def fetch_png(self, link: str) -> bytes:
+        """The image at ``link`` as the avatar Galatea stores (see bot/images.py)."""
+        return await asyncio.to_thread(normalize_avatar, await self.fetch(link))

@@ -1,7 +1,9 @@
-"""Values read on every message, kept in memory for a few seconds.
+"""What the bot keeps in memory between messages: always bounded.
 
-The process that changes a value forgets it at once; a change made by another process (a
-rolling deploy of a shard) is seen once the memory runs out.
+``ExpiringMemo``: values read on every message, kept for a few seconds. The process that
+changes a value forgets it at once; a change made by another process (a rolling deploy of a
+shard) is seen once the memory runs out. ``BoundedDict``: per-session facts that only this
+process produces, forgetting the least recently set past a limit.
 """
 
 from __future__ import annotations
@@ -12,6 +14,20 @@ from typing import Generic, TypeVar
 
 K = TypeVar("K")
 V = TypeVar("V")
+
+
+class BoundedDict(dict[K, V]):
+    """A dict that forgets its least recently set entries past ``limit``."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self._limit = limit
+
+    def __setitem__(self, key: K, value: V) -> None:
+        super().pop(key, None)  # re-inserted last: the most recently set stays
+        super().__setitem__(key, value)
+        if len(self) > self._limit:
+            del self[next(iter(self))]
 
 
 class ExpiringMemo(Generic[K, V]):

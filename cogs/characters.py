@@ -156,12 +156,8 @@ class LinkedAvatar:
     """
 
     def __init__(self, fetcher: AvatarFetcher, link: str) -> None:
-        self._task = asyncio.create_task(self._fetch(fetcher, link))
+        self._task = asyncio.create_task(fetcher.fetch_png(link))
         self._task.add_done_callback(_retrieve)  # a form never sent leaves nobody awaiting it
-
-    @staticmethod
-    async def _fetch(fetcher: AvatarFetcher, link: str) -> bytes:
-        return await asyncio.to_thread(normalize_avatar, await fetcher.fetch(link))
 
     async def result(
         self, interaction: discord.Interaction[Any], *, form_filled: bool

@@ -4,14 +4,7 @@ from __future__ import annotations
 
 from bot.guild_config import GuildConfigService
 from bot.store import Database
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import ManualClock
 
 
 async def test_a_change_made_here_is_seen_at_once(database: Database) -> None:
@@ -22,7 +15,7 @@ async def test_a_change_made_here_is_seen_at_once(database: Database) -> None:
 
 
 async def test_another_process_change_is_seen_once_the_memory_runs_out(database: Database) -> None:
-    clock = Clock()
+    clock = ManualClock()
     here, elsewhere = GuildConfigService(database, clock=clock), GuildConfigService(database)
     before = (await here.get(7)).ooc_prefix
     await elsewhere.update(7, ooc_prefix="%%")
@@ -32,7 +25,7 @@ async def test_another_process_change_is_seen_once_the_memory_runs_out(database:
 
 
 async def test_reads_come_from_memory_until_it_runs_out(database: Database) -> None:
-    clock = Clock()
+    clock = ManualClock()
     config = GuildConfigService(database, clock=clock)
     first = await config.get(7)
     async with database.write() as uow:  # behind the service's back

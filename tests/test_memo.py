@@ -7,18 +7,11 @@ import asyncio
 from bot.memo import ExpiringMemo
 from bot.personas import PersonaService
 from bot.store import Database
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import ManualClock
 
 
 async def test_a_value_is_read_once_until_it_runs_out() -> None:
-    clock, reads = Clock(), []
+    clock, reads = ManualClock(), []
     memo: ExpiringMemo[str, int] = ExpiringMemo(5.0, clock=clock)
 
     async def read() -> int:
@@ -59,7 +52,7 @@ async def test_the_memory_is_bounded() -> None:
 
 
 async def test_a_persona_set_here_signs_the_next_message_at_once(database: Database) -> None:
-    clock = Clock()
+    clock = ManualClock()
     here, elsewhere = PersonaService(database, clock=clock), PersonaService(database)
     assert await here.speaker_name(1, 7, "bob_display") == "bob_display"
     await here.set(1, 7, "Sir Robert")

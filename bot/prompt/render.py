@@ -272,7 +272,7 @@ class PromptRenderer:
             tail=tail,
             reply=fmt.reply_opening(sheet),
             lore=activations,
-            lore_lines=[f"{defuse_tokens(a.content)}\n" for a in activations],
+            lore_lines=[_lore_line(a) for a in activations],
         )
 
     async def _lore(
@@ -284,7 +284,8 @@ class PromptRenderer:
             found = scan_book(book, scanned, char=char, user=user)
             if not found:
                 continue
-            costs = await self._counter.count_many([f"{defuse_tokens(a.content)}\n" for a in found])
+            # Counted as they stand in the prompt: the window's costs below are then cached.
+            costs = await self._counter.count_in_prompt([_lore_line(a) for a in found])
             chosen += within_budget(found, costs, book_budget(book, self._context_length))
         return chosen
 
@@ -310,6 +311,10 @@ class PromptRenderer:
             parts.reply,
         ]
         return "".join(pieces), await self._counter.count_joined(pieces)
+
+
+def _lore_line(activation: Activation) -> str:
+    return f"{defuse_tokens(activation.content)}\n"
 
 
 def _index_of_id(history: Sequence[Turn], turn_id: int | None) -> int:

@@ -18,6 +18,7 @@ from typing import Protocol
 
 from bot.errors import GalateaError, PermissionDenied
 from bot.guild_config import GuildConfigService
+from bot.memo import BoundedDict
 from bot.personas import PersonaService
 from bot.policy import (
     ChannelReplyLimit,
@@ -36,6 +37,7 @@ from bot.values import CastMember, Character, GuildSettings, Role, StoredMessage
 
 log = logging.getLogger(__name__)
 
+ANSWERS_REMEMBERED = 50_000  # (channel, character) pairs: channels come and go
 MAX_MESSAGE_CHARS = 8_000  # longer than any Discord message; anything past it is cut
 
 
@@ -135,7 +137,7 @@ class ChannelRoleplay:
         self._pending: dict[int, dict[int, int | None]] = {}
         # Per (channel, character), the newest message its last reply's prompt held: a request
         # for a message that reply already covered is dropped, not answered twice.
-        self._answered: dict[tuple[int, int], int] = {}
+        self._answered: BoundedDict[tuple[int, int], int] = BoundedDict(ANSWERS_REMEMBERED)
         self._workers: dict[int, asyncio.Task[None]] = {}
         self._intake: dict[int, asyncio.Lock] = {}
 
@@ -293,8 +295,6 @@ class ChannelRoleplay:
                         replace(current, character=speaker), place, config
                     )
                     if covered is not None:
-                        if len(self._answered) > 50_000:  # bounded: channels come and go
-                            self._answered.clear()
                         self._answered[(channel, character_id)] = covered
         finally:
             if self._workers.get(channel) is asyncio.current_task():

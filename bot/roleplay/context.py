@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 
 from bot.cards import LoreBook, substitute_macros
 from bot.errors import NotFound
+from bot.memo import BoundedDict
 from bot.prompt.render import AuthorNote, CharacterPrompt, PromptRenderer, RenderedPrompt
 from bot.store import Database, UnitOfWork
 from bot.store.scenes import Scene
@@ -106,6 +107,28 @@ def present_for(messages: Sequence[StoredMessage], context: PromptContext) -> li
     return [m for m in messages if m.id > since]
 
 
+SESSIONS_REMEMBERED = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class _Window:
+    """What a (session, character)'s last prompt held, for the next one."""
+
+    first_turn_id: int | None  # the window never starts earlier: the prompt's start stays put
+    # Example blocks shown; None once they made way for history: they do not come back (each
+    # change near the prompt's start makes the backend read the whole prompt again).
+    examples: int | None
+
+    @staticmethod
+    def after(last: _Window | None, prompt: RenderedPrompt, *, trimmed: bool) -> _Window:
+        first = prompt.first_turn_id
+        if first is None and last is not None:
+            first = last.first_turn_id
+        shown_before = 0 if last is None else last.examples
+        gone = shown_before is None or trimmed or prompt.examples_included < shown_before
+        return _Window(first, None if gone else prompt.examples_included)
+
+
 class PromptBuilder:
     """Loads what a prompt needs and renders it, keeping each speaker's window start fixed."""
 
@@ -113,22 +136,14 @@ class PromptBuilder:
         self._db = database
         self.renderer = renderer
         self._history_limit = history_limit
-        # The first turn of each (session, character)'s last prompt: keeps the prompt start fixed.
-        self._sticky: dict[tuple[int, int], int] = {}
+        # Each (session, character)'s last window, so the next prompt keeps its start.
+        self._windows: BoundedDict[tuple[int, int], _Window] = BoundedDict(SESSIONS_REMEMBERED)
         # Who {{user}} is in each session's character definition (see ``definition_user``).
-        self._definition_users: dict[int, str] = {}
-        # Example dialogue shown in each (session, character)'s last prompt, and the keys whose
-        # examples made way for history: they do not come back (each change of the prompt's
-        # start makes the backend read the whole prompt again).
-        self._examples: dict[tuple[int, int], int] = {}
-        self._examples_gone: set[tuple[int, int]] = set()
+        self._definition_users: BoundedDict[int, str] = BoundedDict(SESSIONS_REMEMBERED)
 
     def forget(self, session_id: int) -> None:
-        for key in [k for k in self._sticky if k[0] == session_id]:
-            del self._sticky[key]
-        for key in [k for k in self._examples if k[0] == session_id]:
-            del self._examples[key]
-        self._examples_gone = {k for k in self._examples_gone if k[0] != session_id}
+        for key in [k for k in self._windows if k[0] == session_id]:
+            del self._windows[key]
         self._definition_users.pop(session_id, None)
 
     async def load(
@@ -141,7 +156,8 @@ class PromptBuilder:
             session = scene.session
             context = await load_context(uow, session, character_id, cast=await cast_of(uow, scene))
             # The window never starts before the last prompt's first turn: read from there.
-            start = self._sticky.get((session_id, context.character.id))
+            window = self._windows.get((session_id, context.character.id))
+            start = window.first_turn_id if window is not None else None
             messages = await uow.messages.recent(session_id, self._history_limit, from_id=start)
             authors = {m.author_id for m in messages if m.author_id is not None}
             personas = await uow.personas.of_members(session.guild_id, authors)
@@ -175,14 +191,16 @@ class PromptBuilder:
         key = (session_id, me)
         definition_user = self.definition_user(session_id, context.session, humans, user)
         character = prompt_character(context.character)
-        if key in self._examples_gone and character.example_mode is ExampleMode.GRADUAL:
-            character = replace(character, example_mode=ExampleMode.NEVER)
+        last = self._windows.get(key)
+        if last is not None and last.examples is None:
+            if character.example_mode is ExampleMode.GRADUAL:
+                character = replace(character, example_mode=ExampleMode.NEVER)
         prompt = await self.renderer.render(
             character,
             turns,
             user_name=user,
             reply_tokens=reply_tokens,
-            sticky_first_turn_id=self._sticky.get(key),
+            sticky_first_turn_id=last.first_turn_id if last is not None else None,
             lore=context.books,
             author_note=context.author_note,
             others=others,
@@ -191,12 +209,9 @@ class PromptBuilder:
             definition_user=definition_user,
         )
         if reply_as is None:
-            if prompt.first_turn_id is not None:
-                self._sticky[key] = prompt.first_turn_id
-            trimmed = prompt.turns_included < len(turns)
-            if trimmed or prompt.examples_included < self._examples.get(key, 0):
-                self._examples_gone.add(key)
-            self._examples[key] = prompt.examples_included
+            self._windows[key] = _Window.after(
+                last, prompt, trimmed=prompt.turns_included < len(turns)
+            )
         return prompt
 
     def definition_user(
@@ -217,8 +232,6 @@ class PromptBuilder:
             starter = session.started_by if session is not None else None
             names = [m.speaker for m in humans if starter is not None and m.author_id == starter]
             chosen = names[-1] if names else current
-            if len(self._definition_users) > 10_000:  # bounded: sessions come and go
-                self._definition_users.clear()
             self._definition_users[session_id] = chosen
         return chosen
 

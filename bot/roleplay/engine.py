@@ -13,12 +13,12 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
-from typing import TypeVar
 
 from bot.errors import InvalidInput, NotFound
 from bot.inference.base import Backend, GenerationParams
 from bot.inference.presets import apply_preset
 from bot.inference.scheduler import Scheduler
+from bot.memo import BoundedDict
 from bot.prompt.render import PromptRenderer, RenderedPrompt
 from bot.roleplay.context import PromptBuilder, add_greeting, cast_of, load_cast, speaker_of
 from bot.roleplay.export import export_session
@@ -31,26 +31,6 @@ log = logging.getLogger(__name__)
 
 OnQueued = Callable[[int], Awaitable[None]]
 SESSIONS_REMEMBERED = 10_000
-
-
-K = TypeVar("K")
-V = TypeVar("V")
-
-
-class BoundedDict(dict[K, V]):
-    """A dict that forgets its oldest entries past ``limit`` (per-session memos)."""
-
-    def __init__(self, limit: int) -> None:
-        super().__init__()
-        self._limit = limit
-
-    def __setitem__(self, key: K, value: V) -> None:
-        super().pop(key, None)  # re-inserted last: the most recently used stays
-        super().__setitem__(key, value)
-        if len(self) > self._limit:
-            del self[next(iter(self))]
-
-
 MAX_AUTHOR_NOTE = 2_000
 MAX_NOTE_DEPTH = 100
 

@@ -4,13 +4,12 @@ protocol as the real ones (streaming, stop sequences, token counts) and never sh
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
-from bot.inference.base import Capabilities, GenerationParams
-from bot.inference.stops import StopMatcher
+from bot.inference.base import GenerationParams
+from tests.support.scripted import ScriptedBasics, stream_pieces
 
 # What a load-test user writes: "line 41 from u3: ...". The reply says "(answering 41) ...".
 LINE = re.compile(r"\bline (\d+) from ")
@@ -25,7 +24,7 @@ def answer_of(text: str) -> int | None:
 
 
 @dataclass
-class AckBackend:
+class AckBackend(ScriptedBasics):
     """Replies "(answering N) The lantern flickers..." in a few quick pieces, N being the last
     numbered line in the prompt (0 when there is none)."""
 
@@ -35,20 +34,6 @@ class AckBackend:
     model_name: str = "ack-model"
     generations: int = 0
 
-    @property
-    def capabilities(self) -> Capabilities:
-        return Capabilities(samplers=frozenset({"top_p", "top_k", "repetition_penalty", "seed"}))
-
-    async def load(self) -> None:
-        return None
-
-    async def close(self) -> None:
-        return None
-
-    async def count_tokens(self, text: str) -> int:
-        # Deterministic and close to a real tokenizer's count for English text.
-        return max(1, (len(text.encode()) + 3) // 4) if text else 0
-
     async def stream(
         self, prompt: str, params: GenerationParams, stop: Sequence[str]
     ) -> AsyncIterator[str]:
@@ -56,14 +41,5 @@ class AckBackend:
         numbers = LINE.findall(prompt)
         # The number comes first and whole, so the first text a channel sees already says it.
         pieces = (f"(answering {numbers[-1] if numbers else 0}) ", *BODY)
-        matcher = StopMatcher(stop)
-        for piece in pieces:
-            await asyncio.sleep(self.piece_delay)
-            out = matcher.feed(piece)
-            if out:
-                yield out
-            if matcher.stopped:
-                return
-        tail = matcher.flush()
-        if tail:
-            yield tail
+        async for out in stream_pieces(pieces, stop, delay=self.piece_delay):
+            yield out

@@ -7,8 +7,8 @@ import asyncio
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from bot.inference.base import Capabilities, GenerationParams
-from bot.inference.stops import StopMatcher
+from bot.inference.base import GenerationParams
+from tests.support.scripted import ScriptedBasics, stream_pieces
 
 
 @dataclass
@@ -19,7 +19,7 @@ class RecordedCall:
 
 
 @dataclass
-class RecordingBackend:
+class RecordingBackend(ScriptedBasics):
     """Replies with ``replies`` in order (the last one repeats), word by word."""
 
     replies: list[str] = field(default_factory=lambda: ["Hello there."])
@@ -30,20 +30,6 @@ class RecordingBackend:
     model_name: str = "recording-model"
     release: asyncio.Event | None = None  # when set, generation waits for it before replying
 
-    @property
-    def capabilities(self) -> Capabilities:
-        return Capabilities(samplers=frozenset({"top_p", "top_k", "repetition_penalty", "seed"}))
-
-    async def load(self) -> None:
-        return None
-
-    async def close(self) -> None:
-        return None
-
-    async def count_tokens(self, text: str) -> int:
-        # Deterministic and close to a real tokenizer's count for English text.
-        return max(1, (len(text.encode()) + 3) // 4) if text else 0
-
     async def stream(
         self, prompt: str, params: GenerationParams, stop: Sequence[str]
     ) -> AsyncIterator[str]:
@@ -51,18 +37,8 @@ class RecordingBackend:
         if self.release is not None:
             await asyncio.wait_for(self.release.wait(), timeout=10)
         index = min(len(self.calls) - 1, len(self.replies) - 1)
-        matcher = StopMatcher(stop)
-        for piece in _pieces(self.replies[index]):
-            if self.delay:
-                await asyncio.sleep(self.delay)
-            out = matcher.feed(piece)
-            if out:
-                yield out
-            if matcher.stopped:
-                return
-        tail = matcher.flush()
-        if tail:
-            yield tail
+        async for out in stream_pieces(_pieces(self.replies[index]), stop, delay=self.delay):
+            yield out
 
     @property
     def prompts(self) -> list[str]:
