@@ -61,6 +61,16 @@ def tokenize(llm: Any, text: str, *, add_bos: bool) -> list[int]:
     return buffer[:count]
 
 
+MODEL_FILE_SUFFIXES = frozenset({".gguf", ".bin", ".ggml"})
+
+
+def _names_a_missing_file(model: str) -> bool:
+    """A MODEL ending like a model file names a local file (a Hub repo id does not): when it is
+    missing, say so rather than ask the Hub for it."""
+    path = Path(model).expanduser()
+    return path.suffix.lower() in MODEL_FILE_SUFFIXES and not path.exists()
+
+
 def infer_model_type(model: str, model_file: str | None) -> str | None:
     """Guess the ctransformers model type; None lets ctransformers read it (GGUF, config.json)."""
     name = " ".join(filter(None, [model, model_file])).lower()
@@ -137,6 +147,13 @@ class CTransformersBackend:
         async with self._load_lock:
             if self._llm is not None:
                 return
+            if _names_a_missing_file(self._model):
+                log.error("There is no model file at %s", self._model)
+                raise BackendUnavailable(
+                    f"The model {self._model} could not be loaded: there is no such file. "
+                    'Download it (see the README, "Getting a Pygmalion model") or point MODEL '
+                    "at the file."
+                )
             log.info(
                 "Loading model %s (type %s, %d GPU layers, context %d tokens)...",
                 self._model,

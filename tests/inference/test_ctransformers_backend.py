@@ -147,6 +147,14 @@ async def test_missing_model_file_is_a_clear_error(tmp_path) -> None:  # type: i
     await backend.close()
 
 
+async def test_a_missing_model_file_is_not_looked_for_on_the_hub(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    backend = CTransformersBackend(str(tmp_path / "models" / "pygmalion-2-7b.Q4_K_M.gguf"))
+    with pytest.raises(BackendUnavailable, match="there is no such file") as refused:
+        await backend.load()
+    assert "Getting a Pygmalion model" in refused.value.user_message
+    await backend.close()
+
+
 async def test_gpu_layers_without_a_cuda_runtime_fall_back_to_the_cpu_and_say_so(
     tiny_model_path,
     caplog: pytest.LogCaptureFixture,  # type: ignore[no-untyped-def]
