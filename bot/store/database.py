@@ -1,9 +1,10 @@
 """Engine, connection tuning and units of work.
 
 SQLite is tuned for a bot that must not lose a posted reply: WAL, ``synchronous=FULL``, foreign
-keys, a busy timeout, and ``BEGIN IMMEDIATE`` for transactions that write (with the driver's
-default deferred BEGIN, two writers upgrade their locks at once and one fails immediately with
-"database is locked" instead of waiting).
+keys, waits of up to 10 s for a lock (on the event loop, see ``sqlite_driver.py``, which also
+runs statements without a trip to another thread), and ``BEGIN IMMEDIATE`` for transactions
+that write (with the driver's default deferred BEGIN, two writers upgrade their locks at once
+and one fails immediately with "database is locked" instead of waiting).
 
 PostgreSQL gives write units of work the same promise: each takes a transaction-scoped advisory
 lock first, so writers queue as they do on SQLite (reads never wait). Row locks alone would not
@@ -31,10 +32,11 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from bot.store.repositories import UnitOfWork
+from bot.store.sqlite_driver import BUSY_TIMEOUT_SECONDS, inline_dbapi
 
 log = logging.getLogger(__name__)
 
-SQLITE_BUSY_TIMEOUT_MS = 10_000
+SQLITE_BUSY_TIMEOUT_MS = int(BUSY_TIMEOUT_SECONDS * 1000)
 # Any fixed number; advisory locks are per database, so it names "the writer's turn" there.
 POSTGRESQL_WRITE_LOCK = 0x6761_6C61  # "gala"
 
@@ -47,9 +49,8 @@ class Database:
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
             _ensure_sqlite_folder(url)
-            self.engine: AsyncEngine = create_async_engine(
-                url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
-            )
+            # Statements on the loop, commits in aiosqlite's thread: see sqlite_driver.py.
+            self.engine: AsyncEngine = create_async_engine(url, echo=echo, module=inline_dbapi())
             _tune_sqlite(self.engine)
         else:
             self.engine = create_async_engine(url, echo=echo, pool_pre_ping=True)
@@ -100,7 +101,8 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
             "PRAGMA journal_mode=WAL",
             "PRAGMA synchronous=FULL",
             "PRAGMA foreign_keys=ON",
-            f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
+            # Waits for a lock happen between statements, off the loop (sqlite_driver.py).
+            "PRAGMA busy_timeout=0",
         ):
             cursor.execute(pragma)
         cursor.close()
