@@ -1,11 +1,13 @@
-"""Random-weight llama GGUF models of realistic shapes, quantized with gguf-py's numpy Q4_0.
+"""Random-weight llama GGUF models of realistic shapes, in Q4_0.
 
-Nothing is downloaded: the weights are Gaussian noise, quantized to Q4_0 by ``gguf.quants``
-(gguf-py 0.19 implements Q4_0 quantization; K-quants such as Q4_K_M have no numpy quantizer
-there, so every matrix, the output one included, is Q4_0). Compute and memory traffic per token
-depend only on the shapes and the quantization, so speed measured on these files is the speed
-of a trained model of the same shape. Each tensor is generated, quantized and written in turn,
-so a 7B file needs well under 1 GiB of memory to write.
+Nothing is downloaded: every matrix is written as random Q4_0 blocks (llama.cpp's layout: an
+f16 scale, then 32 four-bit weights), with scales drawn so that the weights spread like
+Gaussian noise of standard deviation ``WEIGHT_STD`` quantized to Q4_0. Writing the blocks
+directly rather than quantizing Gaussian floats makes a 7B file take seconds instead of
+minutes, which matters on a GPU machine lent for a few minutes. Compute and memory traffic per
+token depend only on the shapes and the quantization, so speed measured on these files is the
+speed of a trained model of the same shape. Each tensor is generated and written in turn, so a
+7B file needs well under 1 GiB of memory to write.
 """
 
 from __future__ import annotations
@@ -19,14 +21,13 @@ from pathlib import Path
 import gguf
 import numpy as np
 from gguf import GGMLQuantizationType
-from gguf.quants import quantize
 
 from bench.vocab import Vocabulary, build_vocabulary
 
 log = logging.getLogger(__name__)
 
 MODELS_DIR = Path(__file__).parent / "models"
-GENERATOR_VERSION = 1  # bump when the file contents change, so cached files are rewritten
+GENERATOR_VERSION = 2  # bump when the file contents change, so cached files are rewritten
 WEIGHT_STD = 0.02
 FILE_TYPE_Q4_0 = 2  # llama.cpp's LLAMA_FTYPE_MOSTLY_Q4_0
 
@@ -136,6 +137,20 @@ def _add_metadata(writer: gguf.GGUFWriter, shape: ModelShape, vocab: Vocabulary)
     writer.add_unk_token_id(0)
 
 
+def random_q4_0_blocks(rng: np.random.Generator, rows: int, columns: int) -> np.ndarray:
+    """``rows`` rows of random Q4_0 blocks, as gguf's quantizer would lay them out.
+
+    Q4_0 stores ``d * (q - 8)`` with ``d = max|w| / -8`` per block of 32 weights; the largest
+    of 32 Gaussian draws is about 2.1 standard deviations, so ``d`` is drawn around that.
+    """
+    block_size, type_size = gguf.GGML_QUANT_SIZES[GGMLQuantizationType.Q4_0]
+    blocks = rows * columns // block_size
+    data = rng.integers(0, 256, size=(blocks, type_size), dtype=np.uint8)
+    scales = -(WEIGHT_STD * rng.uniform(1.6, 2.8, size=blocks)) / 8
+    data[:, :2] = scales.astype(np.float16).view(np.uint8).reshape(blocks, 2)
+    return data.reshape(rows, columns // block_size * type_size)
+
+
 def write_random_llama(path: Path, shape: ModelShape, *, seed: int = 0) -> Path:
     """Write a random-weight Q4_0 llama GGUF (norms in F32) to ``path``."""
     vocab = build_vocabulary(shape.n_vocab)
@@ -162,8 +177,6 @@ def write_random_llama(path: Path, shape: ModelShape, *, seed: int = 0) -> Path:
         if len(dims) == 1:
             writer.write_tensor_data(np.ones(dims, dtype=np.float32))
             continue
-        weights = rng.standard_normal(dims, dtype=np.float32)
-        weights *= WEIGHT_STD
-        writer.write_tensor_data(quantize(weights, GGMLQuantizationType.Q4_0))
+        writer.write_tensor_data(random_q4_0_blocks(rng, *dims))
     writer.close()
     return path
