@@ -92,6 +92,7 @@ class ChannelSession:
     author_note: str = ""
     author_note_depth: int = 4  # inserted before this many of the latest messages
     paused: bool = False  # messages are recorded, nobody answers
+    history_revision: int = 0  # moves with every change to the session's messages
 
 
 @dataclass(frozen=True, slots=True)

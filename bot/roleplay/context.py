@@ -108,6 +108,31 @@ def present_for(messages: Sequence[StoredMessage], context: PromptContext) -> li
 
 
 SESSIONS_REMEMBERED = 10_000
+# Histories kept in memory: the sessions that spoke most recently. A few hundred rows each.
+HISTORIES_REMEMBERED = 256
+
+
+@dataclass(slots=True)
+class _History:
+    """A session's prompt window as last read, and the lines this process stored since.
+
+    ``revision`` is the session's ``history_revision`` when it was read; the database moves
+    that number by one for every message inserted, changed or deleted. If it has moved by
+    exactly the number of lines this process stored since, nobody else changed the history and
+    those lines are the whole difference: no read is needed."""
+
+    revision: int
+    from_id: int | None
+    messages: list[StoredMessage]
+    stored_since: list[StoredMessage] = field(default_factory=list)
+
+    def current(self, revision: int, from_id: int | None, limit: int) -> list[StoredMessage] | None:
+        if from_id != self.from_id or revision != self.revision + len(self.stored_since):
+            return None
+        if self.stored_since:
+            self.messages = (self.messages + self.stored_since)[-limit:]
+            self.revision, self.stored_since = revision, []
+        return list(self.messages)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,11 +165,33 @@ class PromptBuilder:
         self._windows: BoundedDict[tuple[int, int], _Window] = BoundedDict(SESSIONS_REMEMBERED)
         # Who {{user}} is in each session's character definition (see ``definition_user``).
         self._definition_users: BoundedDict[int, str] = BoundedDict(SESSIONS_REMEMBERED)
+        self._histories: BoundedDict[int, _History] = BoundedDict(HISTORIES_REMEMBERED)
 
     def forget(self, session_id: int) -> None:
         for key in [k for k in self._windows if k[0] == session_id]:
             del self._windows[key]
         self._definition_users.pop(session_id, None)
+        self._histories.pop(session_id, None)
+
+    def stored(self, message: StoredMessage) -> None:
+        """This process stored ``message`` (committed): the next prompt needs no read for it."""
+        history = self._histories.get(message.session_id)
+        if history is not None:
+            history.stored_since.append(message)
+
+    async def _recent(
+        self, uow: UnitOfWork, session: ChannelSession, from_id: int | None
+    ) -> list[StoredMessage]:
+        """The window's messages: from memory while the history revision says nothing else
+        changed, else read (one per session, kept for the next prompt)."""
+        history = self._histories.get(session.id)
+        if history is not None:
+            messages = history.current(session.history_revision, from_id, self._history_limit)
+            if messages is not None:
+                return messages
+        messages = await uow.messages.recent(session.id, self._history_limit, from_id=from_id)
+        self._histories[session.id] = _History(session.history_revision, from_id, messages)
+        return list(messages)
 
     async def load(
         self, session_id: int, character_id: int | None = None
@@ -158,7 +205,7 @@ class PromptBuilder:
             # The window never starts before the last prompt's first turn: read from there.
             window = self._windows.get((session_id, context.character.id))
             start = window.first_turn_id if window is not None else None
-            messages = await uow.messages.recent(session_id, self._history_limit, from_id=start)
+            messages = await self._recent(uow, session, start)
             authors = {m.author_id for m in messages if m.author_id is not None}
             personas = await uow.personas.of_members(session.guild_id, authors)
         context = PromptContext(

@@ -198,6 +198,7 @@ class SessionEngine:
                 discord_message_id=discord_message_id,
             )
         self._last_authors[session_id] = author_id or 0
+        self._prompts.stored(message)
         return message
 
     async def history(self, session_id: int, limit: int | None = None) -> list[StoredMessage]:
@@ -303,14 +304,17 @@ class SessionEngine:
         params: GenerationParams | None = None,
         on_text: OnText | None = None,
         on_queued: OnQueued | None = None,
+        shown_as: Callable[[], int | None] | None = None,
     ) -> Reply:
         """Generate, clean and store a character's next line (the session's first character
         unless ``character_id`` names another in the scene).
 
         ``on_text`` receives the cleaned reply so far, each time it grows; ``on_queued`` the
-        queue position when the model is busy for a while. One reply per session at a time:
-        a second call waits and then answers everything said meanwhile (the prompt is
-        rendered once the turn on the model comes, from the newest history).
+        queue position when the model is busy for a while; ``shown_as``, asked when the reply
+        is stored, the Discord id of the message already showing it (stored with it). One
+        reply per session at a time: a second call waits and then answers everything said
+        meanwhile (the prompt is rendered once the turn on the model comes, from the newest
+        history).
         """
         params = params or self.defaults
         async with self._turn(session_id, on_queued):
@@ -327,7 +331,9 @@ class SessionEngine:
                     speaker=prompt.character_name,
                     content=text,
                     character_id=context.character.id,
+                    discord_message_id=shown_as() if shown_as is not None else None,
                 )
+            self._prompts.stored(message)
             return self._writer.finished(session_id, message, prompt, started)
 
     async def impersonate(

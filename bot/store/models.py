@@ -168,6 +168,9 @@ class SessionRow(Base):
     paused: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # Moved by database triggers on every insert, update and delete of the session's messages
+    # (migration b3c1e0a7d2f4): an in-memory copy of the history is current while it holds.
+    history_revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class MessageRow(Base):

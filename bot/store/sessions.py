@@ -25,6 +25,7 @@ def session_value(row: SessionRow | Row[Any]) -> ChannelSession:
         author_note=row.author_note,
         author_note_depth=row.author_note_depth,
         paused=bool(row.paused),
+        history_revision=row.history_revision,
     )
 
 
