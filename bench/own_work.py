@@ -121,9 +121,13 @@ async def measure_own_work(
 
 
 class _ShownAtOnce:
-    """A presenter that shows nothing and returns a Discord message id at once."""
+    """A presenter that costs nothing and behaves like Discord's: the first text posts a
+    message (its id is known from then on), the final text edits it."""
 
     ids = iter(range(10**15, 10**16))
+
+    def __init__(self) -> None:
+        self._id: int | None = None
 
     async def start(self) -> None:
         return None
@@ -132,10 +136,14 @@ class _ShownAtOnce:
         return None
 
     async def update(self, text: str) -> None:
-        return None
+        if self._id is None:
+            self._id = next(self.ids)
+
+    def shown_id(self) -> int | None:
+        return self._id
 
     async def finish(self, message: StoredMessage) -> int | None:
-        return next(self.ids)
+        return self._id if self._id is not None else next(self.ids)
 
     async def fail(self, user_message: str) -> None:
         raise RuntimeError(f"the reply failed: {user_message}")

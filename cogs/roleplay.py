@@ -96,6 +96,9 @@ class DiscordReplyPresenter:
         except discord.DiscordServerError as exc:
             raise self._discord_down(exc) from exc
 
+    def shown_id(self) -> int | None:
+        return self._message_id
+
     async def finish(self, message: StoredMessage) -> int | None:
         await self._drop_queue_note()
         delivery = await self._ready()

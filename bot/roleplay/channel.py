@@ -89,6 +89,11 @@ class ReplyPresenter(Protocol):
         """The cleaned reply so far."""
         ...
 
+    def shown_id(self) -> int | None:
+        """The id of the message showing the reply so far (None until one is posted): stored
+        with the reply, so that the usual case needs no second write."""
+        ...
+
     async def finish(self, message: StoredMessage) -> int | None:
         """The final reply; returns the id of the message that shows it."""
         ...
@@ -316,6 +321,7 @@ class ChannelRoleplay:
                 params=self._engine.params_for(config),
                 on_text=presenter.update,
                 on_queued=presenter.queued,
+                shown_as=presenter.shown_id,
             )
             try:
                 shown_as = await presenter.finish(reply.message)
@@ -323,7 +329,7 @@ class ChannelRoleplay:
                 # Nobody saw it: the history must not hold a line the channel never showed.
                 await asyncio.shield(self._engine.discard(reply.message.id))
                 raise
-            if shown_as is not None:
+            if shown_as is not None and shown_as != reply.message.discord_message_id:
                 await self._engine.attach_discord_id(reply.message.id, shown_as)
             return reply.prompt.last_turn_id
         except GalateaError as exc:

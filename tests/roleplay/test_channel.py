@@ -43,6 +43,9 @@ class Presenter:
     async def update(self, text: str) -> None:
         return None
 
+    def shown_id(self) -> int | None:
+        return None
+
     async def finish(self, message: StoredMessage) -> int | None:
         self.shown.append(message.content)
         return None
