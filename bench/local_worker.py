@@ -2,6 +2,9 @@
 
     python -m bench.local_worker --backend llama-cpp --model M --parts raw,reuse --out r.json
 
+Parts: raw, reuse, slide, reply (through the core) and discord (the real bot through the
+Discord emulation; needs the checkout's tests/).
+
 ``bench run`` starts this once per backend; it is a module of its own so that it can also be
 run by hand while tuning a backend.
 """
@@ -22,6 +25,7 @@ from bench.core_setup import BenchCore, bench_settings, open_bench_core
 from bench.machine import gpu_memory_used_mib, load_average, peak_rss_mib
 from bench.raw_speed import measure_raw_speed
 from bot.app import build_backend
+from bot.inference.base import Backend
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -30,10 +34,17 @@ CONTEXT_LENGTH = 4096  # Pygmalion-2 / Mythalion's window; 2,048-token prompts f
 
 
 def local_settings(
-    kind: str, model: Path, *, threads: int, gpu_layers: int, context: int = CONTEXT_LENGTH
+    kind: str,
+    model: Path,
+    *,
+    threads: int,
+    gpu_layers: int,
+    context: int = CONTEXT_LENGTH,
+    url: str = "",
 ) -> Settings:
     """An operator's settings for the backend: the environment (e.g. MODEL_INSTANCES=8) and
-    defaults for everything not named here."""
+    defaults for everything not named here. ``url``: an OpenAI-compatible server (kind
+    ``openai``) serving ``model``, e.g. llama.cpp's ``llama-server --parallel 8``."""
     return bench_settings(
         Path(tempfile.gettempdir()) / "unused.db",
         model=str(model),
@@ -42,6 +53,7 @@ def local_settings(
         INFERENCE_BACKEND=kind,
         GPU_LAYERS=gpu_layers,
         THREADS=threads,
+        **({"INFERENCE_URL": url} if url else {}),
     )
 
 
@@ -141,6 +153,21 @@ async def _reply_part(bench: BenchCore, quick: bool, reply_tokens: int) -> dict[
     return results
 
 
+async def _discord_part(backend: Backend, args: argparse.Namespace) -> dict[str, Any]:
+    """The same loaded backend, behind the real bot and a database of its own. The bench core
+    stays open but idle meanwhile: the model is loaded once, and only one of them uses it."""
+    # Imported here: it runs the test suite's Discord emulation, which only a checkout has.
+    from bench.discord_path import measure_discord_path
+
+    return await measure_discord_path(
+        backend,
+        model=args.model,
+        channel_counts=(1, 8) if args.quick else (1, 8, 32),
+        rounds=2 if args.quick else 3,
+        max_new_tokens=args.reply_tokens,
+    )
+
+
 async def measure_backend(args: argparse.Namespace) -> dict[str, Any]:
     parts = set(args.parts.split(","))
     settings = local_settings(
@@ -149,6 +176,7 @@ async def measure_backend(args: argparse.Namespace) -> dict[str, Any]:
         threads=args.threads,
         gpu_layers=args.gpu_layers,
         context=args.context,
+        url=args.url,
     )
     backend = build_backend(settings)  # exactly as bot/app.py builds it
     result: dict[str, Any] = {
@@ -179,6 +207,8 @@ async def measure_backend(args: argparse.Namespace) -> dict[str, Any]:
                 result["slide"] = await _slide_part(bench, args.reply_tokens)
             if "reply" in parts:
                 result["reply_path"] = await _reply_part(bench, args.quick, args.reply_tokens)
+            if "discord" in parts:
+                result["discord_path"] = await _discord_part(backend, args)
             result["vram_used_mib"] = gpu_memory_used_mib()
         finally:
             await bench.close()
@@ -189,7 +219,10 @@ async def measure_backend(args: argparse.Namespace) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--backend", required=True, choices=("ctransformers", "llama-cpp"))
+    parser.add_argument(
+        "--backend", required=True, choices=("ctransformers", "llama-cpp", "openai")
+    )
+    parser.add_argument("--url", default="", help="the server's URL, with --backend openai")
     parser.add_argument("--model", required=True)
     parser.add_argument("--parts", default="raw,reuse")
     parser.add_argument("--quick", action="store_true")

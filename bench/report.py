@@ -9,6 +9,9 @@ TARGET_OWN_MS = 5.0
 TARGET_HTTP_MS = 10.0
 TARGET_ONLY_NEW_SHARE = 0.90
 TARGET_GENERATION_RATIO = 0.90  # within 10% of llama-cpp-python
+TARGET_DISCORD_CHANNELS = "8"
+TARGET_DISCORD_FIRST_TEXT_P50 = 2.0  # seconds, on a GPU
+TARGET_DISCORD_FIRST_TEXT_P95 = 5.0
 
 
 def _n(value: Any, digits: int = 1) -> str:
@@ -106,6 +109,7 @@ def _targets(results: dict[str, Any]) -> list[list[str]]:
                 "yes" if met else "no",
             ]
         )
+    rows += _discord_target(results.get("discord_path", {}))
     local = results.get("local", {})
     runs = [
         (name, run, summary)
@@ -148,6 +152,78 @@ def _targets(results: dict[str, Any]) -> list[list[str]]:
                         ]
                     )
     return rows
+
+
+def _discord_target(discord: dict[str, Any]) -> list[list[str]]:
+    """The GPU target for the Discord path; met or not is only meaningful with GPU offload."""
+    figures = discord.get("channels", {}).get(TARGET_DISCORD_CHANNELS)
+    if not figures:
+        return []
+    first_p50, first_p95 = figures["first_text_p50"], figures["first_text_p95"]
+    met = (
+        first_p50 is not None
+        and first_p95 is not None
+        and figures["failures"] == 0
+        and first_p50 <= TARGET_DISCORD_FIRST_TEXT_P50
+        and first_p95 <= TARGET_DISCORD_FIRST_TEXT_P95
+    )
+    verdict = "yes" if met else "no"
+    if not discord.get("gpu_offload"):
+        verdict += " (no GPU offload: not the target's setting)"
+    return [
+        [
+            f"GPU: first visible text in Discord with {TARGET_DISCORD_CHANNELS} channels",
+            f"≤ {TARGET_DISCORD_FIRST_TEXT_P50:g} s p50, ≤ {TARGET_DISCORD_FIRST_TEXT_P95:g} s p95",
+            f"p50 {_n(first_p50, 2)} s, p95 {_n(first_p95, 2)} s "
+            f"({figures['replies']} of {figures['messages']} replies)",
+            verdict,
+        ]
+    ]
+
+
+def _discord_lines(discord: dict[str, Any]) -> list[str]:
+    if discord.get("error"):
+        return [
+            "## Time to first visible text in Discord",
+            "",
+            f"Not measured: {discord['error']}.",
+            "",
+        ]
+    lines = [
+        f"## Time to first visible text in Discord ({discord['backend']}, "
+        f"{discord['reply_tokens']} new tokens per reply)",
+        "",
+        "Member's message dispatched → the character's reply first shows text in the channel "
+        "(first text) and → its final edit (complete); the real bot through the Discord "
+        "emulation.",
+        "",
+    ]
+    rows = [
+        [
+            key,
+            str(s["rounds"]),
+            str(s["replies"]),
+            str(s["failures"]),
+            _n(s["first_text_p50"], 2),
+            _n(s["first_text_p95"], 2),
+            _n(s["first_text_max"], 2),
+            _n(s["complete_p50"], 2),
+            _n(s["complete_p95"], 2),
+            _n(s["longest_wait"], 2),
+        ]
+        for key, s in discord.get("channels", {}).items()
+    ]
+    header = ["channels", "rounds", "replies", "failures", "first text p50 s", "p95 s", "max s"]
+    lines += _table([*header, "complete p50 s", "p95 s", "longest wait s"], rows)
+    warm = discord.get("warm_up")
+    if warm:
+        lines += [
+            f"Before these, one warm-up reply in a channel of its own (not counted): first text "
+            f"after {_n(warm['first_text_max'], 2)} s, complete after "
+            f"{_n(warm['complete_max'], 2)} s.",
+            "",
+        ]
+    return lines
 
 
 def render_markdown(results: dict[str, Any]) -> str:
@@ -231,6 +307,9 @@ def render_markdown(results: dict[str, Any]) -> str:
             ],
             rows,
         )
+    discord = results.get("discord_path")
+    if discord:
+        lines += _discord_lines(discord)
     own = results.get("own_work")
     http = results.get("http", {})
     rows = []

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = Path(__file__).parent / "results"
-ALL_PARTS = ("own", "http", "local", "slide", "reply")
+ALL_PARTS = ("own", "http", "local", "slide", "reply", "discord")
 LOCAL_BACKENDS = ("llama-cpp", "ctransformers")
 WORKER_TIMEOUT_SECONDS = 1800  # one backend's measurements; the full run stays under ~30 min
 
@@ -136,6 +136,17 @@ def run_benchmark(options: RunOptions) -> Path:
             "backend": options.reply_backend,
             "reply_tokens": options.reply_tokens,
             "channels": worker.get("reply_path", {}),
+            "error": worker.get("error"),
+        }
+    if "discord" in options.parts:
+        worker = _run_worker(options, options.reply_backend, model, "discord")
+        results["discord_path"] = {
+            "backend": options.reply_backend,
+            "reply_tokens": options.reply_tokens,
+            "gpu_offload": worker.get("gpu_offload"),
+            "channels": worker.get("discord_path", {}).get("channels", {}),
+            "warm_up": worker.get("discord_path", {}).get("warm_up"),
+            "emulator_errors": worker.get("discord_path", {}).get("emulator_errors"),
             "error": worker.get("error"),
         }
     results["load_average_at_end"] = load_average()
