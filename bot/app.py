@@ -75,7 +75,10 @@ def build_backend(settings: Settings) -> Backend:
             n_ctx=settings.CONTEXT_LENGTH,
             n_gpu_layers=settings.GPU_LAYERS,
             n_threads=settings.THREADS or None,
-            cache_bytes=settings.STATE_CACHE_MB * 1024 * 1024,
+            # Unset: the backend chooses (on for the CPU, off with GPU offload).
+            cache_bytes=settings.STATE_CACHE_MB * 2**20
+            if "STATE_CACHE_MB" in settings.model_fields_set
+            else None,
         )
     require(settings, "INFERENCE_URL")
     # A server reports its own context size; an explicit CONTEXT_LENGTH wins.

@@ -271,6 +271,37 @@ async def test_use_before_load(fake_llama_cpp: Any, model_file: Path) -> None:
         await generate_text(backend, "p", GenerationParams(), [])
 
 
+@pytest.mark.parametrize(
+    ("gpu_build", "gpu_layers", "cache"),
+    [
+        (False, 0, llama_cpp_backend.DEFAULT_CACHE_BYTES),  # the CPU: prompts are slow to redo
+        (False, 40, llama_cpp_backend.DEFAULT_CACHE_BYTES),  # a CPU-only build runs on the CPU
+        (True, 40, None),  # offloaded: saving a state costs more than the prompt
+    ],
+)
+async def test_saved_states_default_to_on_for_the_cpu_and_off_with_gpu_offload(
+    fake_llama_cpp: Any, model_file: Path, gpu_build: bool, gpu_layers: int, cache: int | None
+) -> None:
+    fake_llama_cpp.llama_supports_gpu_offload = lambda: gpu_build
+    backend, llm = await loaded_fake(model_file, n_gpu_layers=gpu_layers)
+    try:
+        kept = getattr(llm, "cache", None)
+        assert (kept.capacity_bytes if kept is not None else None) == cache
+    finally:
+        await backend.close()
+
+
+async def test_saved_states_as_the_operator_set_them_even_on_a_gpu(
+    fake_llama_cpp: Any, model_file: Path
+) -> None:
+    fake_llama_cpp.llama_supports_gpu_offload = lambda: True
+    backend, llm = await loaded_fake(model_file, n_gpu_layers=40, cache_bytes=1 << 30)
+    try:
+        assert llm.cache.capacity_bytes == 1 << 30
+    finally:
+        await backend.close()
+
+
 # --- with the real llama-cpp-python -----------------------------------------------------------
 
 
