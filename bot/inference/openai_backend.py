@@ -208,14 +208,15 @@ class OpenAICompletionsBackend:
         if endpoint is None or session is None:
             return None
         try:
-            reply = await request_json(
-                session,
-                "POST",
-                endpoint.url,
-                label=self._label,
-                timeouts=self._timeouts,
-                json_body=endpoint.body(text),
-            )
+            try:
+                reply = await self._count_request(session, endpoint, text)
+            except GalateaError as error:
+                # Once more when the server dropped the connection: llama.cpp's server may close
+                # a kept-alive one just as the next request goes out on it (seen on a GPU
+                # machine). Counting is idempotent.
+                if not isinstance(error.__cause__, aiohttp.ServerDisconnectedError):
+                    raise
+                reply = await self._count_request(session, endpoint, text)
         except GalateaError as error:
             # Counting must not fail a reply; an overestimate only drops old history.
             if not self._count_failure_logged:
@@ -227,6 +228,18 @@ class OpenAICompletionsBackend:
                 )
             return None
         return endpoint.count(reply)
+
+    async def _count_request(
+        self, session: aiohttp.ClientSession, endpoint: _TokenizeEndpoint, text: str
+    ) -> Any:
+        return await request_json(
+            session,
+            "POST",
+            endpoint.url,
+            label=self._label,
+            timeouts=self._timeouts,
+            json_body=endpoint.body(text),
+        )
 
     def _counting_method(self) -> str:
         if self._tokenize_endpoint is not None:

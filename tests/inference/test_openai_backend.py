@@ -308,6 +308,28 @@ async def test_failed_server_count_is_estimated_and_not_cached(server: FakeServe
         await backend.close()
 
 
+async def test_a_count_whose_connection_the_server_dropped_is_asked_again(
+    server: FakeServer,
+) -> None:
+    models_route(server)
+    calls: list[int] = []
+
+    async def dropping(request: web.Request, received: Received) -> web.StreamResponse:
+        calls.append(1)
+        if len(calls) == 2:  # the first real count: the server closes the kept-alive connection
+            assert request.transport is not None
+            request.transport.close()
+        return web.json_response({"count": 2, "tokens": [1, 2]})
+
+    server.route("POST", "/tokenize", dropping)
+    backend = await loaded(server)
+    try:
+        assert await backend.count_tokens("two words") == 2
+        assert len(calls) == 3
+    finally:
+        await backend.close()
+
+
 async def test_model_discovery_requires_a_model(server: FakeServer) -> None:
     server.json("GET", "/v1/models", {"object": "list", "data": []})
     await server.start()
