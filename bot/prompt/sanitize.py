@@ -10,8 +10,12 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
+from functools import lru_cache
 
 MAX_SPEAKER_NAME = 40
+# Every prompt renders its whole window again: remembering the recent lines' results (pure
+# functions of their arguments) saves most of the render. Enough for ~80 busy windows.
+LINES_REMEMBERED = 16_384
 
 # Format tokens of both prompt formats, in the spellings a model would still recognise.
 _FORMAT_TOKENS = re.compile(
@@ -43,6 +47,7 @@ def names_pattern(names: Iterable[str]) -> re.Pattern[str] | None:
     return re.compile(r"\n[ \t]*(?=(?:" + "|".join(alternatives) + r")[ \t]*:)")
 
 
+@lru_cache(maxsize=LINES_REMEMBERED)
 def neutralize(text: str, names: re.Pattern[str] | None = None) -> str:
     """Return ``text`` with format tokens defused and turn-like lines joined to the previous one.
 
@@ -60,6 +65,7 @@ def neutralize(text: str, names: re.Pattern[str] | None = None) -> str:
         text = joined
 
 
+@lru_cache(maxsize=LINES_REMEMBERED)
 def speaker_name(raw: str, *, character_name: str | None = None) -> str:
     """A display name made safe to stand before a colon at the start of a prompt line.
 
