@@ -6,7 +6,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import bindparam, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,6 +21,15 @@ _NOT_SETTINGS = {"entries"}
 BOOKS_REMEMBERED = 256
 # Books as last read, by (id, updated_at): shared by every unit of work of this process.
 _BOOKS_READ: OrderedDict[tuple[int, datetime], LoreBook] = OrderedDict()
+
+
+# Built once (it runs for every reply). A world id of NULL matches no book.
+_BOOKS_FOR_PROMPT = select(LorebookRow).where(
+    or_(
+        LorebookRow.character_id == bindparam("character_id"),
+        LorebookRow.id == bindparam("world_id"),
+    )
+)
 
 
 class LoreStore:
@@ -127,10 +136,11 @@ class LoreStore:
         Every reply reads them, and a book can hold hundreds of entries: a book is read whole
         only when it changed since this process last read it (every change to a book or its
         entries moves its ``updated_at``)."""
-        wanted = LorebookRow.character_id == character_id
-        if world_id is not None:
-            wanted = or_(wanted, LorebookRow.id == world_id)
-        rows = (await self._session.scalars(select(LorebookRow).where(wanted))).all()
+        rows = (
+            await self._session.scalars(
+                _BOOKS_FOR_PROMPT, {"character_id": character_id, "world_id": world_id}
+            )
+        ).all()
         books = []
         for row in sorted(rows, key=lambda r: r.character_id is None):  # the character's first
             key = (row.id, row.updated_at)

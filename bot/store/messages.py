@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, delete, func, insert, select, update
+from sqlalchemy import Row, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,6 +32,20 @@ def _to_value(row: MessageRow | Row[Any]) -> StoredMessage:
         character_id=row.character_id,
     )
 
+
+_TABLE = MessageRow.__table__
+# Built once: these run for every message and reply, and building them cost more than running.
+_INSERT = insert(_TABLE).returning(*_TABLE.c)
+_RECENT = (
+    select(_TABLE)
+    .where(
+        _TABLE.c.session_id == bindparam("session_id"),
+        _TABLE.c.deleted.is_(False),
+        _TABLE.c.id >= bindparam("from_id"),
+    )
+    .order_by(_TABLE.c.id.desc())
+    .limit(bindparam("limit"))
+)
 
 # How each database names the violated index: PostgreSQL by name, SQLite by its columns.
 _DUPLICATE_MARKS = ("uq_messages_session_human_discord_id", "messages.discord_message_id")
@@ -59,22 +73,17 @@ class MessageStore:
         character_id: int | None = None,
     ) -> StoredMessage:
         # A plain INSERT ... RETURNING, not a tracked object: every message and reply is one.
-        table = MessageRow.__table__
-        statement = (
-            insert(table)
-            .values(
-                character_id=character_id,
-                session_id=session_id,
-                role=role.value,
-                speaker=speaker,
-                content=storable(content),
-                author_id=author_id,
-                discord_message_id=discord_message_id,
-            )
-            .returning(*table.c)
-        )
+        values = {
+            "character_id": character_id,
+            "session_id": session_id,
+            "role": role.value,
+            "speaker": speaker,
+            "content": storable(content),
+            "author_id": author_id,
+            "discord_message_id": discord_message_id,
+        }
         try:
-            row = (await self._session.execute(statement)).one()
+            row = (await self._session.execute(_INSERT, values)).one()
         except IntegrityError as exc:
             # Only a human line's Discord id is unique per session (see models.MessageRow).
             if role is Role.HUMAN and any(mark in str(exc.orig) for mark in _DUPLICATE_MARKS):
@@ -90,11 +99,9 @@ class MessageStore:
 
         Read as plain rows rather than ORM objects: this runs for every reply, and building
         hundreds of tracked objects took most of its time."""
-        table = MessageRow.__table__
-        query = select(table).where(table.c.session_id == session_id, table.c.deleted.is_(False))
-        if from_id is not None:
-            query = query.where(table.c.id >= from_id)
-        result = await self._session.execute(query.order_by(table.c.id.desc()).limit(limit))
+        result = await self._session.execute(
+            _RECENT, {"session_id": session_id, "from_id": from_id or 0, "limit": limit}
+        )
         return [_to_value(row) for row in reversed(result.all())]
 
     async def get(self, message_id: int) -> StoredMessage | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.store.models import PersonaRow
@@ -15,6 +15,13 @@ def _to_value(row: PersonaRow) -> Persona:
     return Persona(
         guild_id=row.guild_id, user_id=row.user_id, name=row.name, description=row.description
     )
+
+
+# Built once: it runs for every reply.
+_OF_MEMBERS = select(PersonaRow).where(
+    PersonaRow.guild_id == bindparam("guild_id"),
+    PersonaRow.user_id.in_(bindparam("user_ids", expanding=True)),
+)
 
 
 class PersonaStore:
@@ -29,9 +36,7 @@ class PersonaStore:
         ids = sorted(set(user_ids))
         if not ids:
             return {}
-        rows = await self._session.scalars(
-            select(PersonaRow).where(PersonaRow.guild_id == guild_id, PersonaRow.user_id.in_(ids))
-        )
+        rows = await self._session.scalars(_OF_MEMBERS, {"guild_id": guild_id, "user_ids": ids})
         return {row.user_id: _to_value(row) for row in rows}
 
     async def set(self, guild_id: int, user_id: int, name: str, description: str) -> Persona:

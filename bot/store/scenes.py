@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, Select, select
+from sqlalchemy import Row, Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.store.characters import PROMPT_COLUMNS, character_value
@@ -45,15 +45,13 @@ class SceneStore:
         self._session = session
 
     async def get(self, session_id: int) -> Scene | None:
-        return await self._one(_query().where(_SESSIONS.c.id == session_id))
+        return await self._one(_BY_SESSION, {"session_id": session_id})
 
     async def active_in_channel(self, channel_id: int) -> Scene | None:
-        return await self._one(
-            _query().where(_SESSIONS.c.channel_id == channel_id, _SESSIONS.c.active)
-        )
+        return await self._one(_ACTIVE_IN_CHANNEL, {"channel_id": channel_id})
 
-    async def _one(self, query: Select[Any]) -> Scene | None:
-        rows = (await self._session.execute(query)).all()
+    async def _one(self, query: Select[Any], parameters: dict[str, int]) -> Scene | None:
+        rows = (await self._session.execute(query, parameters)).all()
         if not rows:
             return None
         members = []
@@ -83,3 +81,10 @@ def _query() -> Select[Any]:
         )
         .order_by(_MEMBERS.c.id)
     )
+
+
+# Built once: building this statement took longer than running it (it runs for every message).
+_BY_SESSION = _query().where(_SESSIONS.c.id == bindparam("session_id"))
+_ACTIVE_IN_CHANNEL = _query().where(
+    _SESSIONS.c.channel_id == bindparam("channel_id"), _SESSIONS.c.active
+)
