@@ -1,8 +1,8 @@
 """A backend whose model answers instantly, so that only the bot's own work is timed.
 
 It counts tokens with the benchmark model's real tokenizer (llama.cpp loads only the
-vocabulary, ``vocab_only``) on a thread of its own, as the local backends count on their model
-thread; without llama-cpp-python it falls back to the bot's own estimate.
+vocabulary, ``vocab_only``) as the llama-cpp backend does: short texts at once, long ones on a
+thread of its own; without llama-cpp-python it falls back to the bot's own estimate.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.inference.base import Capabilities, GenerationParams
+from bot.inference.llama_cpp_backend import INLINE_COUNT_CHARS
 from bot.inference.token_estimate import estimate_tokens
 
 REPLY_PIECES = (" *smiles*", " Of", " course", "!", " The", " egg", " is", " warm", ".")
@@ -72,6 +73,9 @@ class InstantBackend:
         return (await self.count_tokens_many([text]))[0]
 
     async def count_tokens_many(self, texts: Sequence[str]) -> list[int]:
+        # As the llama-cpp backend counts: short texts at once, long ones on its thread.
+        if sum(len(text) for text in texts) <= INLINE_COUNT_CHARS:
+            return self._count(texts)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._thread, self._count, list(texts))
 
