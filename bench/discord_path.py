@@ -38,7 +38,7 @@ from bot.store import Database
 from tests.cogs.harness import galatea
 from tests.discord_emulator import Channel, DiscordEmulator, Member, StoredMessage
 from tests.load.config import LoadConfig
-from tests.load.driver import CHARACTER, COMMAND_TIMEOUT, build_load_world, start_session
+from tests.load.driver import CHARACTER, build_load_world, create_character, start_session
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +166,14 @@ async def _run(
     results: dict[str, Any] = {"max_new_tokens": settings.MAX_NEW_TOKENS, "channels": {}}
     async with galatea(emu, database, backend, **overrides) as bot:
         admin = next(iter(world.admins.values()))
-        await _create_character(emu, admin, world.channels[0])
+        await create_character(
+            emu,
+            admin,
+            world.channels[0],
+            persona=PERSONA,
+            scenario=SCENARIO,
+            examples=EXAMPLE_DIALOGUE,
+        )
         for channel in world.channels:
             await start_session(emu, admin, channel)
         watch = RoundWatch(emu.bot.id)
@@ -308,24 +315,6 @@ def summarize(
         "reply_chars_p50": _figure(p50([float(t.reply_chars) for t in complete])),
         "wall_seconds": wall_seconds,
     }
-
-
-async def _create_character(emu: DiscordEmulator, admin: Member, channel: Channel) -> None:
-    """``/character create`` and its modal, with the benchmark's character (no greeting)."""
-    record = await emu.invoke_command(
-        "character create", {"name": CHARACTER}, user=admin, channel=channel
-    )
-    await record.response(timeout=COMMAND_TIMEOUT)
-    fields = {"name": CHARACTER, "persona": PERSONA, "greeting": ""}
-    submitted = await emu.submit_modal(
-        "galatea:character",
-        fields | {"scenario": SCENARIO, "examples": EXAMPLE_DIALOGUE},
-        admin,
-        opened_by=record,
-    )
-    answer = await submitted.response(timeout=COMMAND_TIMEOUT)
-    if "is ready" not in answer["data"]["content"]:
-        raise RuntimeError(f"character not created: {answer['data']['content']!r}")
 
 
 async def _watch(emu: DiscordEmulator, watch: RoundWatch, timeout: float) -> None:

@@ -10,8 +10,8 @@ from bench.gguf_model import ModelShape, write_random_llama
 from bench.http_overhead import fake_server, request_overhead
 from bench.instant_backend import InstantBackend
 from bench.own_work import measure_channel_work, measure_own_work
-from bench.report import render_markdown
 from bench.vocab import VOCAB_SIZE, build_vocabulary
+from tests.bench.reports import report_with
 
 TINY = ModelShape("bench-tiny", n_embd=64, n_layer=1, n_head=2, n_head_kv=1, n_ff=128)
 
@@ -58,22 +58,5 @@ async def test_http_overhead_is_measured_against_a_loopback_server() -> None:
         assert base_url.startswith("http://127.0.0.1:")
         result = await request_overhead(base_url, requests=3)
     assert result["request_ms_p50"] > 0
-    markdown = render_markdown(
-        {
-            "mode": "quick",
-            "wall_seconds": 1.0,
-            "load_average_at_end": (0, 0, 0),
-            "machine": {
-                "cpu": "x",
-                "cpu_count": 2,
-                "memory_gib": 1,
-                "gpu": None,
-                "python": "3",
-                "packages": {},
-                "load_average_at_start": (0, 0, 0),
-            },
-            "model": {"file": "tiny.gguf", "parameters_b": 0.0, "mib": 1.0},
-            "http": {"fake_server": {"per_request": result}},
-        }
-    )
+    markdown = report_with(http={"fake_server": {"per_request": result}})
     assert "HTTP overhead per request" in markdown

@@ -12,9 +12,9 @@ import pytest
 from bench.discord_path import ReplyTiming, measure_discord_path, summarize
 from bench.gguf_model import ModelShape, write_random_llama
 from bench.local_worker import local_settings
-from bench.report import render_markdown
 from bot.app import build_backend
 from bot.inference.base import Backend
+from tests.bench.reports import report_with
 
 pytest.importorskip("llama_cpp")
 pytestmark = pytest.mark.timeout(60)
@@ -78,21 +78,4 @@ def test_summary_counts_failed_and_unanswered_messages_apart_from_replies() -> N
 
 
 def _report(discord_path: dict[str, object]) -> str:
-    return render_markdown(
-        {
-            "mode": "quick",
-            "wall_seconds": 1.0,
-            "load_average_at_end": (0, 0, 0),
-            "machine": {
-                "cpu": "x",
-                "cpu_count": 2,
-                "memory_gib": 1,
-                "gpu": None,
-                "python": "3",
-                "packages": {},
-                "load_average_at_start": (0, 0, 0),
-            },
-            "model": {"file": "tiny.gguf", "parameters_b": 0.0, "mib": 1.0},
-            "discord_path": discord_path,
-        }
-    )
+    return report_with(discord_path=discord_path)

@@ -65,7 +65,15 @@ def build_load_world(emu: DiscordEmulator, config: LoadConfig) -> LoadWorld:
     return LoadWorld(admins, channels, posters)
 
 
-async def create_character(emu: DiscordEmulator, admin: Member, channel: Channel) -> None:
+async def create_character(
+    emu: DiscordEmulator,
+    admin: Member,
+    channel: Channel,
+    *,
+    persona: str = "A calm harbour spirit.",
+    scenario: str = "",
+    examples: str = "",
+) -> None:
     """``/character create`` and its modal, as a person does it (no greeting: replies only)."""
     record = await emu.invoke_command(
         "character create", {"name": CHARACTER}, user=admin, channel=channel
@@ -73,8 +81,8 @@ async def create_character(emu: DiscordEmulator, admin: Member, channel: Channel
     await record.response(timeout=COMMAND_TIMEOUT)
     submitted = await emu.submit_modal(
         "galatea:character",
-        {"name": CHARACTER, "persona": "A calm harbour spirit.", "greeting": ""}
-        | {"scenario": "", "examples": ""},
+        {"name": CHARACTER, "persona": persona, "greeting": ""}
+        | {"scenario": scenario, "examples": examples},
         admin,
         opened_by=record,
     )
