@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bench.conversation import MessageWriter
-from bench.core_setup import BenchCore, TurnTiming, chat_turn, start_channels
+from bench.core_setup import BENCH_TOP_K, BenchCore, TurnTiming, chat_turn, start_channels
 from bench.prefix_reuse import records_for_turn, summarize_costs, turn_costs
 from bench.stats import p50, p95
 from bot.errors import GalateaError
@@ -29,7 +29,11 @@ class ChatRun:
 
 def reply_params(max_new_tokens: int) -> GenerationParams:
     return GenerationParams(
-        max_new_tokens=max_new_tokens, temperature=0.8, top_p=0.9, repetition_penalty=1.1
+        max_new_tokens=max_new_tokens,
+        temperature=0.8,
+        top_p=0.9,
+        top_k=BENCH_TOP_K,  # see bench/core_setup.py
+        repetition_penalty=1.1,
     )
 
 

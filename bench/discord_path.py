@@ -56,6 +56,7 @@ BOT_SETTINGS = (
     "HISTORY_MESSAGES",
     "MAX_QUEUE_PER_SERVER",
     "REPLY_TIMEOUT",
+    "TOP_K",
 )
 
 

@@ -7,6 +7,7 @@ import time
 from dataclasses import asdict, dataclass
 
 from bench.conversation import filler_text
+from bench.core_setup import BENCH_TOP_K
 from bench.instrumented import GenerationRecord, MeasuredBackend
 from bot.inference.base import GenerationParams
 
@@ -44,7 +45,12 @@ async def _prompt_of(backend: MeasuredBackend, tokens: int, seed: int) -> str:
 
 async def _run(backend: MeasuredBackend, prompt: str, max_new_tokens: int) -> GenerationRecord:
     params = GenerationParams(
-        max_new_tokens=max_new_tokens, temperature=0.8, top_p=0.9, repetition_penalty=1.0, seed=1
+        max_new_tokens=max_new_tokens,
+        temperature=0.8,
+        top_p=0.9,
+        top_k=BENCH_TOP_K,  # see bench/core_setup.py
+        repetition_penalty=1.0,
+        seed=1,
     )
     async for _piece in backend.stream(prompt, params, stop=()):
         pass
