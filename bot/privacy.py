@@ -12,6 +12,8 @@ from bot.values import Character
 
 log = logging.getLogger(__name__)
 
+PRUNE_BATCH = 2_000  # messages erased per transaction by the retention prune (~10 ms each)
+
 
 @dataclass(frozen=True, slots=True)
 class Forgotten:
@@ -53,8 +55,15 @@ class PrivacyService:
         if retention_days <= 0:
             return 0
         cutoff = (now or datetime.now(UTC)) - timedelta(days=retention_days)
-        async with self._db.write() as uow:
-            removed = await uow.messages.delete_older_than(cutoff)
+        removed = 0
+        while True:
+            # In batches: SQLite statements run on the event loop (bot/store/sqlite_driver.py),
+            # and one delete of a year's messages would hold up every reply meanwhile.
+            async with self._db.write() as uow:
+                batch = await uow.messages.delete_older_than(cutoff, limit=PRUNE_BATCH)
+            removed += batch
+            if batch < PRUNE_BATCH:
+                break
         if removed:
             log.info("Retention: erased %d messages older than %d days", removed, retention_days)
         return removed

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import update
 
+from bot import privacy as privacy_module
 from bot.characters import CharacterDraft, CharacterService
 from bot.privacy import PrivacyService
 from bot.roleplay.engine import SessionEngine
@@ -87,4 +89,24 @@ async def test_retention_erases_messages_older_than_the_period(database: Databas
 
     assert await privacy.prune(0) == 0  # 0 keeps everything
     assert await privacy.prune(30) == 1
+    assert [m.content for m in await engine.history(session)] == ["new"]
+
+
+async def test_retention_erases_in_batches_until_nothing_old_is_left(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, engine, _ = await setup(database, RecordingBackend())
+    session = (await engine.active(500)).session.id  # type: ignore[union-attr]
+    for n in range(7):
+        await engine.add_human_message(session, speaker="A", content=f"old {n}", author_id=ALICE)
+    await engine.add_human_message(session, speaker="A", content="new", author_id=ALICE)
+    async with database.write() as uow:
+        await uow.session.execute(
+            update(MessageRow)
+            .where(MessageRow.content.startswith("old"))
+            .values(created_at=datetime.now(UTC) - timedelta(days=31))
+        )
+    monkeypatch.setattr(privacy_module, "PRUNE_BATCH", 3)
+
+    assert await PrivacyService(database).prune(30) == 7
     assert [m.content for m in await engine.history(session)] == ["new"]

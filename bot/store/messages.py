@@ -183,10 +183,11 @@ class MessageStore:
         )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
-    async def delete_older_than(self, cutoff: datetime) -> int:
-        """Erase every message written before ``cutoff`` (the retention period)."""
+    async def delete_older_than(self, cutoff: datetime, *, limit: int) -> int:
+        """Erase up to ``limit`` messages written before ``cutoff`` (the retention period)."""
+        oldest = select(MessageRow.id).where(MessageRow.created_at < cutoff).limit(limit)
         result = await self._session.execute(
-            delete(MessageRow).where(MessageRow.created_at < cutoff)
+            delete(MessageRow).where(MessageRow.id.in_(oldest.scalar_subquery()))
         )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
