@@ -176,8 +176,14 @@ class PromptBuilder:
     def stored(self, message: StoredMessage) -> None:
         """This process stored ``message`` (committed): the next prompt needs no read for it."""
         history = self._histories.get(message.session_id)
-        if history is not None:
-            history.stored_since.append(message)
+        if history is None:
+            return
+        if len(history.stored_since) >= self._history_limit:
+            # Nobody asked for a prompt in a whole window's worth of lines (a paused session,
+            # held replies): reading again later is cheaper than holding them here.
+            del self._histories[message.session_id]
+            return
+        history.stored_since.append(message)
 
     async def _recent(
         self, uow: UnitOfWork, session: ChannelSession, from_id: int | None
