@@ -58,14 +58,15 @@ def peak_rss_mib() -> float | None:
     return None
 
 
-def gpu_memory_used_mib() -> float | None:
-    """GPU memory in use (all processes) from nvidia-smi; None without an NVIDIA GPU."""
+def _nvidia_smi(query: str, *, units: bool = True) -> str | None:
+    """``nvidia-smi --query-gpu=<query>`` as CSV without a header; None without an NVIDIA GPU."""
     smi = shutil.which("nvidia-smi")
     if smi is None:
         return None
+    csv = "csv,noheader" if units else "csv,noheader,nounits"
     try:
         out = subprocess.run(
-            [smi, "--query-gpu=memory.used", "--format=csv,noheader,nounits"],
+            [smi, f"--query-gpu={query}", f"--format={csv}"],
             capture_output=True,
             text=True,
             timeout=NVIDIA_SMI_TIMEOUT_SECONDS,
@@ -73,25 +74,19 @@ def gpu_memory_used_mib() -> float | None:
         )
     except (OSError, subprocess.SubprocessError):
         return None
-    values = [float(v) for v in out.stdout.split() if v.replace(".", "", 1).isdigit()]
+    return out.stdout
+
+
+def gpu_memory_used_mib() -> float | None:
+    """GPU memory in use (all processes) from nvidia-smi; None without an NVIDIA GPU."""
+    out = _nvidia_smi("memory.used", units=False)
+    values = [float(v) for v in (out or "").split() if v.replace(".", "", 1).isdigit()]
     return sum(values) if values else None
 
 
 def gpu_name() -> str | None:
-    smi = shutil.which("nvidia-smi")
-    if smi is None:
-        return None
-    try:
-        out = subprocess.run(
-            [smi, "--query-gpu=name", "--format=csv,noheader"],
-            capture_output=True,
-            text=True,
-            timeout=NVIDIA_SMI_TIMEOUT_SECONDS,
-            check=True,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
+    out = _nvidia_smi("name")
+    return (out or "").strip() or None
 
 
 def describe_machine() -> dict[str, object]:

@@ -156,8 +156,7 @@ class LlamaCppBackend:
         if self._configured_name is None:
             metadata = getattr(llm, "metadata", None) or {}
             self._model_name = str(metadata.get("general.name") or self._model_path.stem)
-        supports_gpu = getattr(llama_cpp, "llama_supports_gpu_offload", lambda: False)
-        self._gpu_offload = self._n_gpu_layers != 0 and bool(supports_gpu())
+        self._gpu_offload = self._offloads(llama_cpp)
         log.info(
             "llama.cpp loaded %s: context %d, GPU layers %s",
             self._model_name,
@@ -185,7 +184,7 @@ class LlamaCppBackend:
         llm = llama_cpp.Llama(**kwargs)
         cache_bytes = self._cache_bytes
         if cache_bytes is None:
-            on_gpu = self._n_gpu_layers != 0 and bool(llama_cpp.llama_supports_gpu_offload())
+            on_gpu = self._offloads(llama_cpp)
             cache_bytes = 0 if on_gpu else DEFAULT_CACHE_BYTES
             log.info(
                 "Saved conversation states: %s (STATE_CACHE_MB not set; %s)",
@@ -198,6 +197,11 @@ class LlamaCppBackend:
             # Reuses the evaluated prefix when the next prompt starts like a recent one.
             llm.set_cache(llama_cpp.LlamaRAMCache(capacity_bytes=cache_bytes))
         return llm
+
+    def _offloads(self, llama_cpp: ModuleType) -> bool:
+        """GPU layers were asked for and this llama-cpp-python build can run them there."""
+        supports_gpu = getattr(llama_cpp, "llama_supports_gpu_offload", lambda: False)
+        return self._n_gpu_layers != 0 and bool(supports_gpu())
 
     async def close(self) -> None:
         """Stop running generations, free the model on its thread, end both threads."""

@@ -28,8 +28,8 @@ import asyncio
 import collections
 import sqlite3
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 import aiosqlite
 from sqlalchemy.dialects.sqlite.aiosqlite import (
@@ -45,6 +45,7 @@ FIRST_BACKOFF_SECONDS = 0.001
 LONGEST_BACKOFF_SECONDS = 0.05
 
 _Outcome = tuple[Any, list[Any], int, int | None]
+T = TypeVar("T")
 
 
 def _is_busy(error: BaseException) -> bool:
@@ -66,19 +67,17 @@ def _run(connection: sqlite3.Connection, operation: str, parameters: Any, many: 
         cursor.close()
 
 
-async def _run_waiting(
-    connection: sqlite3.Connection, operation: str, parameters: Any, many: bool
-) -> _Outcome:
-    """``_run``, retried while the database is locked, sleeping on the event loop between.
+async def _while_busy(attempt: Callable[[], Awaitable[T]]) -> T:
+    """``attempt()``, repeated while the database is locked, sleeping on the event loop between.
 
-    A coroutine that returns without suspending when the database is free: SQLAlchemy's async
-    layer wants each statement to await something, and this costs it no trip."""
+    SQLITE_BUSY leaves a statement without effect and a COMMIT pending, so both can be run
+    again. When the database is free this returns without suspending: SQLAlchemy's async layer
+    wants each statement to await something, and this costs it no trip."""
     backoff, deadline = FIRST_BACKOFF_SECONDS, time.monotonic() + BUSY_TIMEOUT_SECONDS
     while True:
         try:
-            return _run(connection, operation, parameters, many)
+            return await attempt()
         except sqlite3.OperationalError as error:
-            # SQLITE_BUSY leaves the statement without effect: it can be run again.
             if not _is_busy(error) or time.monotonic() + backoff > deadline:
                 raise
         await asyncio.sleep(backoff)
@@ -127,8 +126,12 @@ class InlineCursor(AsyncAdapt_aiosqlite_cursor):
 
     def _execute(self, operation: Any, parameters: Any, *, many: bool) -> None:
         connection: aiosqlite.Connection = self._connection  # type: ignore[assignment]
+
+        async def run() -> _Outcome:
+            return _run(connection._conn, operation, parameters, many)
+
         try:
-            outcome = await_(_run_waiting(connection._conn, operation, parameters, many))
+            outcome = await_(_while_busy(run))
         except Exception as error:
             self._adapt_connection._handle_exception(error)
         self._description, rows, self._rowcount, self._lastrowid = outcome
@@ -151,17 +154,13 @@ class InlineConnection(AsyncAdapt_aiosqlite_connection):
             self._handle_exception(error)
 
     def commit(self) -> None:
-        backoff, deadline = FIRST_BACKOFF_SECONDS, time.monotonic() + BUSY_TIMEOUT_SECONDS
-        while True:
-            try:
-                super().commit()
-                return
-            except sqlite3.OperationalError as error:
-                # A COMMIT that finds the database busy stays pending and can be repeated.
-                if not _is_busy(error) or time.monotonic() + backoff > deadline:
-                    raise
-            await_(asyncio.sleep(backoff))
-            backoff = min(backoff * 2, LONGEST_BACKOFF_SECONDS)
+        connection: aiosqlite.Connection = self._connection  # type: ignore[assignment]
+        if connection._connection is None:
+            return  # closed
+        try:
+            await_(_while_busy(connection.commit))  # in aiosqlite's thread: the fsync
+        except Exception as error:
+            self._handle_exception(error)
 
 
 class InlineDBAPI(AsyncAdapt_aiosqlite_dbapi):

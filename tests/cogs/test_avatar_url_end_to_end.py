@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 from PIL import Image
 
@@ -27,8 +28,22 @@ async def stored_avatar(bot: GalateaBot, world: World, name: str) -> bytes | Non
     return await bot.core.characters.avatar(found.id)
 
 
-def form(name: str, persona: str) -> dict[str, str]:
-    return {"name": name, "persona": persona, "greeting": "", "scenario": "", "examples": ""}
+async def as_bob(
+    emu: DiscordEmulator, world: World, command: str, options: dict[str, Any]
+) -> InteractionRecord:
+    """Bob runs ``command`` in the world's channel."""
+    return await emu.invoke_command(command, options, user=world.bob, channel=world.channel)
+
+
+async def create_with_form(
+    emu: DiscordEmulator, world: World, name: str, persona: str, avatar_url: str
+) -> InteractionRecord:
+    """``/character create`` with only a name and a link, then the form filled in."""
+    asked = await as_bob(emu, world, "character create", {"name": name, "avatar_url": avatar_url})
+    await asked.response()
+    assert asked.modal is not None
+    fields = {"name": name, "persona": persona, "greeting": "", "scenario": "", "examples": ""}
+    return await emu.submit_modal("galatea:character", fields, world.bob)
 
 
 async def answer(record: InteractionRecord) -> str:
@@ -45,11 +60,11 @@ async def test_a_character_is_created_with_an_avatar_from_a_link(
 ) -> None:
     async with image_site() as site, galatea(emu, database, RecordingBackend()) as bot:
         allow_the_test_site(bot)
-        created = await emu.invoke_command(
+        created = await as_bob(
+            emu,
+            world,
             "character create",
             {"name": "Yunyun", "persona": "A lonely mage.", "avatar_url": site.url("/hop")},
-            user=world.bob,
-            channel=world.channel,
         )
         body = await created.response()
         assert body["type"] == 5 and body["data"]["flags"] & EPHEMERAL  # thinking, privately
@@ -67,18 +82,8 @@ async def test_the_form_is_filled_in_while_the_link_is_fetched(
 ) -> None:
     async with image_site() as site, galatea(emu, database, RecordingBackend()) as bot:
         allow_the_test_site(bot)
-        asked = await emu.invoke_command(
-            "character create",
-            {"name": "Wiz", "avatar_url": site.url("/avatar.png")},
-            user=world.bob,
-            channel=world.channel,
-        )
-        await asked.response()
-        assert asked.modal is not None
-        submitted = await emu.submit_modal(
-            "galatea:character",
-            form("Wiz", "Runs a shop."),
-            world.bob,
+        submitted = await create_with_form(
+            emu, world, "Wiz", "Runs a shop.", site.url("/avatar.png")
         )
         assert "fetched from the link" in await answer(submitted)
         assert await stored_avatar(bot, world, "Wiz") is not None
@@ -89,18 +94,7 @@ async def test_a_refused_link_does_not_lose_a_filled_in_form(
 ) -> None:
     async with image_site() as site, galatea(emu, database, RecordingBackend()) as bot:
         allow_the_test_site(bot)
-        asked = await emu.invoke_command(
-            "character create",
-            {"name": "Arue", "avatar_url": site.url("/page")},
-            user=world.bob,
-            channel=world.channel,
-        )
-        await asked.response()
-        submitted = await emu.submit_modal(
-            "galatea:character",
-            form("Arue", "Writes novels."),
-            world.bob,
-        )
+        submitted = await create_with_form(emu, world, "Arue", "Writes novels.", site.url("/page"))
         told = await answer(submitted)
         assert "does not lead to an image" in told and "saved without" in told
         assert "is ready" in (await submitted.followup(0)).content
@@ -113,11 +107,11 @@ async def test_a_refused_link_leaves_the_character_as_it_was(
 ) -> None:
     async with image_site() as site, galatea(emu, database, RecordingBackend()) as bot:
         allow_the_test_site(bot)
-        made = await emu.invoke_command(
+        made = await as_bob(
+            emu,
+            world,
             "character create",
             {"name": "Chomusuke", "persona": "A cat.", "avatar": Upload("c.png", site.image)},
-            user=world.bob,
-            channel=world.channel,
         )
         await made.response()
         before = await bot.core.characters.find(world.guild.id, "Chomusuke")
@@ -128,18 +122,18 @@ async def test_a_refused_link_leaves_the_character_as_it_was(
             ("/page", "does not lead to an image"),
             ("/slow.png", "took too long"),
         ):
-            edited = await emu.invoke_command(
+            edited = await as_bob(
+                emu,
+                world,
                 "character edit",
                 {"character": "Chomusuke", "avatar_url": site.url(path), "nsfw": True},
-                user=world.bob,
-                channel=world.channel,
             )
             assert told in await answer(edited)
-        bad_scheme = await emu.invoke_command(
+        bad_scheme = await as_bob(
+            emu,
+            world,
             "character edit",
             {"character": "Chomusuke", "avatar_url": "file:///etc/passwd"},
-            user=world.bob,
-            channel=world.channel,
         )
         assert "http://" in await answer(bad_scheme)
         assert await bot.core.characters.find(world.guild.id, "Chomusuke") == before
@@ -150,11 +144,11 @@ async def test_the_default_policy_refuses_the_loopback_site(
     emu: DiscordEmulator, world: World, database: Database
 ) -> None:
     async with image_site() as site, galatea(emu, database, RecordingBackend()) as bot:
-        created = await emu.invoke_command(
+        created = await as_bob(
+            emu,
+            world,
             "character create",
             {"name": "Vanir", "persona": "A mask.", "avatar_url": site.url("/avatar.png")},
-            user=world.bob,
-            channel=world.channel,
         )
         assert "private or local address" in await answer(created)
         assert await bot.core.characters.count(world.guild.id) == 0
@@ -166,7 +160,9 @@ async def test_an_upload_and_a_link_together_are_refused(
 ) -> None:
     async with image_site() as site, galatea(emu, database, RecordingBackend()) as bot:
         allow_the_test_site(bot)
-        both = await emu.invoke_command(
+        both = await as_bob(
+            emu,
+            world,
             "character create",
             {
                 "name": "Both",
@@ -174,8 +170,6 @@ async def test_an_upload_and_a_link_together_are_refused(
                 "avatar": Upload("b.png", site.image),
                 "avatar_url": site.url("/avatar.png"),
             },
-            user=world.bob,
-            channel=world.channel,
         )
         data = (await both.response())["data"]
         assert data["flags"] & EPHEMERAL and "not both" in data["content"]

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import types
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import discord
@@ -15,6 +17,8 @@ import discord.webhook.async_
 import pytest
 
 from bot.app import Core
+from bot.client import GalateaBot
+from bot.inference.base import Backend
 from bot.store import Database
 from bot.values import Role
 from tests.cogs.harness import World, galatea, is_character_message, wait_for_reply
@@ -35,6 +39,17 @@ async def _linked(core: Core, world: World, reply: StoredMessage) -> bool:
     return stored.content == reply.content and stored.discord_message_id == reply.id
 
 
+@asynccontextmanager
+async def playing_aqua(
+    emu: DiscordEmulator, world: World, database: Database, backend: Backend, **settings: Any
+) -> AsyncIterator[GalateaBot]:
+    """The bot, with Aqua (no greeting) in a session in the world's channel."""
+    async with galatea(emu, database, backend, **settings) as bot:
+        await create_aqua(emu, world, greeting="")
+        await start_session(emu, world)
+        yield bot
+
+
 def is_warning(message: StoredMessage) -> bool:
     return message.webhook_id is None and message.content.startswith("⚠️")
 
@@ -49,9 +64,7 @@ async def test_a_refusing_backend_is_told_to_the_channel_and_the_next_message_wo
     emu: DiscordEmulator, world: World, database: Database
 ) -> None:
     backend = refusing_backend(replies=["Fine now."])
-    async with galatea(emu, database, backend) as bot:
-        await create_aqua(emu, world, greeting="")
-        await start_session(emu, world)
+    async with playing_aqua(emu, world, database, backend) as bot:
         await emu.send_message(world.channel, world.alice, "Are you there?")
         warning = await emu.wait_for_message(world.channel, is_warning)
         assert "not reachable" in warning.content
@@ -71,9 +84,7 @@ async def test_a_backend_dying_mid_stream_removes_the_partial_message(
     backend = dying_backend(
         pieces_first=3, replies=["one two three four five six", "Fine now."], delay=0.05
     )
-    async with galatea(emu, database, backend) as bot:
-        await create_aqua(emu, world, greeting="")
-        await start_session(emu, world)
+    async with playing_aqua(emu, world, database, backend) as bot:
         await emu.send_message(world.channel, world.alice, "Are you there?")
         warning = await emu.wait_for_message(world.channel, is_warning)
         assert "something went wrong" in warning.content and "error " in warning.content
@@ -92,9 +103,7 @@ async def test_a_5xx_on_the_streaming_edit_is_retried_and_the_reply_delivered(
     emu: DiscordEmulator, world: World, database: Database
 ) -> None:
     backend = RecordingBackend(replies=["Still streaming along."], delay=0.05)
-    async with galatea(emu, database, backend) as bot:
-        await create_aqua(emu, world, greeting="")
-        await start_session(emu, world)
+    async with playing_aqua(emu, world, database, backend) as bot:
         emu.fail_next("PATCH", WEBHOOK_EDIT, status=502)
         await emu.send_message(world.channel, world.alice, "Talk to me.")
         reply = await wait_for_reply(emu, world.channel, "Aqua", timeout=15)
@@ -108,9 +117,7 @@ async def test_a_5xx_on_the_webhook_send_is_retried_and_the_reply_delivered(
     emu: DiscordEmulator, world: World, database: Database
 ) -> None:
     backend = RecordingBackend(replies=["Here I am."])
-    async with galatea(emu, database, backend, STREAM_REPLIES=False) as bot:
-        await create_aqua(emu, world, greeting="")
-        await start_session(emu, world)
+    async with playing_aqua(emu, world, database, backend, STREAM_REPLIES=False) as bot:
         emu.fail_next("POST", WEBHOOK_POST, status=503)
         await emu.send_message(world.channel, world.alice, "Hello?")
         reply = await wait_for_reply(emu, world.channel, "Aqua", timeout=15)
@@ -125,9 +132,7 @@ async def test_a_webhook_send_that_keeps_failing_leaves_no_unseen_reply_in_histo
     emu: DiscordEmulator, world: World, database: Database
 ) -> None:
     backend = RecordingBackend(replies=["Never seen.", "Seen."])
-    async with galatea(emu, database, backend, STREAM_REPLIES=False) as bot:
-        await create_aqua(emu, world, greeting="")
-        await start_session(emu, world)
+    async with playing_aqua(emu, world, database, backend, STREAM_REPLIES=False) as bot:
         # A Cloudflare-style 429 (no Via header): discord.py raises at once instead of waiting.
         emu.fail_next("POST", WEBHOOK_POST, status=429, via=False)
         await emu.send_message(world.channel, world.alice, "Hello?")
@@ -149,9 +154,7 @@ async def test_a_429_on_the_streaming_edit_is_waited_out(
     emu: DiscordEmulator, world: World, database: Database
 ) -> None:
     backend = RecordingBackend(replies=["Patience is a virtue."], delay=0.05)
-    async with galatea(emu, database, backend):
-        await create_aqua(emu, world, greeting="")
-        await start_session(emu, world)
+    async with playing_aqua(emu, world, database, backend):
         emu.fail_next("PATCH", WEBHOOK_EDIT, status=429, retry_after=0.2, times=2)
         await emu.send_message(world.channel, world.alice, "Go on.")
         reply = await wait_for_reply(emu, world.channel, "Aqua", timeout=15)
@@ -195,9 +198,7 @@ async def test_a_webhook_send_failing_past_every_retry_is_told_and_nothing_unsee
     emu: DiscordEmulator, world: World, database: Database, hurried_retries: None
 ) -> None:
     backend = RecordingBackend(replies=["Never seen.", "Seen."])
-    async with galatea(emu, database, backend, STREAM_REPLIES=False) as bot:
-        await create_aqua(emu, world, greeting="")
-        await start_session(emu, world)
+    async with playing_aqua(emu, world, database, backend, STREAM_REPLIES=False) as bot:
         emu.fail_next("POST", WEBHOOK_POST, status=503, times=DISCORD_TRIES)
         await emu.send_message(world.channel, world.alice, "Hello?")
         warning = await emu.wait_for_message(world.channel, is_warning, timeout=10)
@@ -227,9 +228,7 @@ async def test_a_streaming_edit_failing_past_every_retry_takes_the_partial_text_
 ) -> None:
     long = " ".join(f"word{i}" for i in range(40))  # about 2 s of streaming: several edits
     backend = RecordingBackend(replies=[long, "Fine now."], delay=0.05)
-    async with galatea(emu, database, backend) as bot:
-        await create_aqua(emu, world, greeting="")
-        await start_session(emu, world)
+    async with playing_aqua(emu, world, database, backend) as bot:
         emu.fail_next("PATCH", WEBHOOK_EDIT, status=503, times=DISCORD_TRIES)
         await emu.send_message(world.channel, world.alice, "Tell me a story.")
         warning = await emu.wait_for_message(world.channel, is_warning, timeout=15)
@@ -254,9 +253,7 @@ async def test_when_even_the_warning_fails_it_is_logged_and_the_bot_carries_on(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     backend = RecordingBackend(replies=["Never seen.", "Seen."])
-    async with galatea(emu, database, backend, STREAM_REPLIES=False) as bot:
-        await create_aqua(emu, world, greeting="")
-        await start_session(emu, world)
+    async with playing_aqua(emu, world, database, backend, STREAM_REPLIES=False) as bot:
         emu.fail_next("POST", WEBHOOK_POST, status=503, times=DISCORD_TRIES)
         emu.fail_next("POST", CHANNEL_POST, status=503)  # raised at once: no retry for a 503
         await emu.send_message(world.channel, world.alice, "Hello?")
@@ -317,9 +314,7 @@ async def test_the_channel_limit_is_told_once_and_keeps_the_messages(
     emu: DiscordEmulator, world: World, database: Database
 ) -> None:
     backend = RecordingBackend(replies=["Answer."])
-    async with galatea(emu, database, backend, REPLIES_PER_CHANNEL_PER_MINUTE=1) as bot:
-        await create_aqua(emu, world, greeting="")
-        await start_session(emu, world)
+    async with playing_aqua(emu, world, database, backend, REPLIES_PER_CHANNEL_PER_MINUTE=1) as bot:
         await emu.send_message(world.channel, world.alice, "First.")
         await wait_for_reply(emu, world.channel, "Aqua")
         await emu.send_message(world.channel, world.bob, "Second.")
@@ -345,9 +340,7 @@ async def test_a_member_past_their_limit_is_answered_once_without_a_ping(
     emu: DiscordEmulator, world: World, database: Database
 ) -> None:
     backend = RecordingBackend(replies=["Answer."])
-    async with galatea(emu, database, backend, REPLIES_PER_USER_PER_MINUTE=1) as bot:
-        await create_aqua(emu, world, greeting="")
-        await start_session(emu, world)
+    async with playing_aqua(emu, world, database, backend, REPLIES_PER_USER_PER_MINUTE=1) as bot:
         await emu.send_message(world.channel, world.alice, "One.")
         first = await wait_for_reply(emu, world.channel, "Aqua")
         held = await emu.send_message(world.channel, world.alice, "Two.")
