@@ -3,6 +3,12 @@
 Galatea calls migrations through bot/store/migrate.py with an open connection (passed in
 ``config.attributes["connection"]``); the ``alembic`` command line works too and then reads
 DATABASE_URL (or sqlalchemy.url).
+
+On SQLite, batch mode rebuilds a table to change its constraints and drops the old one: with
+foreign keys on, that drop cascades to every referencing row (all messages, when ``sessions`` is
+rebuilt). Both callers therefore switch foreign keys off outside the transaction, as Alembic's
+documentation advises, and every migration ends with ``PRAGMA foreign_key_check``: a rebuild that
+broke a reference fails and rolls back instead of committing.
 """
 
 from __future__ import annotations
@@ -33,11 +39,27 @@ def _run(connection: Connection) -> None:
     _configure(connection)
     with context.begin_transaction():
         context.run_migrations()
+        if connection.dialect.name == "sqlite":
+            _check_foreign_keys(connection)
+
+
+def _check_foreign_keys(connection: Connection) -> None:
+    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        tables = ", ".join(sorted({str(row[0]) for row in broken}))
+        raise RuntimeError(
+            f"The migration left {len(broken)} rows with broken foreign keys ({tables}); "
+            "it was rolled back and nothing changed."
+        )
 
 
 async def _run_async(url: str) -> None:
     engine = create_async_engine(url)
     async with engine.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            # Before any transaction: SQLite ignores this pragma inside one.
+            await connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            await connection.commit()
         await connection.run_sync(_run)
         await connection.commit()
     await engine.dispose()

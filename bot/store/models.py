@@ -165,6 +165,8 @@ class SessionRow(Base):
     )
     author_note: Mapped[str] = mapped_column(Text, default="", server_default="")
     author_note_depth: Mapped[int] = mapped_column(Integer, default=4, server_default="4")
+    # Who set the author's note: /forget me erases the notes a member wrote.
+    author_note_by: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     paused: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
