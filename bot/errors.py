@@ -50,3 +50,23 @@ class GenerationTimeout(InferenceError):
 
 class Busy(InferenceError):
     """Too much is queued already; the user should try again shortly."""
+
+
+class StorageUnavailable(GalateaError):
+    """The database cannot be read or written right now: locked past the busy wait, a full
+    disk, a read-only file, a PostgreSQL server that is down. Usually passes by itself.
+
+    ``user_message`` is for members; ``cause`` is the operator's one-line reason (no user text,
+    no password).
+    """
+
+    USER_MESSAGE = (
+        "I can't reach my storage right now, so that wasn't saved. Please try again in a minute."
+    )
+
+    def __init__(self, cause: str, user_message: str = USER_MESSAGE) -> None:
+        super().__init__(user_message)
+        self.cause = cause
+
+    def __str__(self) -> str:
+        return self.cause

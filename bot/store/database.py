@@ -31,8 +31,10 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from bot.store.faults import storage_fault
 from bot.store.repositories import UnitOfWork
 from bot.store.sqlite_driver import BUSY_TIMEOUT_SECONDS, inline_dbapi
+from bot.store.text import storable_parameters
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,7 @@ class Database:
             self.engine = create_async_engine(url, echo=echo, pool_pre_ping=True)
             if self.engine.dialect.name == "postgresql":
                 _queue_postgresql_writers(self.engine)
+        _store_text_without_nul(self.engine)
         # Same pool; the option tells the BEGIN hook to take the write lock up front.
         self._write_engine = self.engine.execution_options(galatea_write=True)
         self._reader = async_sessionmaker(self.engine, expire_on_commit=False)
@@ -63,16 +66,57 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[UnitOfWork]:
-        """A read-only unit of work (rolled back at the end)."""
-        async with self._reader() as session:
-            yield UnitOfWork(session)
-            await session.rollback()
+        """A read-only unit of work (rolled back at the end).
+
+        Raises ``StorageUnavailable`` (bot/errors.py) when the database is locked, full,
+        read-only or unreachable; see faults.py."""
+        try:
+            async with self._reader() as session:
+                yield UnitOfWork(session)
+                await session.rollback()
+        except Exception as error:
+            fault = storage_fault(error)
+            if fault is None or fault is error:
+                raise
+            raise fault from error
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[UnitOfWork]:
-        """A read-modify-write unit of work: committed on success, rolled back on any error."""
-        async with self._writer() as session, session.begin():
-            yield UnitOfWork(session)
+        """A read-modify-write unit of work: committed on success, rolled back on any error.
+
+        Raises ``StorageUnavailable`` as ``read`` does; nothing was written then."""
+        try:
+            async with self._writer() as session, session.begin():
+                yield UnitOfWork(session)
+        except Exception as error:
+            fault = storage_fault(error)
+            if fault is None or fault is error:
+                raise
+            raise fault from error
+
+    async def checkpoint(self) -> bool:
+        """SQLite: copy the write-ahead log into the database file and empty it, so that
+        erased rows are not left readable in the -wal file (``secure_delete`` zeroes them in
+        the database file). Outside any transaction, on the driver's thread. False when a
+        reader kept part of the log (it is emptied at a later checkpoint); True elsewhere."""
+        if not self.is_sqlite:
+            return True
+        try:
+            async with self.engine.connect() as connection:
+                raw = await connection.get_raw_connection()
+                driver = raw.driver_connection
+                assert driver is not None
+                cursor = await driver.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                busy, _frames, _copied = await cursor.fetchone()
+                await cursor.close()
+        except Exception as error:
+            fault = storage_fault(error)
+            if fault is None:
+                raise
+            raise fault from error
+        if busy:
+            log.warning("WAL checkpoint incomplete: a reader holds part of the log")
+        return not busy
 
     def session(self) -> AsyncSession:
         """A bare session, for migrations and tests."""
@@ -101,6 +145,8 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
             "PRAGMA journal_mode=WAL",
             "PRAGMA synchronous=FULL",
             "PRAGMA foreign_keys=ON",
+            # Erased rows are overwritten with zeros, not left in free space (/forget me).
+            "PRAGMA secure_delete=ON",
             # Waits for a lock happen between statements, off the loop (sqlite_driver.py).
             "PRAGMA busy_timeout=0",
         ):
@@ -111,6 +157,24 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
     def on_begin(connection: Connection) -> None:
         write = connection.get_execution_options().get("galatea_write", False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _store_text_without_nul(engine: AsyncEngine) -> None:
+    """Every text parameter of every statement loses its NUL bytes (see text.py): one place
+    for every text column, ORM or Core, so no new column can forget it."""
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute", retval=True)
+    def strip(
+        _conn: Connection,
+        _cursor: Any,
+        statement: str,
+        parameters: Any,
+        _context: Any,
+        executemany: bool,
+    ) -> tuple[str, Any]:
+        if executemany:
+            return statement, [storable_parameters(p) for p in parameters]
+        return statement, storable_parameters(parameters)
 
 
 def _queue_postgresql_writers(engine: AsyncEngine) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -18,10 +19,14 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
     false,
+    inspect,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from bot.store.text import storable
 
 # Stable constraint names, so Alembic batch migrations on SQLite can find them.
 NAMING = {
@@ -268,3 +273,14 @@ class ChannelLease(Base):
     channel_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     holder: Mapped[str] = mapped_column(String(128))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+@event.listens_for(Base, "before_insert", propagate=True)
+@event.listens_for(Base, "before_update", propagate=True)
+def _drop_nul_from_text(_mapper: Any, _connection: Any, row: Base) -> None:
+    """The row object holds the text as stored (the engine strips NUL from every statement's
+    parameters, bot/store/database.py): values returned after a flush match a later read."""
+    for attribute in inspect(row).mapper.column_attrs:
+        value = row.__dict__.get(attribute.key)
+        if isinstance(value, str) and "\x00" in value:
+            setattr(row, attribute.key, storable(value))
