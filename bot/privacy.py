@@ -21,6 +21,9 @@ class Forgotten:
 
     messages: int
     characters: int = 0
+    persona: bool = False
+    sessions: int = 0  # sessions whose author's note or "started by" named the member
+    cast_entries: int = 0  # cast entries the member added (their id removed)
 
 
 class PrivacyService:
@@ -33,22 +36,39 @@ class PrivacyService:
             return await uow.characters.owned_by(guild_id, user_id)
 
     async def forget(self, guild_id: int, user_id: int, *, characters: bool = False) -> Forgotten:
-        """Erase the member's messages in the server's sessions and, if asked, their characters
-        (with the sessions and history those characters had). One transaction: all or nothing."""
+        """Erase what the server's data says about the member: their messages, their persona,
+        the author's notes they wrote, their id on sessions and cast entries and, if asked,
+        their characters (with the sessions and history those characters had). One
+        transaction: all or nothing. On SQLite the write-ahead log is then checkpointed, so the
+        erased text is not left readable in the -wal file (README, Privacy)."""
         async with self._db.write() as uow:
             removed = await uow.messages.delete_by_author(guild_id, user_id)
             deleted = 0
             if characters:
                 for character in await uow.characters.owned_by(guild_id, user_id):
                     deleted += int(await uow.characters.delete(character.id))
+            persona = await uow.personas.clear(guild_id, user_id)
+            sessions = await uow.sessions.forget_member(guild_id, user_id)
+            cast = await uow.cast.forget_adder(guild_id, user_id)
+        await self._db.checkpoint()
         log.info(
-            "Forgot user %d in guild %d: %d messages, %d characters",
+            "Forgot user %d in guild %d: %d messages, %d characters, persona %s, "
+            "%d session fields, %d cast entries",
             user_id,
             guild_id,
             removed,
             deleted,
+            "erased" if persona else "none",
+            sessions,
+            cast,
         )
-        return Forgotten(messages=removed, characters=deleted)
+        return Forgotten(
+            messages=removed,
+            characters=deleted,
+            persona=persona,
+            sessions=sessions,
+            cast_entries=cast,
+        )
 
     async def prune(self, retention_days: int, *, now: datetime | None = None) -> int:
         """Erase messages older than ``retention_days`` (0: keep forever); returns how many."""

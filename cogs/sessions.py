@@ -207,7 +207,9 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
         core = core_of(interaction)
         view = await self._active(interaction)
         self._check_session_rights(interaction, view.session.started_by)
-        await core.engine.set_author_note(view.session.id, text or "", depth)
+        await core.engine.set_author_note(
+            view.session.id, text or "", depth, by=interaction.user.id
+        )
         await reply_ephemeral(
             interaction,
             f"Author's note set; it goes before the last {depth} messages."

@@ -140,15 +140,17 @@ class SessionEngine:
         self._prompts.forget(session_id)
         return removed
 
-    async def set_author_note(self, session_id: int, text: str, depth: int) -> ChannelSession:
+    async def set_author_note(
+        self, session_id: int, text: str, depth: int, by: int | None = None
+    ) -> ChannelSession:
         """The session's author's note (empty: none), inserted before the last ``depth``
-        messages of every prompt as a system line."""
+        messages of every prompt as a system line; ``by`` is the member who wrote it."""
         if len(text) > MAX_AUTHOR_NOTE:
             raise InvalidInput(f"An author's note can be at most {MAX_AUTHOR_NOTE:,} characters.")
         if not 0 <= depth <= MAX_NOTE_DEPTH:
             raise InvalidInput(f"The note's depth must be between 0 and {MAX_NOTE_DEPTH}.")
         async with self._db.write() as uow:
-            return await uow.sessions.set_author_note(session_id, text.strip(), depth)
+            return await uow.sessions.set_author_note(session_id, text.strip(), depth, by)
 
     async def repost_greeting(self, session_id: int, user_name: str) -> StoredMessage | None:
         """After a reset: the greeting opens the story again (None when there is none)."""

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.store.models import SessionCharacterRow
+from bot.store.models import SessionCharacterRow, SessionRow
 
 
 class CastStore:
@@ -57,3 +57,16 @@ class CastStore:
             )
             or 0
         )
+
+    async def forget_adder(self, guild_id: int, user_id: int) -> int:
+        """Remove a member's id from the cast entries they added in a server's sessions."""
+        in_guild = select(SessionRow.id).where(SessionRow.guild_id == guild_id)
+        result = await self._session.execute(
+            update(SessionCharacterRow)
+            .where(
+                SessionCharacterRow.added_by == user_id,
+                SessionCharacterRow.session_id.in_(in_guild),
+            )
+            .values(added_by=None)
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]

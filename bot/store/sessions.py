@@ -94,9 +94,17 @@ class SessionStore:
         """Attach a server world (lorebook) to the session, or detach it with None."""
         return await self._change(session_id, world_id=world_id)
 
-    async def set_author_note(self, session_id: int, text: str, depth: int) -> ChannelSession:
-        """The author's note (empty for none) and how many messages from the end it goes."""
-        return await self._change(session_id, author_note=text, author_note_depth=depth)
+    async def set_author_note(
+        self, session_id: int, text: str, depth: int, by: int | None = None
+    ) -> ChannelSession:
+        """The author's note (empty for none), how many messages from the end it goes, and
+        who wrote it."""
+        return await self._change(
+            session_id,
+            author_note=text,
+            author_note_depth=depth,
+            author_note_by=by if text else None,
+        )
 
     async def set_paused(self, session_id: int, paused: bool) -> ChannelSession:
         """Paused: messages are recorded, nobody answers."""
@@ -110,6 +118,21 @@ class SessionStore:
             setattr(row, field, value)
         await self._session.flush()
         return session_value(row)
+
+    async def forget_member(self, guild_id: int, user_id: int) -> int:
+        """Erase a member's traces on a server's sessions: the author's notes they wrote
+        (emptied) and their id as the one who started a session. Returns sessions changed."""
+        notes = await self._session.execute(
+            update(SessionRow)
+            .where(SessionRow.guild_id == guild_id, SessionRow.author_note_by == user_id)
+            .values(author_note="", author_note_by=None)
+        )
+        starts = await self._session.execute(
+            update(SessionRow)
+            .where(SessionRow.guild_id == guild_id, SessionRow.started_by == user_id)
+            .values(started_by=None)
+        )
+        return int(notes.rowcount or 0) + int(starts.rowcount or 0)  # type: ignore[attr-defined]
 
     async def all_active(self, guild_id: int | None = None) -> list[ChannelSession]:
         query = select(SessionRow).where(SessionRow.active)
