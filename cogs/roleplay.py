@@ -14,7 +14,7 @@ from discord.ext import commands
 
 from bot.errors import GalateaError
 from bot.policy import ChannelReplyLimit, UserReplyLimit
-from bot.roleplay.channel import ChannelRoleplay, IncomingMessage, Outcome
+from bot.roleplay.channel import NOT_STORED_NOTE, ChannelRoleplay, IncomingMessage, Outcome
 from bot.roleplay.engine import SessionView
 from bot.values import Character, Role, StoredMessage
 from cogs.common import NO_MENTIONS, core_of, place_of, reply_ephemeral
@@ -283,6 +283,13 @@ class RoleplayCog(commands.Cog):
             self._replying.add(message.channel.id)
         elif outcome in (Outcome.CHANNEL_AT_LIMIT, Outcome.USER_AT_LIMIT):
             await self._tell_held(message, outcome)
+        elif outcome is Outcome.NOT_STORED:  # once a minute per channel (bot/ decides)
+            try:
+                await message.channel.send(f"⚠️ {NOT_STORED_NOTE}", allowed_mentions=NO_MENTIONS)
+            except discord.HTTPException as exc:
+                log.warning(
+                    "Could not post a storage note in channel %d (%s)", message.channel.id, exc
+                )
 
     async def _tell_held(self, message: discord.Message, outcome: Outcome) -> None:
         """Say that a reply limit holds replies (bot/ returns this once a minute; no pings)."""

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Protocol
 
-from bot.errors import GalateaError, PermissionDenied
+from bot.errors import GalateaError, PermissionDenied, StorageUnavailable
 from bot.guild_config import GuildConfigService
 from bot.memo import BoundedDict
 from bot.personas import PersonaService
@@ -72,6 +72,21 @@ class Outcome(StrEnum):
     CHANNEL_AT_LIMIT = "channel at its reply limit"
     USER_AT_LIMIT = "member at their reply limit"
     OTHER_PROCESS = "another process answers this channel"  # see bot/roleplay/lease.py
+    # Storage failed (after bounded retries): the message is not in the history. The first
+    # such outcome in a channel within STORAGE_NOTE_EVERY is NOT_STORED (tell the channel:
+    # ``NOT_STORED_NOTE``); the others are NOT_STORED_QUIET, so an outage does not spam.
+    NOT_STORED = "not stored: storage unavailable"
+    NOT_STORED_QUIET = "not stored: storage unavailable, channel already told"
+
+
+NOT_STORED_NOTE = (
+    "I can't save messages right now (a storage problem on my side), so what was just said "
+    "here is not part of the story. Please send it again in a minute."
+)
+STORAGE_NOTE_EVERY = 60.0  # seconds between two storage notes in one channel
+# Waits before trying a message again after a storage fault; none while an outage is known
+# (the first message found it), so a long outage does not hold every channel's messages.
+STORAGE_RETRY_DELAYS = (0.5, 2.0)
 
 
 class ReplyPresenter(Protocol):
@@ -145,6 +160,8 @@ class ChannelRoleplay:
         self._answered: BoundedDict[tuple[int, int], int] = BoundedDict(ANSWERS_REMEMBERED)
         self._workers: dict[int, asyncio.Task[None]] = {}
         self._intake: dict[int, asyncio.Lock] = {}
+        self._storage_down = False  # the last message could not be stored
+        self._storage_told: BoundedDict[int, float] = BoundedDict(ANSWERS_REMEMBERED)
 
     async def handle(self, message: IncomingMessage) -> Outcome:
         """Take one message: record it when it belongs to the story, schedule a reply.
@@ -155,7 +172,31 @@ class ChannelRoleplay:
         """
         lock = self._intake.setdefault(message.place.channel_id, asyncio.Lock())
         async with lock:
-            return await self._take(message)
+            return await self._take_or_retry(message)
+
+    async def _take_or_retry(self, message: IncomingMessage) -> Outcome:
+        """``_take``, tried again after a storage fault (bounded); NOT_STORED if it still
+        fails. Storing is idempotent (one Discord message is stored once), so a retry after a
+        commit that did happen only finds it stored."""
+        delays = () if self._storage_down else STORAGE_RETRY_DELAYS
+        for attempt in range(len(delays) + 1):
+            try:
+                outcome = await self._take(message)
+            except StorageUnavailable:
+                # The store logged the cause (once per outage, bot/store/faults.py).
+                if attempt == len(delays):
+                    break
+                await asyncio.sleep(delays[attempt])
+                continue
+            self._storage_down = False
+            return outcome
+        self._storage_down = True
+        channel, now = message.place.channel_id, asyncio.get_running_loop().time()
+        told = self._storage_told.get(channel)
+        if told is not None and now - told < STORAGE_NOTE_EVERY:
+            return Outcome.NOT_STORED_QUIET
+        self._storage_told[channel] = now
+        return Outcome.NOT_STORED
 
     async def _take(self, message: IncomingMessage) -> Outcome:
         if message.from_bot or message.from_webhook or message.is_system:

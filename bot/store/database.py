@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from bot.store.faults import storage_fault
+from bot.store.faults import StorageHealth, storage_fault
 from bot.store.repositories import UnitOfWork
 from bot.store.sqlite_driver import BUSY_TIMEOUT_SECONDS, inline_dbapi
 from bot.store.text import storable_parameters
@@ -60,6 +60,7 @@ class Database:
                 _queue_postgresql_writers(self.engine)
         _store_text_without_nul(self.engine)
         # Same pool; the option tells the BEGIN hook to take the write lock up front.
+        self.health = StorageHealth()
         self._write_engine = self.engine.execution_options(galatea_write=True)
         self._reader = async_sessionmaker(self.engine, expire_on_commit=False)
         self._writer = async_sessionmaker(self._write_engine, expire_on_commit=False)
@@ -75,10 +76,11 @@ class Database:
                 yield UnitOfWork(session)
                 await session.rollback()
         except Exception as error:
-            fault = storage_fault(error)
-            if fault is None or fault is error:
+            fault = self._fault(error)
+            if fault is error:
                 raise
             raise fault from error
+        # Not health.succeeded(): a read works while a write lock or a full disk stops writes.
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[UnitOfWork]:
@@ -89,10 +91,20 @@ class Database:
             async with self._writer() as session, session.begin():
                 yield UnitOfWork(session)
         except Exception as error:
-            fault = storage_fault(error)
-            if fault is None or fault is error:
+            fault = self._fault(error)
+            if fault is error:
                 raise
             raise fault from error
+        self.health.succeeded()
+
+    def _fault(self, error: Exception) -> Exception:
+        """What a failed unit of work raises: ``StorageUnavailable`` for a storage fault
+        (counted in ``health``, which logs it once), else the error itself."""
+        fault = storage_fault(error)
+        if fault is None:
+            return error
+        self.health.failed(fault)
+        return fault
 
     async def checkpoint(self) -> bool:
         """SQLite: copy the write-ahead log into the database file and empty it, so that

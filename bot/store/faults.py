@@ -8,12 +8,16 @@ error with a traceback. The cause never includes SQL parameters (user text) or t
 
 from __future__ import annotations
 
+import logging
 import sqlite3
+import time
 from collections.abc import Iterator
 
 from sqlalchemy.exc import DBAPIError
 
 from bot.errors import StorageUnavailable
+
+log = logging.getLogger(__name__)
 
 # SQLite primary result codes (https://www.sqlite.org/rescode.html), low byte of extended ones.
 _SQLITE_CAUSES = {
@@ -49,7 +53,7 @@ def _chain(error: BaseException) -> Iterator[BaseException]:
         if isinstance(current, DBAPIError) and current.orig is not None:
             current = current.orig
         else:
-            current = current.__cause__ or current.__context__
+            current = current.__cause__
 
 
 def storage_fault(error: BaseException) -> StorageUnavailable | None:
@@ -75,3 +79,42 @@ def storage_fault(error: BaseException) -> StorageUnavailable | None:
         if isinstance(link, DBAPIError) and link.connection_invalidated:
             return StorageUnavailable("the connection to the database was lost")
     return None
+
+
+class StorageHealth:
+    """Whether the last unit of work failed for a storage fault; the operator's log lines.
+
+    One line when storage becomes unavailable (with the cause, and again only if the cause
+    changes), one when it is back, however many units of work failed in between.
+    """
+
+    def __init__(self) -> None:
+        self.down_since: float | None = None
+        self.cause: str | None = None
+        self.failures = 0
+
+    @property
+    def down(self) -> bool:
+        return self.down_since is not None
+
+    def failed(self, fault: StorageUnavailable) -> None:
+        self.failures += 1
+        if self.down_since is None:
+            self.down_since = time.monotonic()
+        if fault.cause != self.cause:
+            self.cause = fault.cause
+            log.error(
+                "Storage unavailable: %s. Nothing is saved until it is back (members are told; "
+                "Galatea keeps trying by itself).",
+                fault.cause,
+            )
+
+    def succeeded(self) -> None:
+        if self.down_since is None:
+            return
+        log.warning(
+            "Storage is back after %.0f s (%d operations failed meanwhile)",
+            time.monotonic() - self.down_since,
+            self.failures,
+        )
+        self.down_since, self.cause, self.failures = None, None, 0
