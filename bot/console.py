@@ -11,7 +11,7 @@ import sys
 from collections.abc import Awaitable, Callable
 
 from bot.characters import CONSOLE_GUILD_ID, CharacterDraft, CharacterService
-from bot.errors import GalateaError
+from bot.errors import GalateaError, StorageUnavailable
 from bot.prompt.sanitize import speaker_name
 from bot.roleplay.engine import SessionEngine, SessionView
 from bot.values import Character, Role
@@ -70,7 +70,11 @@ class ConsoleChat:
             if not line:
                 continue
             if line.startswith("/"):
-                result = await self._command(line, view, user)
+                try:
+                    result = await self._command(line, view, user)
+                except GalateaError as exc:
+                    self._tell(exc)
+                    continue
                 if result is None:
                     return 0
                 view, user = result
@@ -79,7 +83,12 @@ class ConsoleChat:
                 await self._engine.add_human_message(view.session.id, speaker=user, content=line)
                 await self._reply(view)
             except GalateaError as exc:
-                self._say(f"! {exc.user_message}\n")
+                self._tell(exc)
+
+    def _tell(self, error: GalateaError) -> None:
+        """One line; at the console the person is the operator, so a storage fault's cause too."""
+        cause = f" ({error.cause})" if isinstance(error, StorageUnavailable) else ""
+        self._say(f"! {error.user_message}{cause}\n")
 
     async def _reply(self, view: SessionView) -> None:
         shown = ""
