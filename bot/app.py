@@ -30,7 +30,7 @@ from bot.roleplay.engine import SessionEngine
 from bot.roleplay.lease import ChannelLeases
 from bot.settings import EXPECTS, BackendKind, Settings
 from bot.store import Database
-from bot.store.migrate import upgrade_to_head
+from bot.store.startup import open_and_migrate
 
 log = logging.getLogger(__name__)
 
@@ -140,9 +140,8 @@ class Core:
 
 
 async def open_database(settings: Settings) -> Database:
-    database = Database(settings.DATABASE_URL)
-    await upgrade_to_head(database)
-    return database
+    """The database, migrated; a fault is one line (ConfigError) saying what to do."""
+    return await open_and_migrate(settings.DATABASE_URL)
 
 
 def assemble(settings: Settings, database: Database, backend: Backend) -> Core:

@@ -254,7 +254,8 @@ def load_settings(env_file: str | os.PathLike[str] | None = ".env") -> Settings:
     except ValidationError as exc:
         error = exc.errors()[0]
         name = str(error["loc"][0]) if error["loc"] else _name_from_message(error["msg"])
-        value = os.environ.get(name, "")
+        # A URL's password is never shown (user:password@host).
+        value = re.sub(r"(://[^/:@]*:)[^/]*@", r"\1***@", os.environ.get(name, ""))
         shown = f" (got {value!r})" if value and "TOKEN" not in name and "KEY" not in name else ""
         raise ConfigError(
             f"Setting {name} is invalid{shown}: expected {EXPECTS.get(name, error['msg'])}."

@@ -46,7 +46,9 @@ POSTGRESQL_WRITE_LOCK = 0x6761_6C61  # "gala"
 class Database:
     """Owns the engine; hands out units of work. One per process, built in main.py."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(
+        self, url: str, *, echo: bool = False, connect_timeout: float | None = None
+    ) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
@@ -55,7 +57,11 @@ class Database:
             self.engine: AsyncEngine = create_async_engine(url, echo=echo, module=inline_dbapi())
             _tune_sqlite(self.engine)
         else:
-            self.engine = create_async_engine(url, echo=echo, pool_pre_ping=True)
+            # asyncpg waits 60 s for a server that accepts the connection and says nothing.
+            timeout = {"timeout": connect_timeout} if connect_timeout else {}
+            self.engine = create_async_engine(
+                url, echo=echo, pool_pre_ping=True, connect_args=timeout
+            )
             if self.engine.dialect.name == "postgresql":
                 _queue_postgresql_writers(self.engine)
         _store_text_without_nul(self.engine)

@@ -9,6 +9,7 @@ error with a traceback. The cause never includes SQL parameters (user text) or t
 from __future__ import annotations
 
 import logging
+import socket
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -69,6 +70,8 @@ def storage_fault(error: BaseException) -> StorageUnavailable | None:
             cause = _POSTGRESQL_CAUSES.get(state) or _POSTGRESQL_CAUSES.get(state[:2])
             if cause:
                 return StorageUnavailable(cause)
+        if isinstance(link, socket.gaierror):
+            return StorageUnavailable("the database host name is not known (a typo, or no DNS)")
         if isinstance(link, ConnectionError | TimeoutError) or (
             isinstance(link, OSError) and link.errno is not None
         ):
