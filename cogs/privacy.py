@@ -15,7 +15,10 @@ def _report(messages: int, characters: int | None) -> str:
     text = f"Done: {messages:,} of your messages were erased from this server's roleplays"
     if characters is not None:
         text += f", and {characters:,} of your characters with their histories"
-    return text + "."
+    # bot/privacy.py erases these every time (README, Privacy).
+    return (
+        text + ". Your persona, the author's notes you wrote and your id on sessions are gone too."
+    )
 
 
 @app_commands.guild_only()
