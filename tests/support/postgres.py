@@ -23,7 +23,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
@@ -76,6 +76,8 @@ class PostgresServer:
     host: str
     port: int
     _names: Iterator[int] = field(default_factory=itertools.count, repr=False)
+    # pg_ctl "stop" or "start" on this server (outage tests); blocking, bounded.
+    control: Callable[[str], None] | None = field(default=None, repr=False)
 
     def url(self, database: str) -> str:
         return f"postgresql+asyncpg://{SUPERUSER}@{self.host}:{self.port}/{database}"
@@ -142,21 +144,35 @@ def postgres_server(bin_dir: Path) -> Iterator[PostgresServer]:
             run_as,
         )
         port = _start(bin_dir, data, log, root, run_as)
-        try:
-            yield PostgresServer("127.0.0.1", port)
-        finally:
-            _run(
-                [
-                    bin_dir / "pg_ctl",
-                    "stop",
-                    f"--pgdata={data}",
-                    "--mode=immediate",
-                    "--wait",
-                    f"--timeout={START_TIMEOUT_S}",
-                ],
-                root,
-                run_as,
+        running = True
+
+        def control(action: str) -> None:
+            nonlocal running
+            extra = (
+                ["--mode=fast"]
+                if action == "stop"
+                else [f"--log={log}", f"--options=-c port={port}"]
             )
+            pg_ctl = [bin_dir / "pg_ctl", action, f"--pgdata={data}", "--wait"]
+            _run([*pg_ctl, f"--timeout={START_TIMEOUT_S}", *extra], root, run_as)
+            running = action != "stop"
+
+        try:
+            yield PostgresServer("127.0.0.1", port, control=control)
+        finally:
+            if running:
+                _run(
+                    [
+                        bin_dir / "pg_ctl",
+                        "stop",
+                        f"--pgdata={data}",
+                        "--mode=immediate",
+                        "--wait",
+                        f"--timeout={START_TIMEOUT_S}",
+                    ],
+                    root,
+                    run_as,
+                )
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
