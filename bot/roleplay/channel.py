@@ -331,7 +331,12 @@ class ChannelRoleplay:
                 if answering is not None and covered is not None and covered >= answering:
                     continue  # a reply that started after this message was stored answered it
                 # Later replies read the scene again: it may have changed meanwhile.
-                current = fresh or await self._engine.active(channel)
+                try:
+                    current = fresh or await self._engine.active(channel)
+                except StorageUnavailable as fault:  # the store logged the cause
+                    self._pending.pop(channel, None)
+                    await self._presenter_factory(view).fail(fault.user_message)
+                    return
                 fresh = None
                 if current is None or current.session.id != view.session.id:
                     return

@@ -26,6 +26,7 @@ from tests.support.postgres import (
     postgres_server,
 )
 from tests.support.recording_backend import RecordingBackend
+from tests.support.waiting import until
 
 WAIT = 30.0
 
@@ -94,3 +95,36 @@ async def test_postgresql_stopped_and_started_again(
     ]
     assert len(lines) == 2, lines  # down (with the cause), back
     assert lines[0].startswith("Storage unavailable: ") and "Storage is back" in lines[1]
+
+
+async def test_replies_in_flight_when_postgresql_stops_are_reported_not_crashed(
+    pg: Database, own_server: PostgresServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reply being written cannot be stored, and the next one cannot read its scene: the
+    channel is told of each, and the channel's reply worker ends cleanly."""
+    monkeypatch.setattr(channel_module, "STORAGE_RETRY_DELAYS", (0.05,))
+    backend = RecordingBackend(replies=["Hi."], release=asyncio.Event())
+    roleplay, engine, presenter = await setup(pg, backend)
+    assert own_server.control is not None
+    assert await _handle(roleplay, "One.", 1) is Outcome.REPLY_SCHEDULED
+    await until(lambda: bool(backend.calls), timeout=WAIT)
+    assert await _handle(roleplay, "Two.", 2) is Outcome.REPLY_SCHEDULED  # waits its turn
+    await asyncio.to_thread(own_server.control, "stop")
+    try:
+        assert backend.release is not None
+        backend.release.set()
+        await asyncio.wait_for(roleplay.idle(), WAIT)  # no exception left in the worker
+        assert len(presenter.failures) == 2
+        assert all("can't reach my storage" in f for f in presenter.failures)
+    finally:
+        await asyncio.to_thread(own_server.control, "start")
+    assert await _handle(roleplay, "Three.", 3) is Outcome.REPLY_SCHEDULED
+    await asyncio.wait_for(roleplay.idle(), WAIT)
+    view = await engine.active(500)
+    assert view is not None
+    assert [m.content for m in await engine.history(view.session.id)] == [
+        "One.",
+        "Two.",
+        "Three.",
+        "Hi.",
+    ]
