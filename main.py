@@ -9,7 +9,7 @@ import sys
 
 from bot.app import open_core, open_database
 from bot.console import ConsoleChat
-from bot.errors import ConfigError, GalateaError
+from bot.errors import ConfigError, GalateaError, StorageUnavailable
 from bot.settings import Settings, load_settings
 
 EXIT_CONFIG = 2
@@ -75,6 +75,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "migrate":
             return asyncio.run(migrate(settings))
         return asyncio.run(run_bot(settings))
+    except StorageUnavailable as exc:  # after start-up: the operator's cause, not the member's line
+        print(f"galatea: the database cannot be used: {exc.cause}", file=sys.stderr)
+        return EXIT_CONFIG
     except GalateaError as exc:
         print(f"galatea: {exc.user_message}", file=sys.stderr)
         return EXIT_CONFIG if isinstance(exc, ConfigError) else 1
