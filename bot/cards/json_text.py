@@ -4,12 +4,31 @@ from __future__ import annotations
 
 import codecs
 import json
+import re
 
 from bot.cards import limits
 from bot.cards.model import json_depth
 from bot.errors import InvalidInput
 
 _UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+
+
+# After escaped backslashes and escaped quotes are blanked out, every '"' left opens or closes
+# a string, so one simple pattern (a single-character repeat: no backtracking stack) empties
+# every string; what is left is the document's structure.
+_STRING = re.compile(r'"[^"]*"')
+
+
+def _count_values(raw: str) -> int:
+    """An upper bound on the number of values in the JSON text ``raw``, without parsing it.
+
+    Every value but the first of its container follows a comma; the first follows the
+    container's opening bracket. Linear, in C, and about three copies of ``raw`` at most.
+    """
+    blanked = raw.replace("\\\\", "__").replace('\\"', "__")
+    structure = _STRING.sub("0", blanked)
+    del blanked
+    return structure.count(",") + structure.count("[") + structure.count("{") + 1
 
 
 def _reject_constant(name: str) -> object:
@@ -29,6 +48,12 @@ def decode_json(raw: bytes) -> object:
         text = raw.decode("utf-16" if raw.startswith(_UTF16_BOMS) else "utf-8-sig")
     except UnicodeDecodeError:
         raise InvalidInput("The character card data is not valid UTF-8 text.") from None
+    if _count_values(text) > limits.MAX_JSON_VALUES:
+        # Checked before parsing: a few MiB of "[]," would cost gigabytes as Python objects.
+        raise InvalidInput(
+            "The character card data holds too many values (more than "
+            f"{limits.MAX_JSON_VALUES:,} texts, numbers, lists and objects)."
+        )
     try:
         value = json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as e:

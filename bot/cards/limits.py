@@ -28,6 +28,11 @@ MAX_TOTAL_CHARS: Final = 8_000_000
 MAX_CARD_JSON_BYTES: Final = 16 * MIB
 """The card's JSON document, once out of its base64 / PNG wrapping."""
 
+MAX_JSON_VALUES: Final = 300_000
+"""Values (objects, arrays, strings, numbers, ...) in the card's JSON, counted from its bytes
+before it is parsed: Python spends ~50-100 bytes on each, so this bounds what parsing costs.
+A card with a 1,000-entry lorebook holds a few tens of thousands."""
+
 MAX_JSON_DEPTH: Final = 64
 """Nesting of objects and arrays; real cards nest a handful of levels."""
 
