@@ -21,8 +21,12 @@ from PIL import Image
 from bot.errors import InvalidInput
 
 MAX_AVATAR_BYTES = 8 * 1024 * 1024
-MAX_IMAGE_PIXELS = 4096 * 4096
-"""Width × height of any avatar or card image: a 4096² RGBA frame is 64 MiB decoded."""
+MAX_IMAGE_PIXELS = 2048 * 4096
+"""Width × height of a PNG, GIF or WebP avatar or card image, decoded whole: 32 MiB as RGBA,
+and Pillow's WebP and GIF readers hold a few copies of it. Cards are 400×600 to 2048×3072."""
+MAX_JPEG_PIXELS = 8192 * 8192
+"""A JPEG is decoded at 1/2 to 1/8 scale (``Image.draft``), so a phone photo (12-50 MP) is
+fine: at most 2048² pixels are ever decoded for a card, 1024² for an avatar."""
 MAX_AVATAR_PIXELS = MAX_IMAGE_PIXELS  # the old name, kept for callers
 AVATAR_SIZE = 512
 CARD_IMAGE_SIDE = 2048
@@ -30,10 +34,10 @@ CARD_IMAGE_SIDE = 2048
 MAX_CARD_IMAGE_BYTES = 4 * 1024 * 1024
 """A card's own image, re-encoded as PNG; a larger one is scaled down until it fits."""
 
-# Pillow's own bomb check, lowered from its 89-million-pixel default to what we accept: it
-# warns past this and raises past twice this. Our header check comes first; this one guards
-# every other Image.open in the process.
-Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+# Pillow's own bomb check, lowered from its 89-million-pixel default: it warns past this and
+# raises past twice this (the JPEG limit). Our per-format header check is stricter and comes
+# first; this one also guards any other Image.open in the process.
+Image.MAX_IMAGE_PIXELS = MAX_JPEG_PIXELS // 2
 
 ACCEPTED_FORMATS = ("PNG", "JPEG", "GIF", "WEBP")
 NOT_AN_IMAGE = "That file is not an image Galatea can read (PNG, JPEG, GIF or WebP)."
@@ -57,12 +61,13 @@ def sniff_format(data: bytes) -> str | None:
     return None
 
 
-def check_dimensions(width: int, height: int, *, what: str = "an avatar") -> None:
-    """Refuse an image whose header claims more than ``MAX_IMAGE_PIXELS``."""
-    if width * height > MAX_IMAGE_PIXELS:
+def check_dimensions(width: int, height: int, *, what: str = "an avatar", fmt: str = "PNG") -> None:
+    """Refuse an image whose header claims more pixels than its format may have."""
+    limit = MAX_JPEG_PIXELS if fmt == "JPEG" else MAX_IMAGE_PIXELS
+    if width * height > limit:
         raise InvalidInput(
             f"That image is too large: {width:,}×{height:,} pixels (the limit for {what} is "
-            f"{MAX_IMAGE_PIXELS:,} pixels)."
+            f"{limit:,} pixels)."
         )
 
 
@@ -77,14 +82,15 @@ def decode_bounded(data: bytes, max_side: int, *, what: str = "an avatar") -> Im
         raise InvalidInput(NOT_AN_IMAGE)
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # Our own limit, checked next, is stricter than Pillow's warning; its error stays.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data), formats=[fmt]) as img:
-                check_dimensions(*img.size, what=what)
+                check_dimensions(*img.size, what=what, fmt=fmt)
                 if fmt == "JPEG":  # decode at 1/2, 1/4 or 1/8 scale when that is enough
                     img.draft("RGB", (max_side, max_side))
                 img.load()
                 return shrunk(img, max_side)
-    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+    except Image.DecompressionBombError:
         raise InvalidInput(
             f"That image is far too large to be {what} (it could be a decompression bomb)."
         ) from None

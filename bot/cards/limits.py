@@ -36,7 +36,7 @@ A card with a 1,000-entry lorebook holds a few tens of thousands."""
 MAX_JSON_DEPTH: Final = 64
 """Nesting of objects and arrays; real cards nest a handful of levels."""
 
-MAX_IMAGE_PIXELS: Final = 4096 * 4096
+MAX_IMAGE_PIXELS: Final = 2048 * 4096
 """Width × height of a card image; checked from the header, before any pixel is decoded."""
 
 MAX_ANIMATION_FRAMES: Final = 256
