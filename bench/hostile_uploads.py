@@ -153,6 +153,23 @@ CARD_CASES: dict[str, Callable[[], bytes]] = {
             "data": {"name": "Bomb", "character_book": {"entries": [{}] * 250_000}},
         }
     ).encode(),
+    # Not hostile: the largest lorebook that is accepted (1,000 entries, ~290,000 values).
+    "json_largest_accepted_book": lambda: json.dumps(
+        {
+            "spec": "chara_card_v2",
+            "spec_version": "2.0",
+            "data": {
+                "name": "Big book",
+                "description": "A card at the limits.",
+                "character_book": {
+                    "entries": [
+                        {"keys": [f"k{e}-{k}" for k in range(280)], "content": "x" * 2000}
+                        for e in range(1000)
+                    ]
+                },
+            },
+        }
+    ).encode(),
     "charx_1gib_card_json": lambda: _charx(b" " * MIB, repeat=1024),
     "charx_many_files": lambda: _charx(b"{}", extra={f"assets/x/{i}": b"" for i in range(5000)}),
 }
