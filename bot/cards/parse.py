@@ -1,4 +1,5 @@
-"""``parse_card``: the bytes of a PNG or JSON character card, any spec version, to a CharacterCard.
+"""``parse_card``: the bytes of a character card (PNG, WebP, CHARX, JSON), any spec version, to a
+CharacterCard.
 
 Everything that can go wrong with an uploaded file ends as ``InvalidInput`` carrying a
 sentence that names the problem; nothing from Pillow, pydantic, json or base64 escapes.
@@ -61,10 +62,12 @@ _OTHER_FORMATS = (
 def parse_card(
     data: bytes, filename: str | None = None, *, max_bytes: int = limits.DEFAULT_MAX_BYTES
 ) -> CharacterCard:
-    """Read a character card from the bytes of a PNG or JSON file.
+    """Read a character card from the bytes of a PNG, WebP, CHARX or JSON file.
 
     PNG cards carry base64 JSON in a ``ccv3`` (V3) or ``chara`` (V1/V2) tEXt, zTXt or iTXt
-    chunk; ``ccv3`` wins when both are there. JSON cards may be V1 (flat), V2 or V3.
+    chunk; ``ccv3`` wins when both are there. WebP cards (TavernAI 1.x) carry it in EXIF
+    UserComment; CHARX is the V3 zip with ``card.json`` (also after a JPEG). JSON cards may
+    be V1 (flat), V2 or V3.
     ``filename`` only sharpens error messages. Raises ``InvalidInput`` for anything that is
     not a readable card within the limits of ``bot.cards.limits``.
     """
