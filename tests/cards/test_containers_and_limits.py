@@ -7,6 +7,7 @@ import json
 import logging
 import struct
 import zipfile
+import zlib
 from typing import Any
 
 import pytest
@@ -15,7 +16,16 @@ from PIL import Image
 from bot.cards import limits, parse_card
 from bot.cards.json_text import decode_json
 from bot.errors import InvalidInput
-from tests.cards.builders import b64, gradient, image_png, to_json, v2_document, v3_document
+from tests.cards.builders import (
+    b64,
+    chunk,
+    gradient,
+    image_png,
+    insert_before_iend,
+    to_json,
+    v2_document,
+    v3_document,
+)
 
 
 def refused(data: bytes, *fragments: str, filename: str | None = None) -> str:
@@ -216,3 +226,12 @@ def test_commas_brackets_and_escaped_quotes_inside_text_are_not_counted() -> Non
 def test_a_lorebook_with_too_many_entries_is_refused_before_its_entries_are_built() -> None:
     document = v2_document(character_book={"entries": [{}] * (limits.MAX_LORE_ENTRIES + 1)})
     refused(to_json(document), "too many entries: 1,001")
+
+
+def test_a_png_whose_ztxt_inflates_to_16_mib_of_json_is_refused_before_parsing() -> None:
+    # Time and memory are measured in bench/hostile_uploads.py (python -m bench uploads).
+    json_text = b'{"name":"x","extensions":{"a":[' + b"[]," * (5 * limits.MIB) + b"0]}}"
+    png = image_png(chunks=[])
+    bomb = chunk(b"zTXt", b"chara\0\0" + zlib.compress(json_text, 9))
+    assert len(bomb) < 100_000
+    refused(insert_before_iend(png, bomb), "too many values")
