@@ -181,6 +181,7 @@ IMAGE_CASES: dict[str, Callable[[], bytes]] = {
     # The largest accepted of each format.
     "avatar_png_2048x4096_rgba": lambda: _image("PNG", (2048, 4096), "RGBA"),
     "avatar_webp_2048x4096": lambda: _image("WEBP", (2048, 4096)),
+    "avatar_webp_2048x4096_rgba": lambda: _image("WEBP", (2048, 4096), "RGBA"),
     "avatar_gif_2048x4096": lambda: _image("GIF", (2048, 4096), "P"),
     "avatar_jpeg_6000x4000": lambda: _image("JPEG", (6000, 4000)),
     "avatar_eps": _eps,
