@@ -11,10 +11,12 @@ import zlib
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from bot.cards import limits, parse_card
-from bot.cards.json_text import decode_json
+from bot.cards.json_text import _count_values, decode_json
 from bot.errors import InvalidInput
 from tests.cards.builders import (
     b64,
@@ -235,3 +237,27 @@ def test_a_png_whose_ztxt_inflates_to_16_mib_of_json_is_refused_before_parsing()
     bomb = chunk(b"zTXt", b"chara\0\0" + zlib.compress(json_text, 9))
     assert len(bomb) < 100_000
     refused(insert_before_iend(png, bomb), "too many values")
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(), inner, max_size=5),
+    max_leaves=40,
+)
+
+
+def values_in(value: object) -> int:
+    if isinstance(value, dict):
+        return 1 + sum(values_in(v) for v in value.values())
+    if isinstance(value, list):
+        return 1 + sum(values_in(v) for v in value)
+    return 1
+
+
+@given(JSON_VALUES, st.booleans())
+@settings(max_examples=300, deadline=None)
+def test_the_value_count_from_the_text_is_never_below_the_real_count(
+    value: object, ascii_only: bool
+) -> None:
+    text = json.dumps(value, ensure_ascii=ascii_only)
+    assert _count_values(text) >= values_in(value)
