@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import io
 import posixpath
+import struct
 import zipfile
+import zlib
 from dataclasses import dataclass
 
 from PIL import Image
@@ -38,7 +40,7 @@ _MAX_ZIP_ENTRIES = 1_000
 _MAX_ZIP_TOTAL = 256 * limits.MIB
 """All entries of a CHARX together, uncompressed, as its central directory claims."""
 _MAX_ICON_BYTES = limits.DEFAULT_MAX_BYTES
-_BROKEN = (OSError, SyntaxError, EOFError, ValueError, IndexError, zipfile.BadZipFile)
+_BROKEN = (OSError, SyntaxError, EOFError, ValueError, IndexError, struct.error, KeyError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +64,11 @@ def read_webp(data: bytes) -> ContainedCard:
         with Image.open(io.BytesIO(data), formats=["WEBP"]) as img:
             exif = img.getexif()
             comment = exif.get(USER_COMMENT) or exif.get_ifd(EXIF_IFD).get(USER_COMMENT)
+    except Image.DecompressionBombError:
+        raise InvalidInput(
+            "That WebP image is far too large to be a character card (it could be a "
+            "decompression bomb)."
+        ) from None
     except _BROKEN:
         raise InvalidInput(damaged) from None
     raw = _user_comment_bytes(comment)
@@ -107,7 +114,7 @@ def read_charx(data: bytes) -> ContainedCard:
     """``card.json`` of a CHARX (zip, or JPEG followed by a zip) and its main icon."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, OSError, ValueError):
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError):
         raise InvalidInput(
             "That CHARX (zip) file is damaged or not a zip archive, so no character card can "
             "be read from it."
@@ -162,10 +169,17 @@ def _read_capped(archive: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int, labe
     )
     if info.file_size > cap:
         raise InvalidInput(too_large)
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        # zipfile bounds only deflate by the size asked for; bzip2 and LZMA would inflate a
+        # whole read at once. CHARX writers use deflate.
+        raise InvalidInput(
+            f"The {label} in that CHARX file is compressed in a way Galatea can't read "
+            "(only stored or deflated files are)."
+        )
     try:
         with archive.open(info) as member:
             data = member.read(cap + 1)  # inflates at most cap + 1 bytes, whatever it claims
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError):
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, zlib.error):
         raise InvalidInput(
             f"The {label} in that CHARX file is damaged or compressed in a way Galatea can't read."
         ) from None

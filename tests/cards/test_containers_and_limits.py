@@ -261,3 +261,17 @@ def test_the_value_count_from_the_text_is_never_below_the_real_count(
 ) -> None:
     text = json.dumps(value, ensure_ascii=ascii_only)
     assert _count_values(text) >= values_in(value)
+
+
+def test_charx_with_a_bzip2_card_json_is_refused_before_inflating() -> None:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_BZIP2) as zf:
+        zf.writestr("card.json", to_json(v2_document()))
+    refused(out.getvalue(), "only stored or deflated")
+
+
+def test_charx_with_a_damaged_deflate_stream_is_refused_as_damaged() -> None:
+    data = bytearray(charx({"card.json": to_json(v2_document()) * 3}))
+    start = data.index(b"card.json") + len(b"card.json")
+    data[start + 5 : start + 40] = bytes(35)  # zero out part of the deflate stream
+    refused(bytes(data), "damaged")
