@@ -14,7 +14,6 @@ before any mode conversion, so a conversion copies the small image, not the larg
 from __future__ import annotations
 
 import io
-import warnings
 
 from PIL import Image
 
@@ -34,10 +33,12 @@ CARD_IMAGE_SIDE = 2048
 MAX_CARD_IMAGE_BYTES = 4 * 1024 * 1024
 """A card's own image, re-encoded as PNG; a larger one is scaled down until it fits."""
 
-# Pillow's own bomb check, lowered from its 89-million-pixel default: it warns past this and
-# raises past twice this (the JPEG limit). Our per-format header check is stricter and comes
-# first; this one also guards any other Image.open in the process.
-Image.MAX_IMAGE_PIXELS = MAX_JPEG_PIXELS // 2
+# Pillow's own bomb check, lowered from its 89-million-pixel default to our largest limit: it
+# warns past this (an image we then refuse) and raises past twice this. Our per-format header
+# check is stricter and comes next; this one also guards any other Image.open in the process.
+# (No warnings.catch_warnings around decoding: it changes process-wide state, and decoding
+# runs in worker threads.)
+Image.MAX_IMAGE_PIXELS = MAX_JPEG_PIXELS
 
 ACCEPTED_FORMATS = ("PNG", "JPEG", "GIF", "WEBP")
 NOT_AN_IMAGE = "That file is not an image Galatea can read (PNG, JPEG, GIF or WebP)."
@@ -81,15 +82,12 @@ def decode_bounded(data: bytes, max_side: int, *, what: str = "an avatar") -> Im
     if fmt is None:
         raise InvalidInput(NOT_AN_IMAGE)
     try:
-        with warnings.catch_warnings():
-            # Our own limit, checked next, is stricter than Pillow's warning; its error stays.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data), formats=[fmt]) as img:
-                check_dimensions(*img.size, what=what, fmt=fmt)
-                if fmt == "JPEG":  # decode at 1/2, 1/4 or 1/8 scale when that is enough
-                    img.draft("RGB", (max_side, max_side))
-                img.load()
-                return shrunk(img, max_side)
+        with Image.open(io.BytesIO(data), formats=[fmt]) as img:
+            check_dimensions(*img.size, what=what, fmt=fmt)
+            if fmt == "JPEG":  # decode at 1/2, 1/4 or 1/8 scale when that is enough
+                img.draft("RGB", (max_side, max_side))
+            img.load()
+            return shrunk(img, max_side)
     except Image.DecompressionBombError:
         raise InvalidInput(
             f"That image is far too large to be {what} (it could be a decompression bomb)."
