@@ -288,3 +288,15 @@ async def test_an_oversized_card_attachment_is_refused_from_its_size_before_down
         answer = await import_card(emu, world, oversized)
         assert "That file is 20.0 MB; the limit is 20 MB." in answer.content
         assert await bot.core.characters.count(world.guild.id) == 0
+
+
+async def test_a_lorebook_only_card_is_imported_through_discord(
+    emu: DiscordEmulator, world: World, database: Database
+) -> None:
+    card = v2_document(name="Vell", description="", personality="")
+    async with galatea(emu, database, RecordingBackend()) as bot:
+        answer = await import_card(emu, world, Upload("vell.json", to_json(card)))
+        assert "**Vell** was imported" in answer.content
+        assert "a lorebook of 2 entries" in answer.content
+        character = await bot.core.characters.find(world.guild.id, "Vell")
+    assert character.persona == ""
