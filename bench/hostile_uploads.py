@@ -143,6 +143,10 @@ CARD_CASES: dict[str, Callable[[], bytes]] = {
     "json_16mib_one_string": lambda: (
         b'{"name":"Bomb","description":"' + b"x" * (16 * MIB - 64) + b'"}'
     ),
+    # One emoji makes Python store every character of the text in 4 bytes.
+    "json_16mib_one_string_with_an_emoji": lambda: (
+        '{"name":"Bomb","description":"\U0001f600'.encode() + b"x" * (16 * MIB - 64) + b'"}'
+    ),
     "json_deep_nesting": lambda: (
         b'{"name":"Bomb","extensions":' + b'{"a":' * 200_000 + b"1" + b"}" * 200_001
     ),

@@ -219,6 +219,11 @@ def test_json_with_too_many_values_is_refused_before_parsing() -> None:
     refused(document, "too many values", filename="card.json")
 
 
+def test_utf16_json_with_too_many_values_is_refused_too() -> None:
+    document = '{"name": "x", "extensions": {"a": [' + "[]," * 400_000 + "0]}}"
+    refused(document.encode("utf-16"), "too many values", filename="card.json")
+
+
 def test_commas_brackets_and_escaped_quotes_inside_text_are_not_counted() -> None:
     text = 'She said \\"a, [b], {c}\\" \\\\' + ", [x], {y}" * 100_000
     raw = ('{"name": "x", "description": "' + text + '"}').encode()
@@ -260,7 +265,7 @@ def test_the_value_count_from_the_text_is_never_below_the_real_count(
     value: object, ascii_only: bool
 ) -> None:
     text = json.dumps(value, ensure_ascii=ascii_only)
-    assert _count_values(text) >= values_in(value)
+    assert _count_values(text.encode("utf-8", "surrogatepass")) >= values_in(value)
 
 
 def test_charx_with_a_bzip2_card_json_is_refused_before_inflating() -> None:
