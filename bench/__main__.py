@@ -56,6 +56,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--threads", type=int, default=0, help="CPU threads (0: backend default)")
     run.add_argument("--gpu-layers", type=int, default=0, help="layers to offload (GPU runs)")
+    uploads = commands.add_parser(
+        "uploads", help="hostile cards and images: peak memory and time (no model; ~1 min)"
+    )
+    uploads.add_argument("--cases", default="", help="comma-separated subset of the cases")
     models = commands.add_parser("models", help="write the random-weight models only")
     models.add_argument("--7b", dest="seven", action="store_true", help="also the 7B shape")
     return parser
@@ -64,6 +68,11 @@ def _parser() -> argparse.ArgumentParser:
 def main() -> None:
     args = _parser().parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    if args.command == "uploads":
+        from bench.hostile_uploads import measure_uploads, render_table
+
+        print(render_table(measure_uploads([c for c in args.cases.split(",") if c] or None)))
+        return
     if args.command == "models":
         for key in ("1b", "7b") if args.seven else ("1b",):
             print(ensure_model(SHAPES[key]))

@@ -18,6 +18,7 @@ from bot.cards import CharacterCard, LoreBook
 from bot.values import Character
 
 CardFormat = Literal["png", "json"]
+DEFAULT_TALKATIVENESS = 0.5  # SillyTavern's and Galatea's default
 # Fields that live elsewhere: the image in the characters table, the lorebook in its own.
 _NOT_IN_DOCUMENT = {"avatar_png", "character_book"}
 
@@ -56,9 +57,43 @@ def card_for_export(
     if original is None or original.persona.strip() != character.persona:
         # Galatea keeps one persona; an edited one replaces description and personality.
         fields["description"], fields["personality"] = character.persona, ""
+    extensions = _with_talkativeness(original, stored.get("extensions"), character.talkativeness)
+    if extensions is not None:
+        fields["extensions"] = extensions
     return CharacterCard.model_validate(
         {**stored, **fields, "character_book": book, "avatar_png": avatar_png}
     )
+
+
+def card_talkativeness(card: CharacterCard) -> float:
+    """``data.extensions.talkativeness`` (SillyTavern writes "0.5" or 0.5), within 0-1; the
+    default 0.5 when absent or unreadable."""
+    raw = card.extensions.get("talkativeness")
+    if isinstance(raw, bool) or not isinstance(raw, str | int | float):
+        return DEFAULT_TALKATIVENESS
+    try:
+        value = float(raw)
+    except ValueError:
+        return DEFAULT_TALKATIVENESS
+    if value != value:  # NaN
+        return DEFAULT_TALKATIVENESS
+    return min(1.0, max(0.0, value))
+
+
+def _with_talkativeness(
+    original: CharacterCard | None, extensions: Any, talkativeness: float
+) -> dict[str, Any] | None:
+    """The card's extensions with the character's talkativeness, or None to keep them as they
+    are (an unchanged value keeps the card's own spelling of it, "0.5" or 0.5)."""
+    if original is not None and card_talkativeness(original) == talkativeness:
+        return None
+    current = dict(extensions) if isinstance(extensions, dict) else {}
+    was_number = isinstance(current.get("talkativeness"), int | float) and not isinstance(
+        current.get("talkativeness"), bool
+    )
+    # SillyTavern's own cards hold it as text; a card that held a number gets a number back.
+    current["talkativeness"] = talkativeness if was_number else format(talkativeness, "g")
+    return current
 
 
 def export_filename(name: str, fmt: CardFormat) -> str:

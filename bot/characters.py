@@ -9,7 +9,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.cards import DEFAULT_MAX_BYTES, export_card_json, export_card_png, import_card_async
-from bot.character_cards import CardFormat, card_document, card_for_export, export_filename
+from bot.character_cards import (
+    CardFormat,
+    card_document,
+    card_for_export,
+    card_talkativeness,
+    export_filename,
+)
 from bot.errors import AlreadyExists, InvalidInput, NotFound
 from bot.images import normalize_avatar
 from bot.policy import Caller, check_can_change_character
@@ -73,10 +79,14 @@ def clean_name(raw: str) -> str:
     return name
 
 
-def validate(draft: CharacterDraft) -> CharacterDraft:
-    """Return a cleaned copy of ``draft`` or raise InvalidInput naming the field."""
+def validate(draft: CharacterDraft, *, persona_required: bool = True) -> CharacterDraft:
+    """Return a cleaned copy of ``draft`` or raise InvalidInput naming the field.
+
+    ``persona_required=False``: an imported card may keep its character in its lorebook or
+    first message, with an empty description and personality (and so may its later edits).
+    """
     persona = draft.persona.strip()
-    if not persona:
+    if not persona and persona_required:
         raise InvalidInput("A character needs a persona: a few sentences about who they are.")
     alternates = tuple(g.strip() for g in draft.alternate_greetings if g.strip())
     for label, value, limit in (
@@ -165,6 +175,12 @@ class CharacterService:
         card's name. The card's image becomes the avatar, its lorebook the character's.
         """
         card = await import_card_async(data, filename, max_bytes=DEFAULT_MAX_BYTES)
+        # A lorebook-only card: the character lives in its book or its first message.
+        lives_elsewhere = bool(
+            card.first_mes.strip()
+            or card.scenario.strip()
+            or (card.character_book is not None and card.character_book.entries)
+        )
         try:
             chosen = clean_name(name if name is not None else card.name)
         except InvalidInput as exc:
@@ -182,7 +198,9 @@ class CharacterService:
                 alternate_greetings=card.alternate_greetings,
                 system_prompt=card.system_prompt,
                 post_history_instructions=card.post_history_instructions,
-            )
+                talkativeness=card_talkativeness(card),
+            ),
+            persona_required=not lives_elsewhere,
         )
         avatar = None
         if card.avatar_png is not None:
@@ -195,6 +213,7 @@ class CharacterService:
                     guild_id=guild_id,
                     owner_id=owner_id,
                     avatar_png=avatar,
+                    card_image_png=card.avatar_png,
                     card_json=card_document(card),
                     **_fields(clean),
                 )
@@ -224,7 +243,7 @@ class CharacterService:
                 raise NotFound("That character no longer exists.")
             document = await uow.characters.card_document(character_id)
             lorebook = await uow.lore.of_character(character_id)
-            avatar = await uow.characters.avatar(character_id)
+            avatar = await uow.characters.card_image(character_id)
         card = card_for_export(character, document, lorebook.book if lorebook else None, avatar)
         writer = export_card_png if fmt == "png" else export_card_json
         data = await asyncio.to_thread(writer, card, 2 if version == 2 else 3)
@@ -269,12 +288,13 @@ class CharacterService:
         avatar_png: bytes | None = None,
     ) -> Character:
         """Replace a character's fields (and avatar, when one is given): owner or admin only."""
-        clean = validate(draft)
         async with self._db.write() as uow:
             current = await uow.characters.get(character_id)
             if current is None:
                 raise NotFound("That character no longer exists.")
             check_can_change_character(current, caller)
+            # A character imported without a persona (a lorebook-only card) may stay so.
+            clean = validate(draft, persona_required=bool(current.persona))
             changes = _fields(clean)
             if avatar_png is not None:
                 changes["avatar_png"] = avatar_png

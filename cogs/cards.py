@@ -37,7 +37,7 @@ class CardCommands(commands.Cog):
 
     @app_commands.command(name="import")
     @app_commands.describe(
-        card="The card: a PNG with the character inside, or its JSON file (V1, V2 or V3)",
+        card="The card: a PNG or WebP with the character inside, a CHARX, or its JSON (V1-V3)",
         name="Use this name instead of the card's",
         nsfw="Adult character: plays only in age-restricted channels",
     )

@@ -1,4 +1,5 @@
-"""TavernAI / SillyTavern character cards: import (V1, V2, V3; PNG or JSON) and export.
+"""TavernAI / SillyTavern character cards: import (V1, V2, V3; PNG, WebP, CHARX or JSON) and
+export.
 
 A pure library: no Discord, no storage. ``parse_card`` is CPU work (Pillow decodes the
 image); call it in a worker thread or await ``import_card_async``.

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from bot import images
+
 MIB: Final = 1024 * 1024
 
 DEFAULT_MAX_BYTES: Final = 20 * MIB
@@ -28,11 +30,17 @@ MAX_TOTAL_CHARS: Final = 8_000_000
 MAX_CARD_JSON_BYTES: Final = 16 * MIB
 """The card's JSON document, once out of its base64 / PNG wrapping."""
 
+MAX_JSON_VALUES: Final = 300_000
+"""Values (objects, arrays, strings, numbers, ...) in the card's JSON, counted from its text
+before it is parsed: Python spends ~50-100 bytes on each, so this bounds what parsing costs.
+A card with a 1,000-entry lorebook holds a few tens of thousands."""
+
 MAX_JSON_DEPTH: Final = 64
 """Nesting of objects and arrays; real cards nest a handful of levels."""
 
-MAX_IMAGE_PIXELS: Final = 4096 * 4096
-"""Width × height of a card image; checked from the header, before any pixel is decoded."""
+MAX_IMAGE_PIXELS: Final = images.MAX_IMAGE_PIXELS
+"""Width × height of a card image (the avatars' limit); checked from the header, before any
+pixel is decoded."""
 
 MAX_ANIMATION_FRAMES: Final = 256
 MAX_ANIMATION_PIXELS: Final = 4 * MAX_IMAGE_PIXELS

@@ -1,4 +1,5 @@
-"""``parse_card``: the bytes of a PNG or JSON character card, any spec version, to a CharacterCard.
+"""``parse_card``: the bytes of a character card (PNG, WebP, CHARX, JSON), any spec version, to a
+CharacterCard.
 
 Everything that can go wrong with an uploaded file ends as ``InvalidInput`` carrying a
 sentence that names the problem; nothing from Pillow, pydantic, json or base64 escapes.
@@ -11,6 +12,7 @@ import asyncio
 import base64
 import binascii
 import codecs
+import logging
 import unicodedata
 from collections.abc import Mapping
 from pathlib import PurePath
@@ -19,11 +21,15 @@ from typing import Any
 from pydantic import ValidationError
 
 from bot.cards import limits
+from bot.cards.containers import looks_like_zip, read_charx, read_webp
 from bot.cards.json_text import decode_json
 from bot.cards.model import Asset, CharacterCard, LoreBook, LoreEntry, SpecVersion
 from bot.cards.png_chunks import CARD_KEYWORDS, DAMAGED_PNG, read_png
 from bot.cards.schema import CardData, WireBook, WireEntry, extra_of
 from bot.errors import InvalidInput
+from bot.images import sniff_format
+
+log = logging.getLogger(__name__)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -43,7 +49,7 @@ _URLSAFE_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
 # Base64 of the largest card JSON we accept, plus slack for line wrapping.
 _MAX_BASE64_BYTES = limits.MAX_CARD_JSON_BYTES * 4 // 3 + 4096
 
-_NOT_A_CARD_FILE = "That file is neither a PNG image nor a JSON character card."
+_NOT_A_CARD_FILE = "That file is neither a PNG, WebP or CHARX card nor a JSON character card."
 _OTHER_FORMATS = (
     (b"\xff\xd8\xff", "a JPEG image"),
     (b"GIF87a", "a GIF image"),
@@ -56,10 +62,12 @@ _OTHER_FORMATS = (
 def parse_card(
     data: bytes, filename: str | None = None, *, max_bytes: int = limits.DEFAULT_MAX_BYTES
 ) -> CharacterCard:
-    """Read a character card from the bytes of a PNG or JSON file.
+    """Read a character card from the bytes of a PNG, WebP, CHARX or JSON file.
 
     PNG cards carry base64 JSON in a ``ccv3`` (V3) or ``chara`` (V1/V2) tEXt, zTXt or iTXt
-    chunk; ``ccv3`` wins when both are there. JSON cards may be V1 (flat), V2 or V3.
+    chunk; ``ccv3`` wins when both are there. WebP cards (TavernAI 1.x) carry it in EXIF
+    UserComment; CHARX is the V3 zip with ``card.json`` (also after a JPEG). JSON cards may
+    be V1 (flat), V2 or V3.
     ``filename`` only sharpens error messages. Raises ``InvalidInput`` for anything that is
     not a readable card within the limits of ``bot.cards.limits``.
     """
@@ -73,6 +81,15 @@ def parse_card(
         raise InvalidInput("That file is empty.")
     if _is_png(blob):
         return _card_from_png(blob)
+    if looks_like_zip(blob):
+        found = read_charx(blob)
+        return card_from_json(found.document, avatar_png=found.image_png)
+    if sniff_format(blob) == "WEBP":
+        found = read_webp(blob)
+        return card_from_json(
+            decode_json(_chunk_json(found.raw, "UserComment", "WebP image")),
+            avatar_png=found.image_png,
+        )
     if _is_json(blob, filename):
         return card_from_json(decode_json(blob))
     raise InvalidInput(_not_a_card_message(blob, filename))
@@ -91,6 +108,7 @@ def card_from_json(document: object, avatar_png: bytes | None = None) -> Charact
         kind = "a list" if isinstance(document, list) else "a single value"
         raise InvalidInput(f"That JSON is not a character card: it is {kind}, not an object.")
     version, data, where = _locate_data(document)
+    _check_entry_count(data)
     try:
         wire = CardData.model_validate(data)
     except ValidationError as e:
@@ -99,6 +117,17 @@ def card_from_json(document: object, avatar_png: bytes | None = None) -> Charact
         return _to_card(wire, version, avatar_png)
     except ValidationError as e:  # defensive: the wire schema already produced valid types
         raise InvalidInput(_validation_message(e, where)) from None
+
+
+def _check_entry_count(data: dict[str, Any]) -> None:
+    """Refuse an over-long lorebook before a model is built for each of its entries."""
+    book = data.get("character_book")
+    entries = book.get("entries") if isinstance(book, dict) else None
+    if isinstance(entries, list | dict) and len(entries) > limits.MAX_LORE_ENTRIES:
+        raise InvalidInput(
+            f"The character card's lorebook has too many entries: {len(entries):,} "
+            f"(the limit is {limits.MAX_LORE_ENTRIES:,})."
+        )
 
 
 def _card_from_png(blob: bytes) -> CharacterCard:
@@ -115,23 +144,31 @@ def _card_from_png(blob: bytes) -> CharacterCard:
             continue
         try:
             document = decode_json(_chunk_json(raw, keyword))
-            return card_from_json(document, avatar_png=found.avatar_png)
+            card = card_from_json(document, avatar_png=found.avatar_png)
         except InvalidInput as e:
             # A broken ccv3 next to a good chara chunk still gives the user their card.
             first_error = first_error or e
+            continue
+        if first_error is not None:
+            log.info(
+                "Card PNG: the %s chunk could not be read, so the %s chunk was used instead",
+                CARD_KEYWORDS[0],
+                keyword,
+            )
+        return card
     assert first_error is not None  # chunks was not empty, so one keyword was tried
     raise first_error
 
 
-def _chunk_json(raw: bytes, keyword: str) -> bytes:
+def _chunk_json(raw: bytes, keyword: str, container: str = "PNG") -> bytes:
     """The JSON bytes inside a card chunk: base64 per the specs, raw JSON from a few tools."""
     stripped = raw.strip()
     if stripped.startswith(b"{"):
         return stripped
-    if len(stripped) > _MAX_BASE64_BYTES:
+    if len(stripped) > _MAX_BASE64_BYTES:  # before decoding: base64 is 4/3 of its JSON
         raise InvalidInput(
-            f"The character card data in that PNG is too large (the limit is "
-            f"{_size(limits.MAX_CARD_JSON_BYTES)} of JSON)."
+            f"The character card data in that {container} is too large "
+            f"(the limit is {_size(limits.MAX_CARD_JSON_BYTES)} of JSON)."
         )
     # Some writers wrap lines, drop the padding or use the URL-safe alphabet.
     compact = b"".join(stripped.split()).translate(_URLSAFE_TO_STANDARD)
@@ -140,7 +177,8 @@ def _chunk_json(raw: bytes, keyword: str) -> bytes:
         return base64.b64decode(compact, validate=True)
     except (binascii.Error, ValueError):
         raise InvalidInput(
-            f"The character card data in that PNG's '{keyword}' metadata is not valid base64."
+            f"The character card data in that {container}'s '{keyword}' metadata is not valid "
+            "base64."
         ) from None
 
 
@@ -309,20 +347,13 @@ def _is_json(blob: bytes, filename: str | None) -> bool:
 
 def _not_a_card_message(blob: bytes, filename: str | None) -> str:
     suffix = _suffix(filename)
-    if suffix == ".charx" or (blob.startswith(b"PK\x03\x04") and suffix != ".zip"):
-        return (
-            "CHARX (zip) character cards are not supported yet; export the card as PNG or JSON "
-            "and try again."
-        )
+    if suffix == ".charx":
+        return "That file is named like a CHARX card but is not a zip archive."
     kind = next((name for magic, name in _OTHER_FORMATS if blob.startswith(magic)), None)
-    if kind is None and blob[:4] == b"RIFF" and blob[8:12] == b"WEBP":
-        kind = "a WebP image"
-    if kind is None and blob.startswith(b"PK\x03\x04"):
-        kind = "a ZIP archive"
     if kind is not None:
         return (
-            f"That file is {kind}; character cards must be PNG images with the card embedded, "
-            "or JSON files."
+            f"That file is {kind} without a card in it; character cards are PNG or WebP images "
+            "with the card embedded, CHARX files, or JSON files."
         )
     if suffix == ".png":
         return "That file is named like a PNG but is not a PNG image."

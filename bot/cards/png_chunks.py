@@ -7,9 +7,10 @@ just before IEND). Pillow bounds how far one zTXt / iTXt chunk may inflate with
 ``PngImagePlugin.MAX_TEXT_CHUNK`` and all text with ``MAX_TEXT_MEMORY``; those are
 process-wide settings, set here to the card limits when this module is imported.
 
-``Image.MAX_IMAGE_PIXELS`` is left as the process has it: our own pixel limit is far tighter
-and is checked first, and Pillow's DecompressionBombError, should it fire, becomes
-InvalidInput like every other failure.
+Pillow's ``_safe_zlib_decompress`` inflates each text chunk through ``zlib.decompressobj``
+with ``max_length``, so a zTXt bomb stops after ``MAX_TEXT_CHUNK`` bytes, not at its end.
+``Image.MAX_IMAGE_PIXELS`` is set by ``bot.images``; our own pixel limit is checked first, and
+Pillow's DecompressionBombError, should it fire, becomes InvalidInput like every other failure.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from PIL import Image, PngImagePlugin
 
 from bot.cards import limits
 from bot.errors import InvalidInput
+from bot.images import CARD_IMAGE_SIDE, card_image_png, decode_bounded
 
 # Pillow's defaults (1 MiB per compressed text chunk) would refuse big lorebooks stored in
 # zTXt; these keep room for the largest card we accept and still stop a zTXt bomb early.
@@ -34,11 +36,6 @@ PngImagePlugin.MAX_TEXT_MEMORY = limits.PNG_MAX_TEXT_MEMORY
 CARD_KEYWORDS = ("ccv3", "chara")
 """Text-chunk keywords holding a card, most preferred first (V3 wins over V2)."""
 
-# Modes Pillow writes as PNG without conversion.
-_PNG_MODES = frozenset({"1", "L", "LA", "I", "I;16", "P", "RGB", "RGBA"})
-# What a clean avatar keeps from the source: how it looks, nothing else.
-_KEPT_INFO = ("transparency", "icc_profile")
-_AVATAR_FORMATS = ("PNG", "JPEG", "WEBP", "GIF")
 _PLACEHOLDER_SIZE = (400, 600)  # SillyTavern's avatar proportions
 
 # What Pillow raises for a broken or truncated file; ValueError (text limits) is separate.
@@ -57,7 +54,7 @@ class PngCard:
     """Keyword (lower-cased, only ``CARD_KEYWORDS``) to the chunk's value as bytes."""
 
     avatar_png: bytes
-    """The first frame re-encoded as a PNG without any text chunks."""
+    """The first frame re-encoded as a PNG without any text chunks, at most 2048 px a side."""
 
 
 def read_png(data: bytes) -> PngCard:
@@ -68,7 +65,9 @@ def read_png(data: bytes) -> PngCard:
             img.verify()  # CRCs and chunk structure up to IEND, before decoding anything
         with Image.open(io.BytesIO(data), formats=["PNG"]) as img:
             img.load()
-            avatar = encode_png(_detached_frame(img))
+            # The card's own image, bounded (2048 px, ~4 MiB), for export; Discord's thumbnail
+            # is made from it later.
+            avatar = card_image_png(img)
             if getattr(img, "is_animated", False):
                 # Chunks after the last frame are read only once that frame is decoded.
                 img.seek(img.n_frames - 1)
@@ -119,30 +118,16 @@ def _check_dimensions(img: Image.Image) -> None:
         )
 
 
-def _detached_frame(img: Image.Image) -> Image.Image:
-    """The current frame, loaded, with only the metadata that affects how it looks."""
-    frame = img.copy()
-    frame.info = {key: img.info[key] for key in _KEPT_INFO if key in img.info}
-    return frame
-
-
 def open_avatar(data: bytes) -> Image.Image:
-    """Decode an avatar (PNG, JPEG, WebP or GIF; first frame) ready to be written as PNG."""
+    """Decode a card's image (PNG, JPEG, WebP or GIF; first frame; at most 2048 px a side)
+    ready to be written as PNG."""
     try:
-        with Image.open(io.BytesIO(data), formats=list(_AVATAR_FORMATS)) as img:
-            _check_dimensions(img)
-            img.load()
-            frame = _detached_frame(img)
-    except (*_BROKEN, ValueError, Image.DecompressionBombError):
+        return decode_bounded(data, CARD_IMAGE_SIDE, what="a character card image")
+    except InvalidInput:
         raise InvalidInput(
             "The character's avatar image could not be read (it must be a PNG, JPEG, WebP or "
             "GIF image)."
         ) from None
-    if frame.mode not in _PNG_MODES:
-        has_alpha = "A" in frame.getbands() or "transparency" in frame.info
-        frame = frame.convert("RGBA" if has_alpha else "RGB")
-        frame.info = {}  # a CMYK / LAB colour profile would be wrong for the converted pixels
-    return frame
 
 
 def placeholder_image(seed: str) -> Image.Image:

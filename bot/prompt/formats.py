@@ -84,7 +84,8 @@ class PygmalionFormat:
     def header(self, sheet: Sheet) -> str:
         text = f"{sheet.system}\n" if sheet.system else ""
         text += _lines(sheet.lore_before)
-        text += f"{sheet.name}'s Persona: {sheet.persona}\n"
+        if sheet.persona:  # a card whose character lives in its lorebook has none
+            text += f"{sheet.name}'s Persona: {sheet.persona}\n"
         text += _lines(sheet.people)
         if sheet.scenario:
             text += f"Scenario: {sheet.scenario}\n"
@@ -116,7 +117,8 @@ class MetharmeFormat:
 
     def header(self, sheet: Sheet) -> str:
         opening = self.default_system(sheet.name) if sheet.system is None else sheet.system
-        text = f"<|system|>{_lines(sheet.lore_before)}{opening}\n{sheet.persona}\n"
+        persona = f"{sheet.persona}\n" if sheet.persona else ""  # empty: a lorebook-only card
+        text = f"<|system|>{_lines(sheet.lore_before)}{opening}\n{persona}"
         text += _lines(sheet.people)
         if sheet.scenario:
             text += f"Scenario: {sheet.scenario}\n"

@@ -39,7 +39,9 @@ def name_key(name: str) -> str:
 
 # Every column a prompt needs: not the avatar image nor the card document.
 PROMPT_COLUMNS = [
-    column for column in CharacterRow.__table__.c if column.name not in ("avatar_png", "card_json")
+    column
+    for column in CharacterRow.__table__.c
+    if column.name not in ("avatar_png", "card_json", "card_image_png")
 ]
 
 
@@ -88,6 +90,7 @@ class CharacterStore:
         example_mode: ExampleMode = ExampleMode.GRADUAL,
         talkativeness: float = 0.5,
         card_json: dict[str, object] | None = None,
+        card_image_png: bytes | None = None,
     ) -> Character:
         if await self.get_by_name(guild_id, name) is not None:
             raise AlreadyExists(f"A character named {name!r} already exists on this server.")
@@ -108,6 +111,7 @@ class CharacterStore:
             example_mode=example_mode.value,
             talkativeness=talkativeness,
             card_json=card_json,
+            card_image_png=card_image_png,
         )
         self._session.add(row)
         try:
@@ -195,6 +199,8 @@ class CharacterStore:
                     f"A character named {new_name!r} already exists on this server."
                 )
             row.name_key = name_key(new_name)
+        if "avatar_png" in changes:
+            row.card_image_png = None  # a new avatar is also the image its card exports with
         for field, value in changes.items():
             if field == "alternate_greetings":
                 value = list(value)  # type: ignore[call-overload]
@@ -214,6 +220,19 @@ class CharacterStore:
         return await self._session.scalar(
             select(CharacterRow.avatar_png).where(CharacterRow.id == character_id)
         )
+
+    async def card_image(self, character_id: int) -> bytes | None:
+        """The image to export with the character's card: the card's own, else the avatar."""
+        row = (
+            await self._session.execute(
+                select(CharacterRow.card_image_png, CharacterRow.avatar_png).where(
+                    CharacterRow.id == character_id
+                )
+            )
+        ).first()
+        if row is None:
+            return None
+        return row.card_image_png if row.card_image_png is not None else row.avatar_png
 
     async def card_document(self, character_id: int) -> dict[str, object] | None:
         """The card an imported character came from (without lorebook and image), or None."""

@@ -103,6 +103,9 @@ class CharacterRow(Base):
     # out): the fields Galatea does not use, kept so that an export gives the card back whole.
     # Deferred: prompts never need it.
     card_json: Mapped[dict[str, object] | None] = mapped_column(JSON, nullable=True, deferred=True)
+    # The imported card's own image (PNG, at most 2048 px a side, ~4 MiB), for export; the
+    # avatar above is Discord's 512-px thumbnail. Deferred like the card document.
+    card_image_png: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True, deferred=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow

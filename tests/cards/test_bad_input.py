@@ -69,12 +69,13 @@ def test_empty_file() -> None:
 @pytest.mark.parametrize(
     ("data", "filename", "fragment"),
     [
-        (b"hello, I am just some text", None, "neither a PNG image nor a JSON character card"),
-        (b"\xff\xd8\xff\xe0" + bytes(64), "alice.jpg", "a JPEG image"),
+        (b"hello, I am just some text", None, "neither a PNG, WebP or CHARX card nor a JSON"),
+        (b"\xff\xd8\xff\xe0" + bytes(64), "alice.jpg", "a JPEG image without a card"),
         (b"GIF89a" + bytes(64), None, "a GIF image"),
-        (b"RIFF\x00\x00\x00\x00WEBPVP8 " + bytes(64), "alice.webp", "a WebP image"),
-        (b"PK\x03\x04" + bytes(64), "alice.charx", "CHARX"),
-        (b"PK\x03\x04" + bytes(64), "alice.zip", "a ZIP archive"),
+        (b"RIFF\x00\x00\x00\x00WEBPVP8 " + bytes(64), "alice.webp", "a WebP image but is damaged"),
+        (b"PK\x03\x04" + bytes(64), "alice.charx", "CHARX (zip) file is damaged"),
+        (b"PK\x03\x04" + bytes(64), "alice.zip", "CHARX (zip) file is damaged"),
+        (b"not a charx", "alice.charx", "named like a CHARX card but is not a zip"),
         (b"not a png at all", "alice.png", "named like a PNG but is not a PNG"),
     ],
 )

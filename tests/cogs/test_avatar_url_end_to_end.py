@@ -15,6 +15,7 @@ from tests.cogs.harness import World, galatea
 from tests.discord_emulator import DiscordEmulator, InteractionRecord, Upload
 from tests.support.recording_backend import RecordingBackend
 from tests.test_avatar_fetch import image_site, loopback_or_public
+from tests.test_images import png_claiming
 
 EPHEMERAL = 64
 
@@ -175,3 +176,29 @@ async def test_an_upload_and_a_link_together_are_refused(
         assert data["flags"] & EPHEMERAL and "not both" in data["content"]
         assert await bot.core.characters.count(world.guild.id) == 0
         assert site.seen == []
+
+
+async def test_an_image_bomb_or_an_eps_behind_a_link_is_refused_politely(
+    emu: DiscordEmulator, world: World, database: Database
+) -> None:
+    eps = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 6300 6300\nshowpage\n"
+    async with image_site() as site, galatea(emu, database, RecordingBackend()) as bot:
+        allow_the_test_site(bot)
+        made = await as_bob(
+            emu,
+            world,
+            "character create",
+            {"name": "Chomusuke", "persona": "A cat.", "avatar": Upload("c.png", site.image)},
+        )
+        await made.response()
+        before_avatar = await stored_avatar(bot, world, "Chomusuke")
+        for served, told in ((png_claiming(6300, 6300), "too large"), (eps, "PNG, JPEG")):
+            site.image = served  # the site answers image/png whatever it is
+            edited = await as_bob(
+                emu,
+                world,
+                "character edit",
+                {"character": "Chomusuke", "avatar_url": site.url("/avatar.png")},
+            )
+            assert told in await answer(edited)
+        assert await stored_avatar(bot, world, "Chomusuke") == before_avatar

@@ -276,3 +276,27 @@ async def test_edit_sets_the_example_mode_and_the_form_keeps_the_cards_other_fie
     assert lyra.alternate_greetings == ("*waves*", "Oh, it's you, {{user}}. Again.")
     assert (exported.description, exported.first_mes) == ("A retired knight.", "Hello.")
     assert exported.tags == ("fantasy", "knight", "female")  # the rest of the card is kept
+
+
+async def test_an_oversized_card_attachment_is_refused_from_its_size_before_download(
+    emu: DiscordEmulator, world: World, database: Database
+) -> None:
+    # read_attachment's own sentence ("MB; the limit is"), not the card reader's ("MiB limit
+    # for character cards"): the attachment's size was checked, nothing was downloaded.
+    oversized = Upload("huge.png", b"\x89PNG\r\n\x1a\n" + bytes(20 * 1024 * 1024))
+    async with galatea(emu, database, RecordingBackend()) as bot:
+        answer = await import_card(emu, world, oversized)
+        assert "That file is 20.0 MB; the limit is 20 MB." in answer.content
+        assert await bot.core.characters.count(world.guild.id) == 0
+
+
+async def test_a_lorebook_only_card_is_imported_through_discord(
+    emu: DiscordEmulator, world: World, database: Database
+) -> None:
+    card = v2_document(name="Vell", description="", personality="")
+    async with galatea(emu, database, RecordingBackend()) as bot:
+        answer = await import_card(emu, world, Upload("vell.json", to_json(card)))
+        assert "**Vell** was imported" in answer.content
+        assert "a lorebook of 2 entries" in answer.content
+        character = await bot.core.characters.find(world.guild.id, "Vell")
+    assert character.persona == ""
