@@ -10,7 +10,7 @@ from typing import Any
 
 from bot.cards import DEFAULT_MAX_BYTES, export_card_json, export_card_png, import_card_async
 from bot.character_cards import CardFormat, card_document, card_for_export, export_filename
-from bot.errors import AlreadyExists, InvalidInput, NotFound
+from bot.errors import AlreadyExists, InvalidInput, NotFound, shown
 from bot.images import normalize_avatar
 from bot.policy import Caller, check_can_change_character
 from bot.store import Database
@@ -241,7 +241,7 @@ class CharacterService:
         async with self._db.read() as uow:
             character = await uow.characters.get_by_name(guild_id, name)
         if character is None:
-            raise NotFound(f"There is no character named {name.strip()!r} here.")
+            raise NotFound(f"There is no character named {shown(name)!r} here.")
         return character
 
     async def list(self, guild_id: int, *, offset: int = 0, limit: int = 25) -> list[Character]:

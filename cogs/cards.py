@@ -84,7 +84,7 @@ class CardCommands(commands.Cog):
     async def export_card(
         self,
         interaction: discord.Interaction[Any],
-        character: str,
+        character: app_commands.Range[str, 1, MAX_NAME],
         fmt: Literal["png", "json"] = "png",
         version: Literal[2, 3] = 3,
     ) -> None:

@@ -28,6 +28,7 @@ from cogs.common import (
     reply_ephemeral,
     require_guild,
 )
+from cogs.forms import Opener, OwnedModal, OwnedView
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +37,16 @@ PAGE_SIZE = 10
 FORM_LIMITS = {"persona": 4000, "greeting": 2000, "scenario": 1000, "example_dialogue": 4000}
 
 
-class CharacterModal(discord.ui.Modal):
-    """The long fields, which slash-command options cannot hold (no line breaks there)."""
+class CharacterModal(OwnedModal):
+    """The long fields, which slash-command options cannot hold (no line breaks there).
 
-    def __init__(self, *, title: str, draft: CharacterDraft, on_submit: Any) -> None:
-        super().__init__(title=title[:45], timeout=900, custom_id="galatea:character")
+    Each opened form has an id of its own, and only its opener, in the server where it was
+    opened, can submit it (see cogs/forms.py)."""
+
+    def __init__(
+        self, opener: Opener, *, title: str, draft: CharacterDraft, on_submit: Any
+    ) -> None:
+        super().__init__(opener, kind="character", title=title, timeout=900)
         self._on_submit = on_submit
         self._draft = draft  # what the form does not show (card fields, flags) stays as is
         self.name_input = discord.ui.TextInput(
@@ -125,10 +131,10 @@ def character_embed(character: Character, *, with_avatar: bool) -> discord.Embed
     return embed
 
 
-class ListPages(discord.ui.View):
-    def __init__(self, pages: list[discord.Embed], owner_id: int) -> None:
-        super().__init__(timeout=300)
-        self.pages, self.index, self.owner_id = pages, 0, owner_id
+class ListPages(OwnedView):
+    def __init__(self, pages: list[discord.Embed], opener: Opener) -> None:
+        super().__init__(opener, timeout=300)
+        self.pages, self.index = pages, 0
         self._sync()
 
     def _sync(self) -> None:
@@ -241,7 +247,12 @@ class CharacterCog(commands.GroupCog, group_name="character", group_description=
             await save(interaction, draft)
         else:
             await interaction.response.send_modal(
-                CharacterModal(title=f"New character: {name}", draft=draft, on_submit=save)
+                CharacterModal(
+                    Opener.of(interaction),
+                    title=f"New character: {name}",
+                    draft=draft,
+                    on_submit=save,
+                )
             )
 
     @app_commands.command()
@@ -259,7 +270,7 @@ class CharacterCog(commands.GroupCog, group_name="character", group_description=
     async def edit(
         self,
         interaction: discord.Interaction[Any],
-        character: str,
+        character: app_commands.Range[str, 1, MAX_NAME],
         avatar: discord.Attachment | None = None,
         nsfw: bool | None = None,
         examples: Literal["always", "gradual", "never"] | None = None,
@@ -309,12 +320,17 @@ class CharacterCog(commands.GroupCog, group_name="character", group_description=
             await save(interaction, draft)
             return
         await interaction.response.send_modal(
-            CharacterModal(title=f"Edit {current.name}", draft=draft, on_submit=save)
+            CharacterModal(
+                Opener.of(interaction), title=f"Edit {current.name}", draft=draft, on_submit=save
+            )
         )
 
     @app_commands.command()
     @app_commands.autocomplete(character=character_autocomplete)
-    async def show(self, interaction: discord.Interaction[Any], character: str) -> None:
+    @app_commands.describe(character="The character to show")
+    async def show(
+        self, interaction: discord.Interaction[Any], character: app_commands.Range[str, 1, MAX_NAME]
+    ) -> None:
         """Show a character's card."""
         core = core_of(interaction)
         found = await core.characters.find(require_guild(interaction), character)
@@ -349,21 +365,24 @@ class CharacterCog(commands.GroupCog, group_name="character", group_description=
                 text=f"Page {start // PAGE_SIZE + 1} of {-(-len(characters) // PAGE_SIZE)}"
             )
             pages.append(embed)
-        view = ListPages(pages, interaction.user.id) if len(pages) > 1 else discord.utils.MISSING
+        view = ListPages(pages, Opener.of(interaction)) if len(pages) > 1 else discord.utils.MISSING
         await interaction.response.send_message(
             embed=pages[0], view=view, ephemeral=True, allowed_mentions=NO_MENTIONS
         )
 
     @app_commands.command()
     @app_commands.autocomplete(character=character_autocomplete)
-    async def delete(self, interaction: discord.Interaction[Any], character: str) -> None:
+    @app_commands.describe(character="The character to delete")
+    async def delete(
+        self, interaction: discord.Interaction[Any], character: app_commands.Range[str, 1, MAX_NAME]
+    ) -> None:
         """Delete a character and its roleplay history (its creator or an admin)."""
         core = core_of(interaction)
         found = await core.characters.find(require_guild(interaction), character)
         caller = caller_of(interaction)
 
         check_can_change_character(found, caller)
-        view = Confirm(interaction.user.id, f"Delete {found.name}")
+        view = Confirm(Opener.of(interaction), f"Delete {found.name}")
         await interaction.response.send_message(
             f"Delete **{found.name}** and every roleplay history with it? This cannot be undone.",
             view=view,

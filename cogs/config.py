@@ -91,7 +91,10 @@ class ConfigCog(commands.GroupCog, group_name="config", group_description="Serve
         )
 
     @app_commands.command()
-    @app_commands.describe(action="add or remove a channel, or clear to allow every channel")
+    @app_commands.describe(
+        action="add or remove a channel, or clear to allow every channel",
+        channel="The channel to add or remove",
+    )
     async def channels(
         self,
         interaction: discord.Interaction[Any],
@@ -108,7 +111,9 @@ class ConfigCog(commands.GroupCog, group_name="config", group_description="Serve
 
     @app_commands.command()
     @app_commands.describe(
-        permission="what the role allows", action="add or remove the role, or clear for everyone"
+        permission="what the role allows",
+        action="add or remove the role, or clear for everyone",
+        role="The role to add or remove",
     )
     async def roles(
         self,
@@ -127,6 +132,7 @@ class ConfigCog(commands.GroupCog, group_name="config", group_description="Serve
         )
 
     @app_commands.command(name="reply-mode")
+    @app_commands.describe(mode="all: every message; mention: only when named or replied to")
     async def reply_mode(
         self, interaction: discord.Interaction[Any], mode: Literal["all", "mention"]
     ) -> None:
@@ -134,6 +140,7 @@ class ConfigCog(commands.GroupCog, group_name="config", group_description="Serve
         await self._update(interaction, reply_mode=mode)
 
     @app_commands.command(name="ooc-prefix")
+    @app_commands.describe(prefix="Up to 8 characters, e.g. //")
     async def ooc_prefix(
         self, interaction: discord.Interaction[Any], prefix: app_commands.Range[str, 1, 8]
     ) -> None:
@@ -141,6 +148,7 @@ class ConfigCog(commands.GroupCog, group_name="config", group_description="Serve
         await self._update(interaction, ooc_prefix=prefix)
 
     @app_commands.command(name="reply-length")
+    @app_commands.describe(tokens="From 16 to 1,024 tokens")
     async def reply_length(
         self, interaction: discord.Interaction[Any], tokens: app_commands.Range[int, 16, 1024]
     ) -> None:
@@ -148,12 +156,14 @@ class ConfigCog(commands.GroupCog, group_name="config", group_description="Serve
         await self._update(interaction, max_reply_tokens=tokens)
 
     @app_commands.command()
+    @app_commands.describe(preset="A named set of sampler settings")
     @app_commands.choices(preset=[app_commands.Choice(name=name, value=name) for name in PRESETS])
     async def preset(self, interaction: discord.Interaction[Any], preset: str) -> None:
         """The sampler preset replies use."""
         await self._update(interaction, sampler_preset=preset)
 
     @app_commands.command()
+    @app_commands.describe(seconds="From 0 (no wait) to 3,600 seconds")
     async def cooldown(
         self, interaction: discord.Interaction[Any], seconds: app_commands.Range[float, 0, 3600]
     ) -> None:
@@ -161,6 +171,7 @@ class ConfigCog(commands.GroupCog, group_name="config", group_description="Serve
         await self._update(interaction, user_cooldown_seconds=seconds)
 
     @app_commands.command()
+    @app_commands.describe(rule="age_restricted, allow or never")
     async def nsfw(
         self,
         interaction: discord.Interaction[Any],

@@ -11,25 +11,20 @@ from discord.ext import commands
 
 from bot.errors import NotFound
 from bot.roleplay.channel import IncomingMessage, Outcome
-from cogs.common import NO_MENTIONS, core_of, place_of, reply_ephemeral, require_guild
+from cogs.common import NO_MENTIONS, core_of, place_of, require_guild
+from cogs.forms import Opener, OwnedView
 
 log = logging.getLogger(__name__)
 
 DRAFT_TIMEOUT = 900.0  # seconds the Post button works
 
 
-class PostDraft(discord.ui.View):
-    """Post the drafted line as the member's own (only they can press it)."""
+class PostDraft(OwnedView):
+    """Post the drafted line as the member's own (only they, in that server, can press it)."""
 
-    def __init__(self, cog: ImpersonateCog, owner_id: int, draft: str) -> None:
-        super().__init__(timeout=DRAFT_TIMEOUT)
-        self._cog, self._owner_id, self._draft = cog, owner_id, draft
-
-    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
-        if interaction.user.id != self._owner_id:
-            await reply_ephemeral(interaction, "Only the person who asked can post this draft.")
-            return False
-        return True
+    def __init__(self, cog: ImpersonateCog, opener: Opener, draft: str) -> None:
+        super().__init__(opener, timeout=DRAFT_TIMEOUT)
+        self._cog, self._draft = cog, draft
 
     @discord.ui.button(label="Post it", style=discord.ButtonStyle.primary)
     async def post(self, interaction: discord.Interaction[Any], _: discord.ui.Button[Any]) -> None:
@@ -59,7 +54,7 @@ class ImpersonateCog(commands.Cog):
         draft = await core.engine.impersonate(view.session.id, speaker, params=params)
         await interaction.followup.send(
             f"A draft of your next line, as **{speaker}**:\n>>> {draft}"[:2000],
-            view=PostDraft(self, interaction.user.id, draft),
+            view=PostDraft(self, Opener.of(interaction), draft),
             ephemeral=True,
             allowed_mentions=NO_MENTIONS,
         )

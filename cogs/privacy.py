@@ -9,6 +9,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from cogs.common import NO_MENTIONS, Confirm, core_of, reply_ephemeral, require_guild
+from cogs.forms import Opener
 
 
 def _report(messages: int, characters: int | None) -> str:
@@ -28,8 +29,9 @@ class PrivacyCog(commands.GroupCog, group_name="forget", group_description="Eras
         characters="Also delete the characters you made here, with their roleplay histories",
     )
     async def me(self, interaction: discord.Interaction[Any], characters: bool = False) -> None:
-        """Erase every message you wrote in this server's roleplays (and, if asked, your
-        characters). This cannot be undone."""
+        """Erase your messages in this server's roleplays (and, if asked, your characters).
+
+        This cannot be undone."""
         core = core_of(interaction)
         guild_id = require_guild(interaction)
         user_id = interaction.user.id
@@ -46,7 +48,7 @@ class PrivacyCog(commands.GroupCog, group_name="forget", group_description="Eras
             return
         names = ", ".join(f"**{discord.utils.escape_markdown(c.name)}**" for c in owned[:10])
         more = f" and {len(owned) - 10} more" if len(owned) > 10 else ""
-        view = Confirm(user_id, "Erase everything")
+        view = Confirm(Opener.of(interaction), "Erase everything")
         await interaction.response.send_message(
             f"Erase your messages here and delete {names}{more}, with every roleplay history "
             "they had? This cannot be undone.",

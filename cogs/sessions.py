@@ -9,7 +9,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.characters import MAX_NAME
 from bot.errors import InvalidInput, NotFound, PermissionDenied
+from bot.lore.service import MAX_WORLD_NAME
 from bot.policy import check_can_start_sessions, check_channel_allowed, check_nsfw_allowed
 from cogs.common import (
     NO_MENTIONS,
@@ -22,6 +24,7 @@ from cogs.common import (
     require_guild,
     world_autocomplete,
 )
+from cogs.forms import Opener
 
 
 @app_commands.guild_only()
@@ -40,7 +43,10 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
     )
     @app_commands.autocomplete(character=character_autocomplete)
     async def start(
-        self, interaction: discord.Interaction[Any], character: str, thread: bool = False
+        self,
+        interaction: discord.Interaction[Any],
+        character: app_commands.Range[str, 1, MAX_NAME],
+        thread: bool = False,
     ) -> None:
         """Start a roleplay with a character here (or in a new thread)."""
         core = core_of(interaction)
@@ -101,7 +107,7 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
         core = core_of(interaction)
         view = await self._active(interaction)
         self._check_session_rights(interaction, view.session.started_by)
-        confirm = Confirm(interaction.user.id, "Clear the history")
+        confirm = Confirm(Opener.of(interaction), "Clear the history")
         await interaction.response.send_message(
             f"Clear all {view.message_count} messages of this roleplay with "
             f"**{view.character.name}**? The character forgets them for good.",
@@ -179,7 +185,11 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
         name="The server world whose lore joins this roleplay; empty detaches it"
     )
     @app_commands.autocomplete(name=world_autocomplete)
-    async def world(self, interaction: discord.Interaction[Any], name: str | None = None) -> None:
+    async def world(
+        self,
+        interaction: discord.Interaction[Any],
+        name: app_commands.Range[str, 1, MAX_WORLD_NAME] | None = None,
+    ) -> None:
         """Attach a server world (a lorebook made with /lore) to this roleplay, or detach it."""
         core = core_of(interaction)
         view = await self._active(interaction)
@@ -223,7 +233,10 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
     )
     @app_commands.autocomplete(character=character_autocomplete)
     async def add(
-        self, interaction: discord.Interaction[Any], character: str, full_history: bool = False
+        self,
+        interaction: discord.Interaction[Any],
+        character: app_commands.Range[str, 1, MAX_NAME],
+        full_history: bool = False,
     ) -> None:
         """Bring another character into this roleplay; everyone can then talk with both."""
         core = core_of(interaction)
@@ -251,7 +264,9 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
     @app_commands.command()
     @app_commands.describe(character="Who leaves the scene")
     @app_commands.autocomplete(character=character_autocomplete)
-    async def remove(self, interaction: discord.Interaction[Any], character: str) -> None:
+    async def remove(
+        self, interaction: discord.Interaction[Any], character: app_commands.Range[str, 1, MAX_NAME]
+    ) -> None:
         """Have a character leave this roleplay (what they said stays in the story)."""
         core = core_of(interaction)
         view = await self._active(interaction)
