@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+from collections.abc import Coroutine
 from dataclasses import replace
 from typing import Any, Literal
 
@@ -28,6 +29,7 @@ from cogs.common import (
     reply_ephemeral,
     require_guild,
 )
+from cogs.deadline import in_time
 from cogs.forms import Opener, OwnedModal, OwnedView
 
 log = logging.getLogger(__name__)
@@ -154,25 +156,29 @@ class ListPages(OwnedView):
         await interaction.response.edit_message(embed=self.pages[self.index], view=self)
 
 
-class LinkedAvatar:
-    """An avatar link, fetched from the moment the command runs until the character is saved.
+class PendingAvatar:
+    """An avatar (a link, or an upload), fetched and checked from the moment the command runs
+    until the character is saved.
 
-    A site may take longer than the 3 seconds Discord waits for a first answer, and a form,
-    when there is one, is filled in meanwhile.
+    A site, or Discord's file server, may take longer than the 3 seconds Discord waits for a
+    first answer, and a form, when there is one, is filled in meanwhile.
     """
 
-    def __init__(self, fetcher: AvatarFetcher, link: str) -> None:
-        self._task = asyncio.create_task(fetcher.fetch_png(link))
+    def __init__(self, work: Coroutine[Any, Any, bytes], *, note: str, think_first: bool) -> None:
+        self._task = asyncio.create_task(work)
         self._task.add_done_callback(_retrieve)  # a form never sent leaves nobody awaiting it
+        self._note, self._think_first = note, think_first
 
     async def result(
         self, interaction: discord.Interaction[Any], *, form_filled: bool
     ) -> tuple[bytes | None, str]:
-        """Answer "thinking", then the PNG and a line for the user. A refusal is raised, unless
-        a form was filled in: its texts are saved without the avatar rather than lost."""
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        """The PNG and a line for the user, answering "thinking" first when it takes long (a
+        link: always). A refusal is raised, unless a form was filled in: its texts are saved
+        without the avatar rather than lost."""
+        if self._think_first and not interaction.response.is_done():
+            await interaction.response.defer(ephemeral=True, thinking=True)
         try:
-            return await self._task, "The avatar was fetched from the link."
+            return await in_time(interaction, self._task, ephemeral=True), self._note
         except InvalidInput as refusal:
             if not form_filled:
                 raise
@@ -184,17 +190,35 @@ def _retrieve(task: asyncio.Task[bytes]) -> None:
         return
     error = task.exception()
     if error is not None and not isinstance(error, GalateaError):
-        log.error("Fetching an avatar link failed", exc_info=error)
+        log.error("Fetching an avatar failed", exc_info=error)
 
 
-def linked_avatar(
-    interaction: discord.Interaction[Any], attachment: Any, link: str | None
-) -> LinkedAvatar | None:
-    if link is None:
-        return None
-    if attachment is not None:
+def pending_avatar(
+    interaction: discord.Interaction[Any], attachment: discord.Attachment | None, link: str | None
+) -> PendingAvatar | None:
+    if attachment is not None and link is not None:
         raise InvalidInput("Give the avatar as an uploaded image or as a link, not both.")
-    return LinkedAvatar(core_of(interaction).avatar_fetcher, link)
+    if link is not None:
+        fetcher: AvatarFetcher = core_of(interaction).avatar_fetcher
+        return PendingAvatar(
+            fetcher.fetch_png(link), note="The avatar was fetched from the link.", think_first=True
+        )
+    if attachment is not None:
+        return PendingAvatar(_uploaded_avatar(attachment), note="", think_first=False)
+    return None
+
+
+async def _uploaded_avatar(attachment: discord.Attachment) -> bytes:
+    data = await read_attachment(attachment)
+    return await asyncio.to_thread(normalize_avatar, data)
+
+
+async def _saved_avatar(
+    avatar: PendingAvatar | None, interaction: discord.Interaction[Any], *, form_filled: bool
+) -> tuple[bytes | None, str]:
+    if avatar is None:
+        return None, ""
+    return await avatar.result(interaction, form_filled=form_filled)
 
 
 @app_commands.guild_only()
@@ -223,21 +247,20 @@ class CharacterCog(commands.GroupCog, group_name="character", group_description=
         core = core_of(interaction)
         guild_id = require_guild(interaction)
         check_can_create_characters(await core.guild_config.get(guild_id), caller_of(interaction))
-        linked = linked_avatar(interaction, avatar, avatar_url)
-        avatar_png = await self._avatar(avatar)
+        pending = pending_avatar(interaction, avatar, avatar_url)
 
         async def save(inter: discord.Interaction[Any], draft: CharacterDraft) -> None:
-            png, note = avatar_png, ""
-            if linked is not None:
-                png, note = await linked.result(inter, form_filled=not persona)
-            character = await core.characters.create(guild_id, inter.user.id, draft, png)
+            png, note = await _saved_avatar(pending, inter, form_filled=not persona)
+            character = await in_time(
+                inter, core.characters.create(guild_id, inter.user.id, draft, png), ephemeral=True
+            )
             ready = (
                 f"**{character.name}** is ready. Start a roleplay with "
                 f"`/session start character:{character.name}`."
             )
             embed = character_embed(character, with_avatar=False)
             if inter.response.is_done():  # "thinking" only to this user: the news goes public
-                await inter.edit_original_response(content=note)
+                await inter.edit_original_response(content=note or "Saved.")
                 await inter.followup.send(ready, embed=embed, allowed_mentions=NO_MENTIONS)
             else:
                 await inter.response.send_message(ready, embed=embed, allowed_mentions=NO_MENTIONS)
@@ -300,8 +323,7 @@ class CharacterCog(commands.GroupCog, group_name="character", group_description=
                 "form can hold. Export the card, edit it, and import it again; the options of "
                 "this command (avatar, nsfw, examples) still work."
             )
-        linked = linked_avatar(interaction, avatar, avatar_url)
-        avatar_png = await self._avatar(avatar)
+        pending = pending_avatar(interaction, avatar, avatar_url)
         draft = replace(
             CharacterDraft.of(current),
             nsfw=current.nsfw if nsfw is None else nsfw,
@@ -310,10 +332,12 @@ class CharacterCog(commands.GroupCog, group_name="character", group_description=
         )
 
         async def save(inter: discord.Interaction[Any], new: CharacterDraft) -> None:
-            png, note = avatar_png, ""
-            if linked is not None:
-                png, note = await linked.result(inter, form_filled=with_form)
-            updated = await core.characters.update(current.id, caller, new, avatar_png=png)
+            png, note = await _saved_avatar(pending, inter, form_filled=with_form)
+            updated = await in_time(
+                inter,
+                core.characters.update(current.id, caller, new, avatar_png=png),
+                ephemeral=True,
+            )
             await reply_ephemeral(inter, f"**{updated.name}** was updated. {note}".strip())
 
         if not with_form:
@@ -395,12 +419,6 @@ class CharacterCog(commands.GroupCog, group_name="character", group_description=
         await interaction.edit_original_response(
             content=f"**{deleted.name}** was deleted.", view=None, allowed_mentions=NO_MENTIONS
         )
-
-    async def _avatar(self, attachment: discord.Attachment | None) -> bytes | None:
-        if attachment is None:
-            return None
-        data = await read_attachment(attachment)
-        return await asyncio.to_thread(normalize_avatar, data)
 
 
 async def setup(bot: commands.Bot) -> None:

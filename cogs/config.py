@@ -13,6 +13,7 @@ from bot.inference.presets import PRESETS
 from bot.policy import check_admin
 from bot.values import GuildSettings
 from cogs.common import NO_MENTIONS, caller_of, core_of, reply_ephemeral, require_guild
+from cogs.deadline import in_time, respond
 
 Action = Literal["add", "remove", "clear"]
 
@@ -77,10 +78,12 @@ class ConfigCog(commands.GroupCog, group_name="config", group_description="Serve
 
     async def _update(self, interaction: discord.Interaction[Any], **changes: Any) -> None:
         core = core_of(interaction)
-        config = await core.guild_config.update(require_guild(interaction), **changes)
-        await interaction.response.send_message(
-            "Saved.", embed=config_embed(config), ephemeral=True, allowed_mentions=NO_MENTIONS
+        config = await in_time(
+            interaction,
+            core.guild_config.update(require_guild(interaction), **changes),
+            ephemeral=True,
         )
+        await respond(interaction, "Saved.", embed=config_embed(config), ephemeral=True)
 
     @app_commands.command()
     async def show(self, interaction: discord.Interaction[Any]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -9,9 +10,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.errors import NotFound
+from bot.errors import GalateaError, NotFound
 from bot.roleplay.channel import IncomingMessage, Outcome
 from cogs.common import NO_MENTIONS, core_of, place_of, require_guild
+from cogs.deadline import token_time_left
 from cogs.forms import Opener, OwnedView
 
 log = logging.getLogger(__name__)
@@ -51,7 +53,17 @@ class ImpersonateCog(commands.Cog):
         )
         await interaction.response.defer(ephemeral=True, thinking=True)
         params = core.engine.params_for(await core.guild_config.get(guild_id))
-        draft = await core.engine.impersonate(view.session.id, speaker, params=params)
+        try:  # the draft goes out with this interaction's token: only while it lives
+            async with asyncio.timeout(token_time_left(interaction)):
+                draft = await core.engine.impersonate(view.session.id, speaker, params=params)
+        except TimeoutError:
+            log.info(
+                "An /impersonate draft in channel %d outlasted its token", view.session.channel_id
+            )
+            raise GalateaError(
+                "The model is busy and the draft took too long for Discord to show it. "
+                "Please run `/impersonate` again in a little while."
+            ) from None
         await interaction.followup.send(
             f"A draft of your next line, as **{speaker}**:\n>>> {draft}"[:2000],
             view=PostDraft(self, Opener.of(interaction), draft),

@@ -26,6 +26,7 @@ from cogs.common import (
     require_guild,
     world_autocomplete,
 )
+from cogs.deadline import in_time
 from cogs.forms import Opener
 
 PAGE_SIZE = 15
@@ -124,11 +125,15 @@ class LoreCog(
             case_sensitive=case_sensitive,
             title=title or "",
         )
-        book, stored = await core.lore.add_entry(
-            require_guild(interaction),
-            caller_of(interaction),
-            BookRef(character=character, world=world),
-            draft,
+        book, stored = await in_time(
+            interaction,
+            core.lore.add_entry(
+                require_guild(interaction),
+                caller_of(interaction),
+                BookRef(character=character, world=world),
+                draft,
+            ),
+            ephemeral=True,
         )
         await reply_ephemeral(
             interaction,
@@ -203,7 +208,9 @@ class LoreCog(
         if (entry is None) == (world is None):
             raise InvalidInput("Name an entry (its number from `/lore list`) or a world.")
         if entry is not None:
-            removed = await core.lore.remove_entry(guild_id, caller, entry)
+            removed = await in_time(
+                interaction, core.lore.remove_entry(guild_id, caller, entry), ephemeral=True
+            )
             await reply_ephemeral(
                 interaction, f"Removed lore entry `#{removed.id}` ({removed.title})."
             )

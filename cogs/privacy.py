@@ -9,6 +9,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from cogs.common import NO_MENTIONS, Confirm, core_of, reply_ephemeral, require_guild
+from cogs.deadline import in_time
 from cogs.forms import Opener
 
 
@@ -36,12 +37,16 @@ class PrivacyCog(commands.GroupCog, group_name="forget", group_description="Eras
         guild_id = require_guild(interaction)
         user_id = interaction.user.id
         if not characters:
-            forgotten = await core.privacy.forget(guild_id, user_id)
+            forgotten = await in_time(
+                interaction, core.privacy.forget(guild_id, user_id), ephemeral=True
+            )
             await reply_ephemeral(interaction, _report(forgotten.messages, None))
             return
         owned = await core.privacy.characters_of(guild_id, user_id)
         if not owned:
-            forgotten = await core.privacy.forget(guild_id, user_id)
+            forgotten = await in_time(
+                interaction, core.privacy.forget(guild_id, user_id), ephemeral=True
+            )
             await reply_ephemeral(
                 interaction, _report(forgotten.messages, 0) + " You had no characters here."
             )

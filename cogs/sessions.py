@@ -24,6 +24,7 @@ from cogs.common import (
     require_guild,
     world_autocomplete,
 )
+from cogs.deadline import in_time, respond
 from cogs.forms import Opener
 
 
@@ -94,11 +95,16 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
         core = core_of(interaction)
         view = await self._active(interaction)
         self._check_session_rights(interaction, view.session.started_by)
-        await self.roleplay.stop_channel(view.session.channel_id)
-        await core.engine.stop(view.session.channel_id)
-        await interaction.response.send_message(
+
+        async def stop() -> None:  # a reply must first stop evaluating its prompt
+            await self.roleplay.stop_channel(view.session.channel_id)
+            await core.engine.stop(view.session.channel_id)
+
+        await in_time(interaction, stop(), ephemeral=False)
+        await respond(
+            interaction,
             f"**{view.character.name}** leaves the roleplay. `/session start` begins a new one.",
-            allowed_mentions=NO_MENTIONS,
+            ephemeral=False,
         )
 
     @app_commands.command()
@@ -130,7 +136,12 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
         """What plays here: character, model, history size, queue."""
         core = core_of(interaction)
         view = await self._active(interaction)
-        prompt = await core.engine.prompt_for(view.session.id, core.engine.defaults)
+        # Counting tokens waits for the model thread, busy while a reply is written.
+        prompt = await in_time(
+            interaction,
+            core.engine.prompt_for(view.session.id, core.engine.defaults),
+            ephemeral=True,
+        )
         embed = discord.Embed(title=f"Roleplay with {view.character.name}")
         if len(view.cast) > 1:
             embed.add_field(
@@ -158,9 +169,7 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
             name="Replies shown through",
             value=await self.roleplay.delivery_mode(interaction.channel),
         )
-        await interaction.response.send_message(
-            embed=embed, ephemeral=True, allowed_mentions=NO_MENTIONS
-        )
+        await respond(interaction, embed=embed, ephemeral=True)
 
     @app_commands.command()
     async def export(self, interaction: discord.Interaction[Any]) -> None:
@@ -194,12 +203,15 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
         core = core_of(interaction)
         view = await self._active(interaction)
         self._check_session_rights(interaction, view.session.started_by)
-        world = await core.lore.attach_world(view.session.id, name)
-        await interaction.response.send_message(
+        world = await in_time(
+            interaction, core.lore.attach_world(view.session.id, name), ephemeral=False
+        )
+        await respond(
+            interaction,
             f"The world **{world.name}** now shapes this roleplay with **{view.character.name}**."
             if world is not None
             else "This roleplay no longer uses a world.",
-            allowed_mentions=NO_MENTIONS,
+            ephemeral=False,
         )
 
     @app_commands.command()
@@ -217,7 +229,11 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
         core = core_of(interaction)
         view = await self._active(interaction)
         self._check_session_rights(interaction, view.session.started_by)
-        await core.engine.set_author_note(view.session.id, text or "", depth)
+        await in_time(
+            interaction,
+            core.engine.set_author_note(view.session.id, text or "", depth),
+            ephemeral=True,
+        )
         await reply_ephemeral(
             interaction,
             f"Author's note set; it goes before the last {depth} messages."
@@ -246,19 +262,24 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
         config = await core.guild_config.get(guild_id)
         found = await core.characters.find(guild_id, character)
         check_nsfw_allowed(config, found, place_of(interaction.channel, guild_id))
-        cast = await core.cast.add(
-            view.session.id,
-            found,
-            added_by=interaction.user.id,
-            max_characters=config.max_characters,
-            full_history=full_history,
+        cast = await in_time(
+            interaction,
+            core.cast.add(
+                view.session.id,
+                found,
+                added_by=interaction.user.id,
+                max_characters=config.max_characters,
+                full_history=full_history,
+            ),
+            ephemeral=False,
         )
         names = ", ".join(f"**{m.character.name}**" for m in cast)
         knows = "everything said so far" if full_history else "only what is said from now on"
-        await interaction.response.send_message(
+        await respond(
+            interaction,
             f"**{found.name}** joins the scene and knows {knows}. In the scene: {names}. "
             "Name a character to have them answer.",
-            allowed_mentions=NO_MENTIONS,
+            ephemeral=False,
         )
 
     @app_commands.command()
@@ -272,11 +293,10 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
         view = await self._active(interaction)
         self._check_session_rights(interaction, view.session.started_by)
         found = await core.characters.find(require_guild(interaction), character)
-        cast = await core.cast.remove(view.session.id, found)
+        cast = await in_time(interaction, core.cast.remove(view.session.id, found), ephemeral=False)
         names = ", ".join(f"**{m.character.name}**" for m in cast)
-        await interaction.response.send_message(
-            f"**{found.name}** leaves the scene. Still here: {names}.",
-            allowed_mentions=NO_MENTIONS,
+        await respond(
+            interaction, f"**{found.name}** leaves the scene. Still here: {names}.", ephemeral=False
         )
 
     @app_commands.command()
@@ -301,15 +321,20 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
                 else "This roleplay is not paused; `/session pause` holds the characters' replies.",
             )
             return
-        if paused:
-            await self.roleplay.stop_channel(view.session.channel_id)
-        await core.cast.set_paused(view.session.id, paused)
-        await interaction.response.send_message(
+
+        async def change() -> None:  # a reply must first stop evaluating its prompt
+            if paused:
+                await self.roleplay.stop_channel(view.session.channel_id)
+            await core.cast.set_paused(view.session.id, paused)
+
+        await in_time(interaction, change(), ephemeral=False)
+        await respond(
+            interaction,
             "⏸️ The roleplay is paused: messages are kept, the characters wait for "
             "`/session resume`."
             if paused
             else "▶️ The roleplay goes on: the characters answer again.",
-            allowed_mentions=NO_MENTIONS,
+            ephemeral=False,
         )
 
     async def _active(self, interaction: discord.Interaction[Any]) -> Any:
