@@ -320,8 +320,9 @@ class CharacterCog(commands.GroupCog, group_name="character", group_description=
         if with_form and too_long:
             raise InvalidInput(
                 f"{current.name}'s {too_long[0].replace('_', ' ')} is longer than a Discord "
-                "form can hold. Export the card, edit it, and import it again; the options of "
-                "this command (avatar, nsfw, examples) still work."
+                "form can hold. Export it (`/character export`), edit the card, and bring it "
+                f"back with `/character import replace:{current.name}`; the options of this "
+                "command (avatar, nsfw, examples) still work."
             )
         pending = pending_avatar(interaction, avatar, avatar_url)
         draft = replace(
