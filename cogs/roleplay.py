@@ -18,6 +18,7 @@ from bot.roleplay.channel import ChannelRoleplay, IncomingMessage, Outcome
 from bot.roleplay.engine import SessionView
 from bot.values import Character, Role, StoredMessage
 from cogs.common import NO_MENTIONS, core_of, place_of, reply_ephemeral
+from cogs.deadline import token_time_left
 from cogs.delivery import Deliveries, Delivery
 from cogs.reply_buttons import ReplyButton, reply_view
 from cogs.text import MESSAGE_LIMIT, split_message
@@ -438,7 +439,10 @@ class RoleplayCog(commands.Cog):
                 self._latest_reply.pop(view.session.channel_id, None)
                 return
         except GalateaError as exc:
-            await reply_ephemeral(interaction, exc.user_message)
+            if token_time_left(interaction) > 0:  # a long queue may outlast the token
+                await reply_ephemeral(interaction, exc.user_message)
+            else:
+                log.info("A button's answer in channel %d outlasted its token", channel.id)
             return
         await self.show_reply(delivery, view, message, first_id)
 

@@ -111,3 +111,24 @@ async def test_a_submission_for_someone_elses_form_is_refused_and_writes_nothing
         assert "someone else's" in refusal["data"]["content"]
         bram = await bot.core.characters.find(world.guild.id, "Bram")
     assert bram.persona == "p"
+
+
+async def test_a_confirm_panel_answers_only_its_opener(
+    emu: DiscordEmulator, world: World, database: Database
+) -> None:
+    async with galatea(emu, database, RecordingBackend()) as bot:
+        await quick_create(emu, world, world.bob, "Bram")
+        asked = await emu.invoke_command(
+            "character delete", {"character": "Bram"}, user=world.bob, channel=world.channel
+        )
+        await asked.response()
+        panel = asked.original
+        assert panel is not None
+        button_id = panel["components"][0]["components"][0]["custom_id"]
+        refused = await emu.click_button(panel, button_id, world.carol)
+        assert "someone else's" in (await refused.response())["data"]["content"]
+        still = await bot.core.characters.find(world.guild.id, "Bram")
+        accepted = await emu.click_button(panel, button_id, world.bob)
+        await accepted.response()
+        await asked.wait_until(lambda r: "was deleted" in ((r.original or {}).get("content") or ""))
+    assert still.name == "Bram"

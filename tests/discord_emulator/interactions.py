@@ -194,6 +194,10 @@ class InteractionService:
 
     @staticmethod
     def _check_allowed(record: InteractionRecord, kind: int) -> None:
+        """Interactions > Receiving and Responding > Interaction Response Object > Interaction
+        Callback Type: which callback types each interaction type accepts (PONG for PING only,
+        AUTOCOMPLETE_RESULT for autocomplete, no MODAL in answer to a modal submission, the
+        UPDATE types only where a message carries the component)."""
         allowed = {
             2: {CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE, MODAL},
             3: {
