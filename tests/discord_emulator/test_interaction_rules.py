@@ -241,6 +241,17 @@ def test_custom_ids_are_1_to_100_characters_and_unique_in_a_message() -> None:
     ]
 
 
+def test_a_select_has_at_most_25_options_of_100_characters_and_a_150_placeholder() -> None:
+    options = [{"label": f"o{i}", "value": f"o{i}"} for i in range(26)]
+    select = {"type": 3, "custom_id": "s", "options": options, "placeholder": "p" * 151}
+    assert codes(refused(rules.check_message_components, [row(select)])) == [
+        "BASE_TYPE_MAX_LENGTH",
+        "BASE_TYPE_MAX_LENGTH",
+    ]
+    long = {"type": 3, "custom_id": "s", "options": [{"label": "x" * 101, "value": "v"}]}
+    assert codes(refused(rules.check_message_components, [row(long)])) == ["BASE_TYPE_BAD_LENGTH"]
+
+
 def test_a_button_label_holds_80_characters() -> None:
     assert codes(refused(rules.check_message_components, [row(button("a", "x" * 81))])) == [
         "BASE_TYPE_MAX_LENGTH"
@@ -283,6 +294,11 @@ def test_a_valid_modal_is_accepted() -> None:
 def test_a_modal_title_holds_45_characters() -> None:
     error = refused(rules.check_modal, modal(text_input(), title="x" * 46))
     assert error.errors is not None and "title" in error.errors["data"]
+
+
+def test_a_modal_custom_id_is_1_to_100_characters() -> None:
+    error = refused(rules.check_modal, {**modal(text_input()), "custom_id": "x" * 101})
+    assert error.errors is not None and "custom_id" in error.errors["data"]
 
 
 def test_a_modal_has_1_to_5_components() -> None:
