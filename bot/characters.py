@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bot.cards import DEFAULT_MAX_BYTES, export_card_json, export_card_png, import_card_async
@@ -16,7 +16,7 @@ from bot.character_cards import (
     card_talkativeness,
     export_filename,
 )
-from bot.errors import AlreadyExists, InvalidInput, NotFound
+from bot.errors import AlreadyExists, InvalidInput, NotFound, shown
 from bot.images import normalize_avatar
 from bot.policy import Caller, check_can_change_character
 from bot.store import Database
@@ -228,6 +228,50 @@ class CharacterService:
             ) from None
         return character
 
+    async def replace_from_card(
+        self,
+        guild_id: int,
+        caller: Caller,
+        character: str,
+        data: bytes,
+        filename: str | None = None,
+        *,
+        name: str | None = None,
+    ) -> Character:
+        """Update an existing character (its creator or an admin) from a card: the way back
+        for texts longer than Discord's form holds (export, edit, import with ``replace``).
+
+        The card's texts, greetings, prompts and image replace the character's; its name stays
+        unless ``name`` is given; its NSFW flag, example mode, talkativeness and lorebook stay.
+        The right to change it is checked before the file is read."""
+        current = await self.find(guild_id, character)
+        check_can_change_character(current, caller)
+        card = await import_card_async(data, filename, max_bytes=DEFAULT_MAX_BYTES)
+        clean = validate(
+            replace(
+                CharacterDraft.of(current),
+                name=clean_name(name) if name is not None else current.name,
+                persona=card.persona,
+                greeting=card.first_mes,
+                scenario=card.scenario,
+                example_dialogue=card.mes_example,
+                alternate_greetings=card.alternate_greetings,
+                system_prompt=card.system_prompt,
+                post_history_instructions=card.post_history_instructions,
+            )
+        )
+        changes: dict[str, Any] = {**_fields(clean), "card_json": card_document(card)}
+        if card.avatar_png is not None:
+            changes["avatar_png"] = await asyncio.to_thread(
+                normalize_avatar, card.avatar_png, max_bytes=DEFAULT_MAX_BYTES
+            )
+        async with self._db.write() as uow:
+            still = await uow.characters.get(current.id)
+            if still is None:
+                raise NotFound("That character no longer exists.")
+            check_can_change_character(still, caller)
+            return await uow.characters.update(current.id, changes)
+
     async def export_card(
         self, character_id: int, fmt: CardFormat, version: int
     ) -> tuple[bytes, str]:
@@ -260,7 +304,7 @@ class CharacterService:
         async with self._db.read() as uow:
             character = await uow.characters.get_by_name(guild_id, name)
         if character is None:
-            raise NotFound(f"There is no character named {name.strip()!r} here.")
+            raise NotFound(f"There is no character named {shown(name)!r} here.")
         return character
 
     async def list(self, guild_id: int, *, offset: int = 0, limit: int = 25) -> list[Character]:

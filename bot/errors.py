@@ -7,6 +7,15 @@ logged with a traceback and the user gets a short apology with an error id.
 
 from __future__ import annotations
 
+NAME_SHOWN_MAX = 100  # characters of a typed name an answer repeats
+
+
+def shown(name: str, limit: int = NAME_SHOWN_MAX) -> str:
+    """A name someone typed, as an answer quotes it: stripped, cut with "…" past ``limit``
+    (so a long typed value never pushes an answer past Discord's 2,000 characters)."""
+    name = name.strip()
+    return name if len(name) <= limit else name[: limit - 1] + "…"
+
 
 class GalateaError(Exception):
     """Base class: ``user_message`` is safe to show to the person who caused it."""

@@ -71,6 +71,13 @@ class StoredMessage:
     swipes: tuple[str, ...] = ()  # every version of a regenerated reply; content is the chosen
     swipe_index: int = 0
     character_id: int | None = None  # which character spoke a character line
+    discord_tail_ids: tuple[int, ...] = ()  # a long reply's further Discord messages, in order
+
+    @property
+    def discord_ids(self) -> tuple[int, ...]:
+        """Every Discord message showing this line, first to last."""
+        first = () if self.discord_message_id is None else (self.discord_message_id,)
+        return first + self.discord_tail_ids
 
     def as_turn(self) -> Turn:
         return Turn(speaker=self.speaker, text=self.content, role=self.role, id=self.id)

@@ -16,7 +16,7 @@ from discord.ext import commands
 from bot.cards import DEFAULT_MAX_BYTES
 from bot.characters import MAX_NAME
 from bot.lore.service import BookRef
-from bot.policy import check_can_create_characters
+from bot.policy import check_can_change_character, check_can_create_characters
 from cogs.characters import character_embed
 from cogs.common import (
     NO_MENTIONS,
@@ -40,18 +40,24 @@ class CardCommands(commands.Cog):
         card="The card: a PNG or WebP with the character inside, a CHARX, or its JSON (V1-V3)",
         name="Use this name instead of the card's",
         nsfw="Adult character: plays only in age-restricted channels",
+        replace="Update this character of yours from the card instead of creating a new one",
     )
+    @app_commands.autocomplete(replace=character_autocomplete)
     async def import_card(
         self,
         interaction: discord.Interaction[Any],
         card: discord.Attachment,
         name: app_commands.Range[str, 1, MAX_NAME] | None = None,
         nsfw: bool = False,
+        replace: app_commands.Range[str, 1, MAX_NAME] | None = None,
     ) -> None:
         """Import a character card from TavernAI, SillyTavern, chub and the like."""
         core = core_of(interaction)
         guild_id = require_guild(interaction)
         caller = caller_of(interaction)
+        if replace is not None:
+            await self._replace(interaction, card, replace, name)
+            return
         check_can_create_characters(await core.guild_config.get(guild_id), caller)
         await interaction.response.defer(ephemeral=True, thinking=True)
         data = await read_attachment(card, limit=DEFAULT_MAX_BYTES)
@@ -73,6 +79,30 @@ class CardCommands(commands.Cog):
             allowed_mentions=NO_MENTIONS,
         )
 
+    async def _replace(
+        self,
+        interaction: discord.Interaction[Any],
+        card: discord.Attachment,
+        character: str,
+        name: str | None,
+    ) -> None:
+        core = core_of(interaction)
+        guild_id = require_guild(interaction)
+        caller = caller_of(interaction)
+        check_can_change_character(await core.characters.find(guild_id, character), caller)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        data = await read_attachment(card, limit=DEFAULT_MAX_BYTES)
+        updated = await core.characters.replace_from_card(
+            guild_id, caller, character, data, card.filename, name=name
+        )
+        await interaction.followup.send(
+            f"**{updated.name}** was updated from the card (its lorebook, NSFW flag and "
+            "settings are kept).",
+            embed=character_embed(updated, with_avatar=False),
+            ephemeral=True,
+            allowed_mentions=NO_MENTIONS,
+        )
+
     @app_commands.command(name="export")
     @app_commands.describe(
         character="The character to export",
@@ -84,7 +114,7 @@ class CardCommands(commands.Cog):
     async def export_card(
         self,
         interaction: discord.Interaction[Any],
-        character: str,
+        character: app_commands.Range[str, 1, MAX_NAME],
         fmt: Literal["png", "json"] = "png",
         version: Literal[2, 3] = 3,
     ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+from collections.abc import Coroutine
 from dataclasses import replace
 from typing import Any, Literal
 
@@ -28,6 +29,8 @@ from cogs.common import (
     reply_ephemeral,
     require_guild,
 )
+from cogs.deadline import in_time
+from cogs.forms import Opener, OwnedModal, OwnedView
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +39,16 @@ PAGE_SIZE = 10
 FORM_LIMITS = {"persona": 4000, "greeting": 2000, "scenario": 1000, "example_dialogue": 4000}
 
 
-class CharacterModal(discord.ui.Modal):
-    """The long fields, which slash-command options cannot hold (no line breaks there)."""
+class CharacterModal(OwnedModal):
+    """The long fields, which slash-command options cannot hold (no line breaks there).
 
-    def __init__(self, *, title: str, draft: CharacterDraft, on_submit: Any) -> None:
-        super().__init__(title=title[:45], timeout=900, custom_id="galatea:character")
+    Each opened form has an id of its own, and only its opener, in the server where it was
+    opened, can submit it (see cogs/forms.py)."""
+
+    def __init__(
+        self, opener: Opener, *, title: str, draft: CharacterDraft, on_submit: Any
+    ) -> None:
+        super().__init__(opener, kind="character", title=title, timeout=900)
         self._on_submit = on_submit
         self._draft = draft  # what the form does not show (card fields, flags) stays as is
         self.name_input = discord.ui.TextInput(
@@ -125,10 +133,10 @@ def character_embed(character: Character, *, with_avatar: bool) -> discord.Embed
     return embed
 
 
-class ListPages(discord.ui.View):
-    def __init__(self, pages: list[discord.Embed], owner_id: int) -> None:
-        super().__init__(timeout=300)
-        self.pages, self.index, self.owner_id = pages, 0, owner_id
+class ListPages(OwnedView):
+    def __init__(self, pages: list[discord.Embed], opener: Opener) -> None:
+        super().__init__(opener, timeout=300)
+        self.pages, self.index = pages, 0
         self._sync()
 
     def _sync(self) -> None:
@@ -148,25 +156,29 @@ class ListPages(discord.ui.View):
         await interaction.response.edit_message(embed=self.pages[self.index], view=self)
 
 
-class LinkedAvatar:
-    """An avatar link, fetched from the moment the command runs until the character is saved.
+class PendingAvatar:
+    """An avatar (a link, or an upload), fetched and checked from the moment the command runs
+    until the character is saved.
 
-    A site may take longer than the 3 seconds Discord waits for a first answer, and a form,
-    when there is one, is filled in meanwhile.
+    A site, or Discord's file server, may take longer than the 3 seconds Discord waits for a
+    first answer, and a form, when there is one, is filled in meanwhile.
     """
 
-    def __init__(self, fetcher: AvatarFetcher, link: str) -> None:
-        self._task = asyncio.create_task(fetcher.fetch_png(link))
+    def __init__(self, work: Coroutine[Any, Any, bytes], *, note: str, think_first: bool) -> None:
+        self._task = asyncio.create_task(work)
         self._task.add_done_callback(_retrieve)  # a form never sent leaves nobody awaiting it
+        self._note, self._think_first = note, think_first
 
     async def result(
         self, interaction: discord.Interaction[Any], *, form_filled: bool
     ) -> tuple[bytes | None, str]:
-        """Answer "thinking", then the PNG and a line for the user. A refusal is raised, unless
-        a form was filled in: its texts are saved without the avatar rather than lost."""
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        """The PNG and a line for the user, answering "thinking" first when it takes long (a
+        link: always). A refusal is raised, unless a form was filled in: its texts are saved
+        without the avatar rather than lost."""
+        if self._think_first and not interaction.response.is_done():
+            await interaction.response.defer(ephemeral=True, thinking=True)
         try:
-            return await self._task, "The avatar was fetched from the link."
+            return await in_time(interaction, self._task, ephemeral=True), self._note
         except InvalidInput as refusal:
             if not form_filled:
                 raise
@@ -178,17 +190,35 @@ def _retrieve(task: asyncio.Task[bytes]) -> None:
         return
     error = task.exception()
     if error is not None and not isinstance(error, GalateaError):
-        log.error("Fetching an avatar link failed", exc_info=error)
+        log.error("Fetching an avatar failed", exc_info=error)
 
 
-def linked_avatar(
-    interaction: discord.Interaction[Any], attachment: Any, link: str | None
-) -> LinkedAvatar | None:
-    if link is None:
-        return None
-    if attachment is not None:
+def pending_avatar(
+    interaction: discord.Interaction[Any], attachment: discord.Attachment | None, link: str | None
+) -> PendingAvatar | None:
+    if attachment is not None and link is not None:
         raise InvalidInput("Give the avatar as an uploaded image or as a link, not both.")
-    return LinkedAvatar(core_of(interaction).avatar_fetcher, link)
+    if link is not None:
+        fetcher: AvatarFetcher = core_of(interaction).avatar_fetcher
+        return PendingAvatar(
+            fetcher.fetch_png(link), note="The avatar was fetched from the link.", think_first=True
+        )
+    if attachment is not None:
+        return PendingAvatar(_uploaded_avatar(attachment), note="", think_first=False)
+    return None
+
+
+async def _uploaded_avatar(attachment: discord.Attachment) -> bytes:
+    data = await read_attachment(attachment)
+    return await asyncio.to_thread(normalize_avatar, data)
+
+
+async def _saved_avatar(
+    avatar: PendingAvatar | None, interaction: discord.Interaction[Any], *, form_filled: bool
+) -> tuple[bytes | None, str]:
+    if avatar is None:
+        return None, ""
+    return await avatar.result(interaction, form_filled=form_filled)
 
 
 @app_commands.guild_only()
@@ -217,21 +247,20 @@ class CharacterCog(commands.GroupCog, group_name="character", group_description=
         core = core_of(interaction)
         guild_id = require_guild(interaction)
         check_can_create_characters(await core.guild_config.get(guild_id), caller_of(interaction))
-        linked = linked_avatar(interaction, avatar, avatar_url)
-        avatar_png = await self._avatar(avatar)
+        pending = pending_avatar(interaction, avatar, avatar_url)
 
         async def save(inter: discord.Interaction[Any], draft: CharacterDraft) -> None:
-            png, note = avatar_png, ""
-            if linked is not None:
-                png, note = await linked.result(inter, form_filled=not persona)
-            character = await core.characters.create(guild_id, inter.user.id, draft, png)
+            png, note = await _saved_avatar(pending, inter, form_filled=not persona)
+            character = await in_time(
+                inter, core.characters.create(guild_id, inter.user.id, draft, png), ephemeral=True
+            )
             ready = (
                 f"**{character.name}** is ready. Start a roleplay with "
                 f"`/session start character:{character.name}`."
             )
             embed = character_embed(character, with_avatar=False)
             if inter.response.is_done():  # "thinking" only to this user: the news goes public
-                await inter.edit_original_response(content=note)
+                await inter.edit_original_response(content=note or "Saved.")
                 await inter.followup.send(ready, embed=embed, allowed_mentions=NO_MENTIONS)
             else:
                 await inter.response.send_message(ready, embed=embed, allowed_mentions=NO_MENTIONS)
@@ -241,7 +270,12 @@ class CharacterCog(commands.GroupCog, group_name="character", group_description=
             await save(interaction, draft)
         else:
             await interaction.response.send_modal(
-                CharacterModal(title=f"New character: {name}", draft=draft, on_submit=save)
+                CharacterModal(
+                    Opener.of(interaction),
+                    title=f"New character: {name}",
+                    draft=draft,
+                    on_submit=save,
+                )
             )
 
     @app_commands.command()
@@ -259,7 +293,7 @@ class CharacterCog(commands.GroupCog, group_name="character", group_description=
     async def edit(
         self,
         interaction: discord.Interaction[Any],
-        character: str,
+        character: app_commands.Range[str, 1, MAX_NAME],
         avatar: discord.Attachment | None = None,
         nsfw: bool | None = None,
         examples: Literal["always", "gradual", "never"] | None = None,
@@ -286,11 +320,11 @@ class CharacterCog(commands.GroupCog, group_name="character", group_description=
         if with_form and too_long:
             raise InvalidInput(
                 f"{current.name}'s {too_long[0].replace('_', ' ')} is longer than a Discord "
-                "form can hold. Export the card, edit it, and import it again; the options of "
-                "this command (avatar, nsfw, examples) still work."
+                "form can hold. Export it (`/character export`), edit the card, and bring it "
+                f"back with `/character import replace:{current.name}`; the options of this "
+                "command (avatar, nsfw, examples) still work."
             )
-        linked = linked_avatar(interaction, avatar, avatar_url)
-        avatar_png = await self._avatar(avatar)
+        pending = pending_avatar(interaction, avatar, avatar_url)
         draft = replace(
             CharacterDraft.of(current),
             nsfw=current.nsfw if nsfw is None else nsfw,
@@ -299,22 +333,29 @@ class CharacterCog(commands.GroupCog, group_name="character", group_description=
         )
 
         async def save(inter: discord.Interaction[Any], new: CharacterDraft) -> None:
-            png, note = avatar_png, ""
-            if linked is not None:
-                png, note = await linked.result(inter, form_filled=with_form)
-            updated = await core.characters.update(current.id, caller, new, avatar_png=png)
+            png, note = await _saved_avatar(pending, inter, form_filled=with_form)
+            updated = await in_time(
+                inter,
+                core.characters.update(current.id, caller, new, avatar_png=png),
+                ephemeral=True,
+            )
             await reply_ephemeral(inter, f"**{updated.name}** was updated. {note}".strip())
 
         if not with_form:
             await save(interaction, draft)
             return
         await interaction.response.send_modal(
-            CharacterModal(title=f"Edit {current.name}", draft=draft, on_submit=save)
+            CharacterModal(
+                Opener.of(interaction), title=f"Edit {current.name}", draft=draft, on_submit=save
+            )
         )
 
     @app_commands.command()
     @app_commands.autocomplete(character=character_autocomplete)
-    async def show(self, interaction: discord.Interaction[Any], character: str) -> None:
+    @app_commands.describe(character="The character to show")
+    async def show(
+        self, interaction: discord.Interaction[Any], character: app_commands.Range[str, 1, MAX_NAME]
+    ) -> None:
         """Show a character's card."""
         core = core_of(interaction)
         found = await core.characters.find(require_guild(interaction), character)
@@ -349,21 +390,24 @@ class CharacterCog(commands.GroupCog, group_name="character", group_description=
                 text=f"Page {start // PAGE_SIZE + 1} of {-(-len(characters) // PAGE_SIZE)}"
             )
             pages.append(embed)
-        view = ListPages(pages, interaction.user.id) if len(pages) > 1 else discord.utils.MISSING
+        view = ListPages(pages, Opener.of(interaction)) if len(pages) > 1 else discord.utils.MISSING
         await interaction.response.send_message(
             embed=pages[0], view=view, ephemeral=True, allowed_mentions=NO_MENTIONS
         )
 
     @app_commands.command()
     @app_commands.autocomplete(character=character_autocomplete)
-    async def delete(self, interaction: discord.Interaction[Any], character: str) -> None:
+    @app_commands.describe(character="The character to delete")
+    async def delete(
+        self, interaction: discord.Interaction[Any], character: app_commands.Range[str, 1, MAX_NAME]
+    ) -> None:
         """Delete a character and its roleplay history (its creator or an admin)."""
         core = core_of(interaction)
         found = await core.characters.find(require_guild(interaction), character)
         caller = caller_of(interaction)
 
         check_can_change_character(found, caller)
-        view = Confirm(interaction.user.id, f"Delete {found.name}")
+        view = Confirm(Opener.of(interaction), f"Delete {found.name}")
         await interaction.response.send_message(
             f"Delete **{found.name}** and every roleplay history with it? This cannot be undone.",
             view=view,
@@ -376,12 +420,6 @@ class CharacterCog(commands.GroupCog, group_name="character", group_description=
         await interaction.edit_original_response(
             content=f"**{deleted.name}** was deleted.", view=None, allowed_mentions=NO_MENTIONS
         )
-
-    async def _avatar(self, attachment: discord.Attachment | None) -> bytes | None:
-        if attachment is None:
-            return None
-        data = await read_attachment(attachment)
-        return await asyncio.to_thread(normalize_avatar, data)
 
 
 async def setup(bot: commands.Bot) -> None:

@@ -9,6 +9,7 @@ from discord import app_commands
 
 from bot.errors import InvalidInput
 from bot.policy import Caller, Place
+from cogs.forms import Opener, OwnedView
 
 if TYPE_CHECKING:
     from bot.app import Core
@@ -106,20 +107,13 @@ async def reply_ephemeral(
         )
 
 
-class Confirm(discord.ui.View):
-    """Two buttons; only the person who asked may press them."""
+class Confirm(OwnedView):
+    """Two buttons; only the person who asked, in the server where they asked, may press them."""
 
-    def __init__(self, owner_id: int, confirm_label: str) -> None:
-        super().__init__(timeout=120)
-        self.owner_id = owner_id
+    def __init__(self, opener: Opener, confirm_label: str) -> None:
+        super().__init__(opener, timeout=120)
         self.confirmed: bool | None = None
-        self.confirm.label = confirm_label
-
-    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
-        if interaction.user.id != self.owner_id:
-            await reply_ephemeral(interaction, "Only the person who asked can answer this.")
-            return False
-        return True
+        self.confirm.label = confirm_label[:80]  # Discord: a button label holds 80 characters
 
     @discord.ui.button(label="Confirm", style=discord.ButtonStyle.danger)
     async def confirm(

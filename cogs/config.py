@@ -13,6 +13,7 @@ from bot.inference.presets import PRESETS
 from bot.policy import check_admin
 from bot.values import GuildSettings
 from cogs.common import NO_MENTIONS, caller_of, core_of, reply_ephemeral, require_guild
+from cogs.deadline import in_time, respond
 
 Action = Literal["add", "remove", "clear"]
 
@@ -77,10 +78,12 @@ class ConfigCog(commands.GroupCog, group_name="config", group_description="Serve
 
     async def _update(self, interaction: discord.Interaction[Any], **changes: Any) -> None:
         core = core_of(interaction)
-        config = await core.guild_config.update(require_guild(interaction), **changes)
-        await interaction.response.send_message(
-            "Saved.", embed=config_embed(config), ephemeral=True, allowed_mentions=NO_MENTIONS
+        config = await in_time(
+            interaction,
+            core.guild_config.update(require_guild(interaction), **changes),
+            ephemeral=True,
         )
+        await respond(interaction, "Saved.", embed=config_embed(config), ephemeral=True)
 
     @app_commands.command()
     async def show(self, interaction: discord.Interaction[Any]) -> None:
@@ -91,7 +94,10 @@ class ConfigCog(commands.GroupCog, group_name="config", group_description="Serve
         )
 
     @app_commands.command()
-    @app_commands.describe(action="add or remove a channel, or clear to allow every channel")
+    @app_commands.describe(
+        action="add or remove a channel, or clear to allow every channel",
+        channel="The channel to add or remove",
+    )
     async def channels(
         self,
         interaction: discord.Interaction[Any],
@@ -108,7 +114,9 @@ class ConfigCog(commands.GroupCog, group_name="config", group_description="Serve
 
     @app_commands.command()
     @app_commands.describe(
-        permission="what the role allows", action="add or remove the role, or clear for everyone"
+        permission="what the role allows",
+        action="add or remove the role, or clear for everyone",
+        role="The role to add or remove",
     )
     async def roles(
         self,
@@ -127,6 +135,7 @@ class ConfigCog(commands.GroupCog, group_name="config", group_description="Serve
         )
 
     @app_commands.command(name="reply-mode")
+    @app_commands.describe(mode="all: every message; mention: only when named or replied to")
     async def reply_mode(
         self, interaction: discord.Interaction[Any], mode: Literal["all", "mention"]
     ) -> None:
@@ -134,6 +143,7 @@ class ConfigCog(commands.GroupCog, group_name="config", group_description="Serve
         await self._update(interaction, reply_mode=mode)
 
     @app_commands.command(name="ooc-prefix")
+    @app_commands.describe(prefix="Up to 8 characters, e.g. //")
     async def ooc_prefix(
         self, interaction: discord.Interaction[Any], prefix: app_commands.Range[str, 1, 8]
     ) -> None:
@@ -141,6 +151,7 @@ class ConfigCog(commands.GroupCog, group_name="config", group_description="Serve
         await self._update(interaction, ooc_prefix=prefix)
 
     @app_commands.command(name="reply-length")
+    @app_commands.describe(tokens="From 16 to 1,024 tokens")
     async def reply_length(
         self, interaction: discord.Interaction[Any], tokens: app_commands.Range[int, 16, 1024]
     ) -> None:
@@ -148,12 +159,14 @@ class ConfigCog(commands.GroupCog, group_name="config", group_description="Serve
         await self._update(interaction, max_reply_tokens=tokens)
 
     @app_commands.command()
+    @app_commands.describe(preset="A named set of sampler settings")
     @app_commands.choices(preset=[app_commands.Choice(name=name, value=name) for name in PRESETS])
     async def preset(self, interaction: discord.Interaction[Any], preset: str) -> None:
         """The sampler preset replies use."""
         await self._update(interaction, sampler_preset=preset)
 
     @app_commands.command()
+    @app_commands.describe(seconds="From 0 (no wait) to 3,600 seconds")
     async def cooldown(
         self, interaction: discord.Interaction[Any], seconds: app_commands.Range[float, 0, 3600]
     ) -> None:
@@ -161,6 +174,7 @@ class ConfigCog(commands.GroupCog, group_name="config", group_description="Serve
         await self._update(interaction, user_cooldown_seconds=seconds)
 
     @app_commands.command()
+    @app_commands.describe(rule="age_restricted, allow or never")
     async def nsfw(
         self,
         interaction: discord.Interaction[Any],

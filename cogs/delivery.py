@@ -165,6 +165,11 @@ class Deliveries:
             return message.webhook_id in self._ours
         return me is not None and message.author.id == me.id
 
+    def remember(self, webhook_id: int, character_id: int) -> None:
+        """After a restart: the webhook that posted a character's reply shows that character
+        (only it can edit that reply), unless it is known to show another one since."""
+        self._avatar_of.setdefault(webhook_id, character_id)
+
     def forget(self, channel_id: int) -> None:
         """A webhook was deleted: find or create them again next time."""
         for webhook in self._pools.pop(channel_id, []):

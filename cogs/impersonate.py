@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -9,27 +10,23 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.errors import NotFound
+from bot.errors import GalateaError, NotFound
 from bot.roleplay.channel import IncomingMessage, Outcome
-from cogs.common import NO_MENTIONS, core_of, place_of, reply_ephemeral, require_guild
+from cogs.common import NO_MENTIONS, core_of, place_of, require_guild
+from cogs.deadline import token_time_left
+from cogs.forms import Opener, OwnedView
 
 log = logging.getLogger(__name__)
 
 DRAFT_TIMEOUT = 900.0  # seconds the Post button works
 
 
-class PostDraft(discord.ui.View):
-    """Post the drafted line as the member's own (only they can press it)."""
+class PostDraft(OwnedView):
+    """Post the drafted line as the member's own (only they, in that server, can press it)."""
 
-    def __init__(self, cog: ImpersonateCog, owner_id: int, draft: str) -> None:
-        super().__init__(timeout=DRAFT_TIMEOUT)
-        self._cog, self._owner_id, self._draft = cog, owner_id, draft
-
-    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
-        if interaction.user.id != self._owner_id:
-            await reply_ephemeral(interaction, "Only the person who asked can post this draft.")
-            return False
-        return True
+    def __init__(self, cog: ImpersonateCog, opener: Opener, draft: str) -> None:
+        super().__init__(opener, timeout=DRAFT_TIMEOUT)
+        self._cog, self._draft = cog, draft
 
     @discord.ui.button(label="Post it", style=discord.ButtonStyle.primary)
     async def post(self, interaction: discord.Interaction[Any], _: discord.ui.Button[Any]) -> None:
@@ -56,10 +53,20 @@ class ImpersonateCog(commands.Cog):
         )
         await interaction.response.defer(ephemeral=True, thinking=True)
         params = core.engine.params_for(await core.guild_config.get(guild_id))
-        draft = await core.engine.impersonate(view.session.id, speaker, params=params)
+        try:  # the draft goes out with this interaction's token: only while it lives
+            async with asyncio.timeout(token_time_left(interaction)):
+                draft = await core.engine.impersonate(view.session.id, speaker, params=params)
+        except TimeoutError:
+            log.info(
+                "An /impersonate draft in channel %d outlasted its token", view.session.channel_id
+            )
+            raise GalateaError(
+                "The model is busy and the draft took too long for Discord to show it. "
+                "Please run `/impersonate` again in a little while."
+            ) from None
         await interaction.followup.send(
             f"A draft of your next line, as **{speaker}**:\n>>> {draft}"[:2000],
-            view=PostDraft(self, interaction.user.id, draft),
+            view=PostDraft(self, Opener.of(interaction), draft),
             ephemeral=True,
             allowed_mentions=NO_MENTIONS,
         )

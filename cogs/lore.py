@@ -9,10 +9,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.characters import MAX_NAME
 from bot.errors import InvalidInput, NotFound
 from bot.lore.models import Lorebook, StoredEntry
 from bot.lore.scan import Logic, selective_logic
-from bot.lore.service import BookRef, EntryDraft, split_keys
+from bot.lore.service import MAX_WORLD_NAME, BookRef, EntryDraft, split_keys
 from bot.policy import check_admin
 from cogs.characters import ListPages
 from cogs.common import (
@@ -25,9 +26,12 @@ from cogs.common import (
     require_guild,
     world_autocomplete,
 )
+from cogs.deadline import in_time
+from cogs.forms import Opener
 
 PAGE_SIZE = 15
 MAX_OPTION_TEXT = 6000  # Discord's limit for a text option
+MAX_KEYS_TEXT = 2000  # comma-separated keys: room for dozens of them
 LOGIC = {
     "and any": Logic.AND_ANY,
     "and all": Logic.AND_ALL,
@@ -97,10 +101,10 @@ class LoreCog(
         self,
         interaction: discord.Interaction[Any],
         content: app_commands.Range[str, 1, MAX_OPTION_TEXT],
-        keys: str | None = None,
-        character: str | None = None,
-        world: str | None = None,
-        secondary_keys: str | None = None,
+        keys: app_commands.Range[str, 1, MAX_KEYS_TEXT] | None = None,
+        character: app_commands.Range[str, 1, MAX_NAME] | None = None,
+        world: app_commands.Range[str, 1, MAX_WORLD_NAME] | None = None,
+        secondary_keys: app_commands.Range[str, 1, MAX_KEYS_TEXT] | None = None,
         logic: Literal["and any", "and all", "not any", "not all"] = "and any",
         constant: bool = False,
         position: Literal["before", "after"] = "before",
@@ -121,11 +125,15 @@ class LoreCog(
             case_sensitive=case_sensitive,
             title=title or "",
         )
-        book, stored = await core.lore.add_entry(
-            require_guild(interaction),
-            caller_of(interaction),
-            BookRef(character=character, world=world),
-            draft,
+        book, stored = await in_time(
+            interaction,
+            core.lore.add_entry(
+                require_guild(interaction),
+                caller_of(interaction),
+                BookRef(character=character, world=world),
+                draft,
+            ),
+            ephemeral=True,
         )
         await reply_ephemeral(
             interaction,
@@ -142,8 +150,8 @@ class LoreCog(
     async def list_(
         self,
         interaction: discord.Interaction[Any],
-        character: str | None = None,
-        world: str | None = None,
+        character: app_commands.Range[str, 1, MAX_NAME] | None = None,
+        world: app_commands.Range[str, 1, MAX_WORLD_NAME] | None = None,
     ) -> None:
         """List a lorebook's entries, or the server's worlds."""
         core = core_of(interaction)
@@ -191,7 +199,7 @@ class LoreCog(
         self,
         interaction: discord.Interaction[Any],
         entry: int | None = None,
-        world: str | None = None,
+        world: app_commands.Range[str, 1, MAX_WORLD_NAME] | None = None,
     ) -> None:
         """Remove a lore entry, or a whole world."""
         core = core_of(interaction)
@@ -200,7 +208,9 @@ class LoreCog(
         if (entry is None) == (world is None):
             raise InvalidInput("Name an entry (its number from `/lore list`) or a world.")
         if entry is not None:
-            removed = await core.lore.remove_entry(guild_id, caller, entry)
+            removed = await in_time(
+                interaction, core.lore.remove_entry(guild_id, caller, entry), ephemeral=True
+            )
             await reply_ephemeral(
                 interaction, f"Removed lore entry `#{removed.id}` ({removed.title})."
             )
@@ -210,7 +220,7 @@ class LoreCog(
         names = await core.lore.world_names(guild_id)
         if world.strip().casefold() not in {n.casefold() for n in names}:
             raise NotFound(f"There is no world named {world.strip()!r} here.")
-        confirm = Confirm(interaction.user.id, f"Delete {world}"[:80])
+        confirm = Confirm(Opener.of(interaction), f"Delete {world}"[:80])
         await interaction.response.send_message(
             f"Delete the world **{world}** and all its entries? Roleplays using it go on "
             "without it.",
@@ -238,7 +248,7 @@ class LoreCog(
             )
             embed.set_footer(text=f"Page {start // PAGE_SIZE + 1} of {-(-len(lines) // PAGE_SIZE)}")
             pages.append(embed)
-        view = ListPages(pages, interaction.user.id) if len(pages) > 1 else discord.utils.MISSING
+        view = ListPages(pages, Opener.of(interaction)) if len(pages) > 1 else discord.utils.MISSING
         await interaction.response.send_message(
             embed=pages[0], view=view, ephemeral=True, allowed_mentions=NO_MENTIONS
         )

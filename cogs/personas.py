@@ -9,6 +9,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from cogs.common import core_of, reply_ephemeral, require_guild
+from cogs.deadline import in_time
 
 
 @app_commands.guild_only()
@@ -30,8 +31,12 @@ class PersonaCog(
         description: app_commands.Range[str, 0, 500] = "",
     ) -> None:
         """Set the name and description you roleplay with on this server."""
-        persona = await core_of(interaction).personas.set(
-            require_guild(interaction), interaction.user.id, name, description
+        persona = await in_time(
+            interaction,
+            core_of(interaction).personas.set(
+                require_guild(interaction), interaction.user.id, name, description
+            ),
+            ephemeral=True,
         )
         about = f" ({persona.description})" if persona.description else ""
         await reply_ephemeral(
@@ -42,8 +47,10 @@ class PersonaCog(
     @app_commands.command()
     async def clear(self, interaction: discord.Interaction[Any]) -> None:
         """Forget your persona here: the characters use your display name again."""
-        removed = await core_of(interaction).personas.clear(
-            require_guild(interaction), interaction.user.id
+        removed = await in_time(
+            interaction,
+            core_of(interaction).personas.clear(require_guild(interaction), interaction.user.id),
+            ephemeral=True,
         )
         await reply_ephemeral(
             interaction,

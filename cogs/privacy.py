@@ -9,6 +9,8 @@ from discord import app_commands
 from discord.ext import commands
 
 from cogs.common import NO_MENTIONS, Confirm, core_of, reply_ephemeral, require_guild
+from cogs.deadline import in_time
+from cogs.forms import Opener
 
 
 def _report(messages: int, characters: int | None) -> str:
@@ -31,25 +33,30 @@ class PrivacyCog(commands.GroupCog, group_name="forget", group_description="Eras
         characters="Also delete the characters you made here, with their roleplay histories",
     )
     async def me(self, interaction: discord.Interaction[Any], characters: bool = False) -> None:
-        """Erase every message you wrote in this server's roleplays (and, if asked, your
-        characters). This cannot be undone."""
+        """Erase your messages in this server's roleplays (and, if asked, your characters).
+
+        This cannot be undone."""
         core = core_of(interaction)
         guild_id = require_guild(interaction)
         user_id = interaction.user.id
         if not characters:
-            forgotten = await core.privacy.forget(guild_id, user_id)
+            forgotten = await in_time(
+                interaction, core.privacy.forget(guild_id, user_id), ephemeral=True
+            )
             await reply_ephemeral(interaction, _report(forgotten.messages, None))
             return
         owned = await core.privacy.characters_of(guild_id, user_id)
         if not owned:
-            forgotten = await core.privacy.forget(guild_id, user_id)
+            forgotten = await in_time(
+                interaction, core.privacy.forget(guild_id, user_id), ephemeral=True
+            )
             await reply_ephemeral(
                 interaction, _report(forgotten.messages, 0) + " You had no characters here."
             )
             return
         names = ", ".join(f"**{discord.utils.escape_markdown(c.name)}**" for c in owned[:10])
         more = f" and {len(owned) - 10} more" if len(owned) > 10 else ""
-        view = Confirm(user_id, "Erase everything")
+        view = Confirm(Opener.of(interaction), "Erase everything")
         await interaction.response.send_message(
             f"Erase your messages here and delete {names}{more}, with every roleplay history "
             "they had? This cannot be undone.",

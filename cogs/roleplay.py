@@ -18,6 +18,7 @@ from bot.roleplay.channel import NOT_STORED_NOTE, ChannelRoleplay, IncomingMessa
 from bot.roleplay.engine import SessionView
 from bot.values import Character, Role, StoredMessage
 from cogs.common import NO_MENTIONS, core_of, place_of, reply_ephemeral
+from cogs.deadline import token_time_left
 from cogs.delivery import Deliveries, Delivery
 from cogs.reply_buttons import ReplyButton, reply_view
 from cogs.text import MESSAGE_LIMIT, split_message
@@ -154,6 +155,10 @@ class DiscordReplyPresenter:
             del self._cog.live[self._view.session.channel_id]
 
 
+def _at(ids: list[int], index: int) -> int | None:
+    return ids[index] if index < len(ids) else None
+
+
 def _ordinal(n: int) -> str:
     suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
     return f"{n}{suffix}"
@@ -180,6 +185,8 @@ class RoleplayCog(commands.Cog):
             leases=core.leases,
         )
         self._latest_reply: dict[int, tuple[int, Delivery]] = {}  # channel -> message with buttons
+        # channel -> (stored line, the Discord messages showing it): known before it is stored
+        self._latest_pieces: dict[int, tuple[int, list[int]]] = {}
         bot.roleplay_cog = self  # type: ignore[attr-defined]
 
     async def cog_load(self) -> None:
@@ -224,22 +231,48 @@ class RoleplayCog(commands.Cog):
         message: StoredMessage,
         streamed_id: int | None,
     ) -> list[int]:
-        """Show the final text (split past 2,000 characters) with the swipe buttons on it."""
+        """Show the final text (split past 2,000 characters) with the swipe buttons on it.
+
+        The reply is one unit: a version shown again (regenerated, browsed) reuses the
+        messages of the one before and deletes those it no longer needs, and every message's
+        id is stored, so the buttons act on the whole reply after a restart too."""
         channel_id = view.session.channel_id
         await self._drop_old_buttons(channel_id)
         pieces = split_message(message.content)
         buttons = reply_view(view.session.id, message)
+        known = self._latest_pieces.get(channel_id)
+        old_tail = list(message.discord_tail_ids) or (
+            known[1][1:] if known is not None and known[0] == message.id else []
+        )
         ids: list[int] = []
         for index, piece in enumerate(pieces):
             last = index == len(pieces) - 1
             piece_view = buttons if last else None
-            if index == 0 and streamed_id is not None:
-                await delivery.edit(streamed_id, piece, piece_view)
-                ids.append(streamed_id)
+            reused = (
+                streamed_id
+                if index == 0
+                else (old_tail[index - 1] if index <= len(old_tail) else None)
+            )
+            if reused is not None:
+                await delivery.edit(reused, piece, piece_view)
+                ids.append(reused)
             else:
                 ids.append((await self._send(delivery, view, piece, piece_view)).id)
+        for stale in old_tail[len(pieces) - 1 :]:
+            await self._delete_piece(delivery, stale)
+        # Before the write: the buttons are live already.
         self._latest_reply[channel_id] = (ids[-1], delivery)
+        self._latest_pieces[channel_id] = (message.id, ids)
+        if ids[1:] != old_tail:
+            await self.core.engine.attach_discord_id(message.id, ids[0], ids[1:])
         return ids
+
+    @staticmethod
+    async def _delete_piece(delivery: Delivery, message_id: int) -> None:
+        try:
+            await delivery.delete(message_id)
+        except discord.NotFound:
+            pass  # someone deleted it already
 
     async def _drop_old_buttons(self, channel_id: int) -> None:
         previous = self._latest_reply.pop(channel_id, None)
@@ -379,6 +412,8 @@ class RoleplayCog(commands.Cog):
             (m.character for m in view.cast if m.character.id == speaker), view.character
         )
         view = replace(view, character=character)
+        if interaction.message is not None and interaction.message.webhook_id is not None:
+            self.deliveries.remember(interaction.message.webhook_id, character.id)
         delivery = await self.delivery(channel, character)
         first_id = latest[-1].discord_message_id or clicked
         config = await core.guild_config.get(view.session.guild_id)
@@ -404,17 +439,26 @@ class RoleplayCog(commands.Cog):
                 )
             else:  # delete
                 removed = await core.engine.delete_latest_reply(session_id)
-                await delivery.delete(removed.discord_message_id or first_id)
+                known = self._latest_pieces.pop(view.session.channel_id, (0, []))[1]
+                pieces = dict.fromkeys([*removed.discord_ids, *known]) or {first_id: None}
+                for piece_id in pieces:  # the whole reply
+                    await self._delete_piece(delivery, piece_id)
                 self._latest_reply.pop(view.session.channel_id, None)
                 return
         except GalateaError as exc:
-            await reply_ephemeral(interaction, exc.user_message)
+            if token_time_left(interaction) > 0:  # a long queue may outlast the token
+                await reply_ephemeral(interaction, exc.user_message)
+            else:
+                log.info("A button's answer in channel %d outlasted its token", channel.id)
             return
         await self.show_reply(delivery, view, message, first_id)
 
     def _latest_id(self, channel_id: int, latest: StoredMessage) -> int | None:
+        """The message carrying the latest reply's buttons: its last piece."""
         known = self._latest_reply.get(channel_id)
-        return known[0] if known else latest.discord_message_id
+        if known:
+            return known[0]
+        return latest.discord_ids[-1] if latest.discord_ids else None
 
     async def stop_channel(self, channel_id: int) -> None:
         """Stop the channel's reply (its session stopped, reset or replaced); a reply cut off

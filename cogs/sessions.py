@@ -9,7 +9,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.characters import MAX_NAME
 from bot.errors import InvalidInput, NotFound, PermissionDenied
+from bot.lore.service import MAX_WORLD_NAME
 from bot.policy import check_can_start_sessions, check_channel_allowed, check_nsfw_allowed
 from cogs.common import (
     NO_MENTIONS,
@@ -22,6 +24,8 @@ from cogs.common import (
     require_guild,
     world_autocomplete,
 )
+from cogs.deadline import in_time, respond
+from cogs.forms import Opener
 
 
 @app_commands.guild_only()
@@ -40,7 +44,10 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
     )
     @app_commands.autocomplete(character=character_autocomplete)
     async def start(
-        self, interaction: discord.Interaction[Any], character: str, thread: bool = False
+        self,
+        interaction: discord.Interaction[Any],
+        character: app_commands.Range[str, 1, MAX_NAME],
+        thread: bool = False,
     ) -> None:
         """Start a roleplay with a character here (or in a new thread)."""
         core = core_of(interaction)
@@ -88,11 +95,16 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
         core = core_of(interaction)
         view = await self._active(interaction)
         self._check_session_rights(interaction, view.session.started_by)
-        await self.roleplay.stop_channel(view.session.channel_id)
-        await core.engine.stop(view.session.channel_id)
-        await interaction.response.send_message(
+
+        async def stop() -> None:  # a reply must first stop evaluating its prompt
+            await self.roleplay.stop_channel(view.session.channel_id)
+            await core.engine.stop(view.session.channel_id)
+
+        await in_time(interaction, stop(), ephemeral=False)
+        await respond(
+            interaction,
             f"**{view.character.name}** leaves the roleplay. `/session start` begins a new one.",
-            allowed_mentions=NO_MENTIONS,
+            ephemeral=False,
         )
 
     @app_commands.command()
@@ -101,7 +113,7 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
         core = core_of(interaction)
         view = await self._active(interaction)
         self._check_session_rights(interaction, view.session.started_by)
-        confirm = Confirm(interaction.user.id, "Clear the history")
+        confirm = Confirm(Opener.of(interaction), "Clear the history")
         await interaction.response.send_message(
             f"Clear all {view.message_count} messages of this roleplay with "
             f"**{view.character.name}**? The character forgets them for good.",
@@ -124,7 +136,12 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
         """What plays here: character, model, history size, queue."""
         core = core_of(interaction)
         view = await self._active(interaction)
-        prompt = await core.engine.prompt_for(view.session.id, core.engine.defaults)
+        # Counting tokens waits for the model thread, busy while a reply is written.
+        prompt = await in_time(
+            interaction,
+            core.engine.prompt_for(view.session.id, core.engine.defaults),
+            ephemeral=True,
+        )
         embed = discord.Embed(title=f"Roleplay with {view.character.name}")
         if len(view.cast) > 1:
             embed.add_field(
@@ -152,9 +169,7 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
             name="Replies shown through",
             value=await self.roleplay.delivery_mode(interaction.channel),
         )
-        await interaction.response.send_message(
-            embed=embed, ephemeral=True, allowed_mentions=NO_MENTIONS
-        )
+        await respond(interaction, embed=embed, ephemeral=True)
 
     @app_commands.command()
     async def export(self, interaction: discord.Interaction[Any]) -> None:
@@ -179,17 +194,24 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
         name="The server world whose lore joins this roleplay; empty detaches it"
     )
     @app_commands.autocomplete(name=world_autocomplete)
-    async def world(self, interaction: discord.Interaction[Any], name: str | None = None) -> None:
+    async def world(
+        self,
+        interaction: discord.Interaction[Any],
+        name: app_commands.Range[str, 1, MAX_WORLD_NAME] | None = None,
+    ) -> None:
         """Attach a server world (a lorebook made with /lore) to this roleplay, or detach it."""
         core = core_of(interaction)
         view = await self._active(interaction)
         self._check_session_rights(interaction, view.session.started_by)
-        world = await core.lore.attach_world(view.session.id, name)
-        await interaction.response.send_message(
+        world = await in_time(
+            interaction, core.lore.attach_world(view.session.id, name), ephemeral=False
+        )
+        await respond(
+            interaction,
             f"The world **{world.name}** now shapes this roleplay with **{view.character.name}**."
             if world is not None
             else "This roleplay no longer uses a world.",
-            allowed_mentions=NO_MENTIONS,
+            ephemeral=False,
         )
 
     @app_commands.command()
@@ -207,8 +229,10 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
         core = core_of(interaction)
         view = await self._active(interaction)
         self._check_session_rights(interaction, view.session.started_by)
-        await core.engine.set_author_note(
-            view.session.id, text or "", depth, by=interaction.user.id
+        await in_time(
+            interaction,
+            core.engine.set_author_note(view.session.id, text or "", depth, by=interaction.user.id),
+            ephemeral=True,
         )
         await reply_ephemeral(
             interaction,
@@ -225,7 +249,10 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
     )
     @app_commands.autocomplete(character=character_autocomplete)
     async def add(
-        self, interaction: discord.Interaction[Any], character: str, full_history: bool = False
+        self,
+        interaction: discord.Interaction[Any],
+        character: app_commands.Range[str, 1, MAX_NAME],
+        full_history: bool = False,
     ) -> None:
         """Bring another character into this roleplay; everyone can then talk with both."""
         core = core_of(interaction)
@@ -235,35 +262,41 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
         config = await core.guild_config.get(guild_id)
         found = await core.characters.find(guild_id, character)
         check_nsfw_allowed(config, found, place_of(interaction.channel, guild_id))
-        cast = await core.cast.add(
-            view.session.id,
-            found,
-            added_by=interaction.user.id,
-            max_characters=config.max_characters,
-            full_history=full_history,
+        cast = await in_time(
+            interaction,
+            core.cast.add(
+                view.session.id,
+                found,
+                added_by=interaction.user.id,
+                max_characters=config.max_characters,
+                full_history=full_history,
+            ),
+            ephemeral=False,
         )
         names = ", ".join(f"**{m.character.name}**" for m in cast)
         knows = "everything said so far" if full_history else "only what is said from now on"
-        await interaction.response.send_message(
+        await respond(
+            interaction,
             f"**{found.name}** joins the scene and knows {knows}. In the scene: {names}. "
             "Name a character to have them answer.",
-            allowed_mentions=NO_MENTIONS,
+            ephemeral=False,
         )
 
     @app_commands.command()
     @app_commands.describe(character="Who leaves the scene")
     @app_commands.autocomplete(character=character_autocomplete)
-    async def remove(self, interaction: discord.Interaction[Any], character: str) -> None:
+    async def remove(
+        self, interaction: discord.Interaction[Any], character: app_commands.Range[str, 1, MAX_NAME]
+    ) -> None:
         """Have a character leave this roleplay (what they said stays in the story)."""
         core = core_of(interaction)
         view = await self._active(interaction)
         self._check_session_rights(interaction, view.session.started_by)
         found = await core.characters.find(require_guild(interaction), character)
-        cast = await core.cast.remove(view.session.id, found)
+        cast = await in_time(interaction, core.cast.remove(view.session.id, found), ephemeral=False)
         names = ", ".join(f"**{m.character.name}**" for m in cast)
-        await interaction.response.send_message(
-            f"**{found.name}** leaves the scene. Still here: {names}.",
-            allowed_mentions=NO_MENTIONS,
+        await respond(
+            interaction, f"**{found.name}** leaves the scene. Still here: {names}.", ephemeral=False
         )
 
     @app_commands.command()
@@ -288,15 +321,20 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
                 else "This roleplay is not paused; `/session pause` holds the characters' replies.",
             )
             return
-        if paused:
-            await self.roleplay.stop_channel(view.session.channel_id)
-        await core.cast.set_paused(view.session.id, paused)
-        await interaction.response.send_message(
+
+        async def change() -> None:  # a reply must first stop evaluating its prompt
+            if paused:
+                await self.roleplay.stop_channel(view.session.channel_id)
+            await core.cast.set_paused(view.session.id, paused)
+
+        await in_time(interaction, change(), ephemeral=False)
+        await respond(
+            interaction,
             "⏸️ The roleplay is paused: messages are kept, the characters wait for "
             "`/session resume`."
             if paused
             else "▶️ The roleplay goes on: the characters answer again.",
-            allowed_mentions=NO_MENTIONS,
+            ephemeral=False,
         )
 
     async def _active(self, interaction: discord.Interaction[Any]) -> Any:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from bot.cards import LoreBook, LoreEntry
-from bot.errors import InvalidInput, NotFound
+from bot.errors import InvalidInput, NotFound, shown
 from bot.lore.models import Lorebook, StoredEntry, WorldSummary
 from bot.lore.scan import Logic
 from bot.policy import Caller, check_admin, check_can_change_character
@@ -209,7 +209,7 @@ class LoreService:
     async def _character(uow: UnitOfWork, guild_id: int, name: str) -> Character:
         character = await uow.characters.get_by_name(guild_id, name)
         if character is None:
-            raise NotFound(f"There is no character named {name.strip()!r} here.")
+            raise NotFound(f"There is no character named {shown(name)!r} here.")
         return character
 
     @staticmethod
@@ -224,6 +224,6 @@ class LoreService:
 
 def _no_world(name: str) -> str:
     return (
-        f"There is no world named {name.strip()!r} here. `/lore list` shows the server's "
+        f"There is no world named {shown(name)!r} here. `/lore list` shows the server's "
         "worlds; `/lore add world:` creates one."
     )

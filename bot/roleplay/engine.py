@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 
@@ -230,9 +230,13 @@ class SessionEngine:
             await uow.messages.mark_deleted(message.id)
         return True
 
-    async def attach_discord_id(self, message_id: int, discord_message_id: int) -> None:
+    async def attach_discord_id(
+        self, message_id: int, discord_message_id: int, tail_ids: Sequence[int] | None = None
+    ) -> None:
+        """Link a stored line to the Discord message(s) showing it (a long reply: several;
+        ``tail_ids`` None leaves the others as they are)."""
         async with self._db.write() as uow:
-            await uow.messages.set_discord_id(message_id, discord_message_id)
+            await uow.messages.set_discord_id(message_id, discord_message_id, tail_ids)
 
     async def discard(self, message_id: int) -> None:
         """A stored reply that could not be shown leaves the history (kept as deleted)."""

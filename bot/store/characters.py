@@ -28,6 +28,7 @@ EDITABLE_FIELDS = frozenset(
         "post_history_instructions",
         "example_mode",
         "talkativeness",
+        "card_json",
     }
 )
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -30,6 +30,7 @@ def _to_value(row: MessageRow | Row[Any]) -> StoredMessage:
         swipes=tuple(row.swipes or ()),
         swipe_index=row.swipe_index,
         character_id=row.character_id,
+        discord_tail_ids=tuple(int(i) for i in row.discord_tail_ids or ()),
     )
 
 
@@ -119,11 +120,16 @@ class MessageStore:
         )
         return _to_value(row) if row else None
 
-    async def set_discord_id(self, message_id: int, discord_message_id: int) -> None:
+    async def set_discord_id(
+        self, message_id: int, discord_message_id: int, tail_ids: Sequence[int] | None = None
+    ) -> None:
+        """The Discord message(s) showing a line: the first, and a long reply's others
+        (``tail_ids`` None leaves them as they are; empty clears them)."""
+        values: dict[str, object] = {"discord_message_id": discord_message_id}
+        if tail_ids is not None:
+            values["discord_tail_ids"] = list(tail_ids) or None
         await self._session.execute(
-            update(MessageRow)
-            .where(MessageRow.id == message_id)
-            .values(discord_message_id=discord_message_id)
+            update(MessageRow).where(MessageRow.id == message_id).values(**values)
         )
 
     async def edit(self, message_id: int, content: str) -> None:

@@ -203,6 +203,8 @@ class MessageRow(Base):
     id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
     session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
     discord_message_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True, index=True)
+    # A reply shown in several Discord messages: the ids after the first, in order.
+    discord_tail_ids: Mapped[list[int] | None] = mapped_column(JSON, nullable=True)
     author_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True, index=True)
     speaker: Mapped[str] = mapped_column(String(100))
     role: Mapped[str] = mapped_column(String(16))

@@ -1,7 +1,7 @@
 """a character's own card image, kept for export beside the 512-px avatar
 
 Revision ID: c4d2a9e1f6b3
-Revises: b3c1e0a7d2f4
+Revises: c4d2e8f1a9b3
 Create Date: 2026-12-02 23:00:00.000000
 
 Additive: one nullable column. It is added with a plain ALTER TABLE ... ADD COLUMN, never a
@@ -17,7 +17,7 @@ from alembic import op
 
 
 revision: str = 'c4d2a9e1f6b3'
-down_revision: str | None = 'b3c1e0a7d2f4'
+down_revision: str | None = 'c4d2e8f1a9b3'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

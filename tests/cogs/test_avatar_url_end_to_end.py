@@ -44,7 +44,7 @@ async def create_with_form(
     await asked.response()
     assert asked.modal is not None
     fields = {"name": name, "persona": persona, "greeting": "", "scenario": "", "examples": ""}
-    return await emu.submit_modal("galatea:character", fields, world.bob)
+    return await emu.submit_modal(None, fields, world.bob)
 
 
 async def answer(record: InteractionRecord) -> str:

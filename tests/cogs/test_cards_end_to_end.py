@@ -258,7 +258,7 @@ async def test_edit_sets_the_example_mode_and_the_form_keeps_the_cards_other_fie
         await form.response()
         assert form.modal is not None
         submitted = await emu.submit_modal(
-            "galatea:character",
+            None,
             {
                 "name": "Lyra",
                 "persona": "A retired knight.",

@@ -37,7 +37,7 @@ REFUSED: list[tuple[str, dict[str, Any]]] = [
     ("config reply-length", {"tokens": 64}),
     ("config cooldown", {"seconds": 5}),
     ("config nsfw", {"rule": "allow"}),
-    ("config characters", {"limit": 2}),
+    ("config characters", {"max": 2}),
     ("config replies", {"per_message": 1}),
 ]
 

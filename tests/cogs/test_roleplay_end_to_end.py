@@ -26,9 +26,9 @@ async def create_aqua(
         "character create", {"name": "Aqua"}, user=world.alice, channel=world.channel
     )
     await record.response()
-    assert record.modal is not None and record.modal["custom_id"] == "galatea:character"
+    assert record.modal is not None and record.modal["custom_id"].startswith("galatea:character:")
     submitted = await emu.submit_modal(
-        "galatea:character",
+        None,
         {"name": "Aqua", "persona": PERSONA, "greeting": greeting, "scenario": "", "examples": ""},
         world.alice,
     )

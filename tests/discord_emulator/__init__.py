@@ -12,6 +12,8 @@ Usage::
             callback = await record.response()
 
 ``test_emulator*.py`` hold worked examples; ``sample_bot.py`` the bot they drive.
+``interaction_rules.py`` holds Discord's documented limits on commands, options, components,
+modals and interaction tokens, each with the documentation section it comes from.
 """
 
 from tests.discord_emulator import permissions

@@ -16,6 +16,7 @@ from tests.discord_emulator.interaction_payloads import (
     MODAL_SUBMIT,
     InteractionPayloads,
 )
+from tests.discord_emulator.interaction_rules import check_submitted_text
 from tests.discord_emulator.interactions import InteractionRecord, InteractionService
 from tests.discord_emulator.messages import Author, MessageService, Upload
 from tests.discord_emulator.state import Channel, Member, StoredMessage, User, World
@@ -172,25 +173,41 @@ class DriverMixin:
 
     async def submit_modal(
         self,
-        custom_id: str,
+        custom_id: str | None,
         values: dict[str, Any],
         user: User | Member,
         *,
         opened_by: InteractionRecord | None = None,
     ) -> InteractionRecord:
-        """Submit a modal the bot opened (found by ``custom_id`` unless ``opened_by`` is given)."""
+        """``user`` submits a modal the bot opened for them.
+
+        Discord shows a modal only to the member whose interaction opened it (the MODAL
+        callback answers that interaction: Interactions > Receiving and Responding >
+        Interaction Callback Type 9), so the MODAL_SUBMIT carries that member, and the
+        channel and server where they opened it. Without ``opened_by`` the form is the
+        latest one the bot opened for ``user`` (with ``custom_id``, when given). Opening one
+        form for another member's submission is refused: Discord cannot send that.
+        """
+        user = _user(user)
         if opened_by is None:
             opened = [
                 r
                 for r in self.interactions.records.values()
-                if r.modal and r.modal.get("custom_id") == custom_id
+                if r.modal
+                and r.user_id == user.id
+                and (custom_id is None or r.modal.get("custom_id") == custom_id)
             ]
             if not opened:
-                raise LookupError(f"the bot never opened a modal with custom_id {custom_id!r}")
+                raise LookupError(f"the bot never opened a modal {custom_id!r} for {user.username}")
             opened_by = opened[-1]
+        if opened_by.user_id != user.id:
+            raise ValueError("Discord shows a modal only to the member who opened it")
         modal = opened_by.modal
+        if modal is None:
+            raise LookupError(f"interaction {opened_by.id} did not open a modal")
+        check_submitted_text(modal, values)  # what the client lets a member submit
         data = {
-            "custom_id": custom_id,
+            "custom_id": modal["custom_id"] if custom_id is None else custom_id,
             "components": InteractionPayloads.modal_submission(modal, values),
         }
         channel = self.world.channels[opened_by.channel_id]

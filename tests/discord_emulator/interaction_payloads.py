@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from tests.discord_emulator import payloads
+from tests.discord_emulator import interaction_rules, payloads
 from tests.discord_emulator.messages import MessageService, Upload
 from tests.discord_emulator.state import Channel, Member, Role, StoredMessage, User, World
 
@@ -95,6 +95,8 @@ class InteractionPayloads:
         """``data`` for a chat-input command; ``path`` is ``[command, (group,) subcommand]``."""
         synced = self._find_command(path[0], channel.guild_id)
         schema = self._schema(synced, path)
+        if synced is not None:
+            self._check_typed(path, schema, options, focused)
         resolved: dict[str, dict[str, Any]] = {}
         leaf = [
             self._option(name, value, schema.get(name), resolved, channel, focused == name)
@@ -116,6 +118,32 @@ class InteractionPayloads:
         if resolved:
             data["resolved"] = resolved
         return data
+
+    @staticmethod
+    def _check_typed(
+        path: list[str],
+        schema: dict[str, dict[str, Any]],
+        options: dict[str, Any],
+        focused: str | None,
+    ) -> None:
+        """Discord's client sends only options the synced command has, every required one,
+        and values within their choices and limits (Application Commands > Application Command
+        Option Structure); anything else cannot be typed, so the test itself is wrong."""
+        unknown = set(options) - set(schema)
+        if unknown:
+            raise ValueError(f"/{' '.join(path)} has no options {sorted(unknown)}")
+        if focused is None:
+            missing = [n for n, o in schema.items() if o.get("required") and n not in options]
+            if missing:
+                raise ValueError(f"/{' '.join(path)} needs {missing}")
+        for name, value in options.items():
+            option = schema[name]
+            if name != focused and int(option.get("type", 0)) in (
+                interaction_rules.STRING,
+                interaction_rules.INTEGER,
+                interaction_rules.NUMBER,
+            ):
+                interaction_rules.check_typed_value(option, value)
 
     def _find_command(self, name: str, guild_id: int) -> dict[str, Any] | None:
         scoped = self._world.commands.get(guild_id, []) + self._world.commands.get(None, [])

@@ -1,8 +1,14 @@
 """Interaction lifecycle: records of dispatched interactions and the bot's responses to them.
 
-Follows Discord's rules: one initial callback (within ``callback_deadline`` seconds), then
-``@original`` edits and followups through the application webhook; after a deferred
-("thinking") response the first followup edits the loading message instead of posting.
+Follows Discord's rules (Interactions > Receiving and Responding > Responding to an
+Interaction): one initial callback within 3 seconds (``callback_deadline``; later: 404 10062),
+then ``@original`` edits and followups through the application webhook while the token lives,
+15 minutes (later: 401 50027); after a deferred ("thinking") response the first followup edits
+the loading message instead of posting. A modal callback is checked against the modal limits
+and message components against the component limits (see ``interaction_rules``).
+
+Time is read from :class:`InteractionClock`, which a test moves forward by hand
+(``emu.interactions.clock.advance(14 * 60)``) so the 15-minute rule is tested without waiting.
 """
 
 # Explicit `timeout=` parameters are the point of these test helpers: every wait is bounded.
@@ -15,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.discord_emulator import errors, payloads
+from tests.discord_emulator import errors, interaction_rules, payloads
 from tests.discord_emulator.messages import (
     FLAG_EPHEMERAL,
     FLAG_LOADING,
@@ -32,6 +38,19 @@ PONG, CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE = 1, 4, 5
 DEFERRED_UPDATE_MESSAGE, UPDATE_MESSAGE, AUTOCOMPLETE_RESULT, MODAL = 6, 7, 8, 9
 
 
+class InteractionClock:
+    """Monotonic time plus whatever a test added with :meth:`advance`."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.monotonic() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+
+
 @dataclass
 class InteractionRecord:
     """An interaction the test dispatched, and everything the bot answered to it."""
@@ -39,7 +58,7 @@ class InteractionRecord:
     payload: dict[str, Any]
     world: World = field(repr=False)
     waiters: Waiters[InteractionRecord] = field(repr=False)
-    created: float = field(default_factory=time.monotonic)
+    created: float = field(default_factory=time.monotonic)  # on the service's clock
     callback: dict[str, Any] | None = None
     response_message_id: int | None = None
     followups: list[StoredMessage] = field(default_factory=list)
@@ -59,6 +78,11 @@ class InteractionRecord:
     @property
     def channel_id(self) -> int:
         return int(self.payload["channel_id"])
+
+    @property
+    def user_id(self) -> int:
+        """The member who triggered the interaction."""
+        return int(self.payload["member"]["user"]["id"])
 
     @property
     def message_id(self) -> int | None:
@@ -111,11 +135,15 @@ class InteractionService:
         self._world = world
         self._messages = messages
         self.callback_deadline = callback_deadline
+        self.token_lifetime = interaction_rules.TOKEN_LIFETIME
+        self.clock = InteractionClock()
         self.records: dict[int, InteractionRecord] = {}
         self.waiters: Waiters[InteractionRecord] = Waiters()
 
     def register(self, payload: dict[str, Any]) -> InteractionRecord:
-        record = InteractionRecord(payload=payload, world=self._world, waiters=self.waiters)
+        record = InteractionRecord(
+            payload=payload, world=self._world, waiters=self.waiters, created=self.clock()
+        )
         self.records[record.id] = record
         return record
 
@@ -131,11 +159,13 @@ class InteractionService:
         if record is None or record.token != token:
             raise errors.unknown_interaction()
         if record.callback is not None:
-            raise errors.ApiError(400, 40060, "Interaction has already been acknowledged.")
-        if time.monotonic() - record.created > self.callback_deadline:
-            raise errors.unknown_interaction()  # Discord's 3 second rule
+            raise interaction_rules.already_acknowledged()
+        if self.clock() - record.created > self.callback_deadline:
+            raise errors.unknown_interaction()  # the 3 second rule: the token is invalidated
         kind, data = int(body["type"]), body.get("data") or {}
         self._check_allowed(record, kind)
+        if kind == MODAL:
+            interaction_rules.check_modal(data)
         info: dict[str, Any] = {"id": str(record.id), "type": record.type}
         resource: dict[str, Any] | None = None
         if kind in (CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE):
@@ -164,6 +194,10 @@ class InteractionService:
 
     @staticmethod
     def _check_allowed(record: InteractionRecord, kind: int) -> None:
+        """Interactions > Receiving and Responding > Interaction Response Object > Interaction
+        Callback Type: which callback types each interaction type accepts (PONG for PING only,
+        AUTOCOMPLETE_RESULT for autocomplete, no MODAL in answer to a modal submission, the
+        UPDATE types only where a message carries the component)."""
         allowed = {
             2: {CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE, MODAL},
             3: {
@@ -220,6 +254,8 @@ class InteractionService:
         record = self.by_token(token)
         if record is None or record.callback is None:
             raise errors.unknown_webhook()  # no webhook exists until the interaction is acked
+        if self.clock() - record.created > self.token_lifetime:
+            raise interaction_rules.invalid_webhook_token()  # tokens live 15 minutes
         return record
 
     def followup(self, token: str, body: dict[str, Any], uploads: list[Upload]) -> StoredMessage:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tests.discord_emulator import errors, mentions, payloads
+from tests.discord_emulator.interaction_rules import check_message_components
 from tests.discord_emulator.state import Channel, StoredFile, StoredMessage, World, iso_now
 
 MAX_CONTENT = 2000
@@ -132,6 +133,7 @@ class MessageService:
         embeds = _embeds(body)
         attachments, files = self._attachments(channel.id, body, uploads, [])
         components = body.get("components") or []
+        check_message_components(components, int(body.get("flags") or 0))
         has_body = content.strip() or embeds or attachments or components or body.get("sticker_ids")
         if not (has_body or allow_empty):
             raise errors.ApiError(400, 50006, "Cannot send an empty message")
@@ -198,6 +200,7 @@ class MessageService:
         if "embeds" in body:
             data["embeds"] = _embeds(body)
         if "components" in body:
+            check_message_components(body["components"] or [], int(data.get("flags", 0)))
             data["components"] = body["components"] or []
         if "allowed_mentions" in body:
             msg.allowed_mentions = body["allowed_mentions"]

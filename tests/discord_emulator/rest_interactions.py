@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.discord_emulator import errors
+from tests.discord_emulator import errors, interaction_rules
 from tests.discord_emulator.rest import (
     API_PREFIX,
     BODY,
@@ -50,9 +50,8 @@ def _scope(request: web.Request) -> int | None:
 def _normalise(request: web.Request, scope: int | None, command: dict[str, Any]) -> dict[str, Any]:
     """Store a command like Discord returns it, keeping ids stable across re-syncs by name."""
     emu = emu_of(request)
+    interaction_rules.check_command(command)  # Application Commands: names, lengths, options
     name = command.get("name") or ""
-    if not 1 <= len(name) <= 32 or name != name.lower():
-        raise errors.invalid_form({"name": ("APPLICATION_COMMAND_INVALID_NAME", "Invalid name")})
     kind = int(command.get("type", 1))
     previous = next(
         (c for c in emu.world.commands.get(scope, []) if c["name"] == name and c["type"] == kind),
@@ -88,6 +87,7 @@ async def bulk_overwrite(request: web.Request) -> web.Response:
     body = request[BODY]
     if not isinstance(body, list):
         raise errors.invalid_form({"_": ("BASE_TYPE_ARRAY", "Must be an array.")})
+    interaction_rules.check_command_set(body)  # Registering a Command: counts, unique names
     commands = [_normalise(request, scope, c) for c in body]
     emu_of(request).world.commands[scope] = commands
     return json_response(commands)

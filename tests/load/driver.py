@@ -80,7 +80,7 @@ async def create_character(
     )
     await record.response(timeout=COMMAND_TIMEOUT)
     submitted = await emu.submit_modal(
-        "galatea:character",
+        None,
         {"name": CHARACTER, "persona": persona, "greeting": ""}
         | {"scenario": scenario, "examples": examples},
         admin,

@@ -48,6 +48,8 @@ TYPES: dict[str, sa.types.TypeEngine[Any]] = {
     ),
     **dict.fromkeys(("active", "nsfw", "deleted", "paused"), sa.Boolean()),
     "avatar_png": sa.LargeBinary(),
+    "card_image_png": sa.LargeBinary(),
+    "discord_tail_ids": sa.JSON(),
 }
 PRIMARY_KEYS = {"guild_configs": "guild_id", "app_state": "key", "channel_leases": "channel_id"}
 
@@ -314,6 +316,24 @@ LAYERS: dict[str, Layer] = {
                 "author_note": "Rain all day.",
                 "author_note_by": 103,
             }
+        ],
+    },
+    # a character's own card image, kept for export
+    "c4d2a9e1f6b3": {
+        "characters": [_character(9, "Mira", 103, card_image_png=PNG + b"card")],
+    },
+    # the Discord messages after the first that show one long reply
+    "c7e4a1f9d3b2": {
+        "messages": [
+            _message(
+                9,
+                7,
+                "character",
+                "A long reply, part one.",
+                character_id=4,
+                discord_message_id=91_009,
+                discord_tail_ids=[91_010, 91_011],
+            ),
         ],
     },
 }

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection
 from bot.store import Database
 from bot.store.migrate import alembic_config, head_revision, upgrade_to_head
 
-BEFORE = "b3c1e0a7d2f4"
+BEFORE = "c4d2e8f1a9b3"
 
 
 def _migrate(connection: Connection, direction: str, revision: str) -> None:
