@@ -14,6 +14,7 @@ from typing import Literal
 from bot.cards import LoreBook, LoreEntry
 from bot.errors import InvalidInput, NotFound
 from bot.lore.models import Lorebook, StoredEntry, WorldSummary
+from bot.lore.regex_keys import regex_key_error
 from bot.lore.scan import Logic
 from bot.policy import Caller, check_admin, check_can_change_character
 from bot.store import Database, UnitOfWork
@@ -79,9 +80,21 @@ def build_entry(draft: EntryDraft) -> LoreEntry:
             raise InvalidInput(f"A lore entry can have at most {MAX_KEYS} {label}.")
         if any(len(key) > MAX_KEY_CHARS for key in keys):
             raise InvalidInput(f"Lore keys can be at most {MAX_KEY_CHARS} characters long.")
+        for key in keys:
+            problem = regex_key_error(key)
+            if problem is not None:
+                raise InvalidInput(
+                    f"The key `{key[:60]}` is written as a regular expression that Galatea "
+                    f"cannot run ({problem[:120]}). Look-arounds and back-references are not "
+                    "supported; write it another way, or as plain words."
+                )
     extensions = dict(draft.extensions)
     if draft.secondary_keys:
         extensions["selectiveLogic"] = int(draft.logic)
+    # SillyTavern reads case sensitivity here (and titles from `comment`), not from the V2
+    # fields: both are written so every app finds them.
+    extensions["case_sensitive"] = draft.case_sensitive
+    title = draft.title.strip() or None
     return LoreEntry.model_validate(
         {
             "keys": draft.keys,
@@ -91,7 +104,8 @@ def build_entry(draft: EntryDraft) -> LoreEntry:
             "insertion_order": draft.order,
             "case_sensitive": draft.case_sensitive,
             "constant": draft.constant,
-            "name": draft.title.strip() or None,
+            "name": title,
+            "comment": title,
             "selective": bool(draft.secondary_keys),
             "secondary_keys": draft.secondary_keys,
             "position": draft.position,
