@@ -163,6 +163,7 @@ class _Builder:
         self.regexes: list[tuple[int, RegexKey]] = []
         self.key_chars = 0
         self.dropped = 0
+        self.full = False
         self.uses_names = False
 
     def plan(self, entry: LoreEntry, default_depth: int) -> EntryPlan:
@@ -186,6 +187,14 @@ class _Builder:
         )
 
     def probe(self, raw: str, case_sensitive: bool, whole: bool) -> int:
+        if self.full and not raw.lstrip().startswith("/"):
+            # Past the bound only a key already compiled can match (regex keys have their own).
+            text = raw.strip() if case_sensitive else raw.strip().casefold()
+            known = self.probes.get(("exact" if case_sensitive else "folded", text, whole))
+            if known is None:
+                self.dropped += 1
+                return NEVER
+            return known
         key = substitute_macros(raw, char=self.char, user=self.user)
         if key != raw:
             self.uses_names = True
@@ -203,6 +212,7 @@ class _Builder:
         if len(self.probes) >= MAX_SCANNED_KEYS or (
             self.key_chars + len(text) > MAX_SCANNED_KEY_CHARS
         ):
+            self.full = len(self.probes) >= MAX_SCANNED_KEYS
             self.dropped += 1
             return NEVER
         probe = self.probes[ident] = len(self.probes)
