@@ -27,8 +27,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bench.stats import p50, p95
-from bot.cards import CharacterCard, LoreBook, LoreEntry
-from bot.cards import limits
+from bot.cards import CharacterCard, LoreBook, LoreEntry, limits
 from bot.lore import scan
 
 WINDOW_MESSAGES = 100
@@ -40,11 +39,13 @@ WORDS = (
 ).split()
 
 
-def limit_book() -> LoreBook:
-    """A book as large as a card may carry: 1,000 entries x 1,000 keys."""
+def limit_book(
+    entries_count: int = limits.MAX_LORE_ENTRIES, keys_count: int = limits.MAX_LIST_ITEMS
+) -> LoreBook:
+    """A book as large as a card may carry: 1,000 entries x 1,000 keys (by default)."""
     entries = []
-    for e in range(limits.MAX_LORE_ENTRIES):
-        keys = [f"k{e:x}q{k:x}" for k in range(limits.MAX_LIST_ITEMS - 1)]
+    for e in range(entries_count):
+        keys = [f"k{e:x}q{k:x}" for k in range(keys_count - 1)]
         keys.append("/(x+x+)+y/")  # catastrophic for a backtracking engine
         entries.append(
             LoreEntry(
@@ -70,9 +71,7 @@ def window(seed: int) -> list[str]:
             text += rng.choice(WORDS) + " "
         messages.append(f"{'Alice' if i % 2 == 0 else 'Aqua'}: {text.strip()}")
     # Keys of the most important entries (insertion order 99): the ones a bounded scan reads.
-    picked = " ".join(
-        f"k{99 + 100 * rng.randrange(10):x}q{rng.randrange(999):x}" for _ in range(5)
-    )
+    picked = " ".join(f"k{99 + 100 * rng.randrange(10):x}q{rng.randrange(999):x}" for _ in range(5))
     messages[-1] += f" {picked} " + "x" * 200
     return messages
 
@@ -108,10 +107,14 @@ async def _scan(book: LoreBook, messages: list[str]) -> int:
     return len(found)
 
 
-async def measure_lore_scan(rounds: int = 30) -> dict[str, Any]:
+async def measure_lore_scan(
+    rounds: int = 30,
+    entries: int = limits.MAX_LORE_ENTRIES,
+    keys: int = limits.MAX_LIST_ITEMS,
+) -> dict[str, Any]:
     """Cold and warm scans of the limit book; times in milliseconds."""
     started = time.perf_counter()
-    book = limit_book()
+    book = limit_book(entries, keys)
     built_s = time.perf_counter() - started
     activated, cold_s, cold_stall = await _with_ticker(lambda: _scan(book, window(0)))
     times, stalls, counts = [], [], []
