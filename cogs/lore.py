@@ -13,6 +13,7 @@ from discord.ext import commands
 
 from bot.errors import InvalidInput, NotFound
 from bot.lore.models import Lorebook, StoredEntry
+from bot.lore.rules import is_before_char
 from bot.lore.scan import Logic, selective_logic
 from bot.lore.service import BookRef, EntryDraft, split_keys
 from bot.lore.world_file import WORLD_FILE_MAX_BYTES
@@ -66,7 +67,7 @@ def entry_embed(book: Lorebook, stored: StoredEntry, character_name: str | None)
             name=f"Secondary keys ({logic})", value=", ".join(entry.secondary_keys)[:1024]
         )
     embed.add_field(name="Order", value=str(entry.insertion_order))
-    embed.add_field(name="Position", value=(entry.position or "before_char").replace("_", " "))
+    embed.add_field(name="Position", value="before char" if is_before_char(entry) else "after char")
     embed.add_field(name="Always in the prompt", value="yes" if entry.constant else "no")
     if not entry.enabled:
         embed.add_field(name="Enabled", value="no")

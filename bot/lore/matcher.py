@@ -43,7 +43,7 @@ MAX_SCANNED_KEY_CHARS = 200_000
 MAX_REGEX_KEYS = 256
 MAX_MATCHES = 200_000
 MAX_SCANNED_CHARS = 256_000  # of chat messages per scan, the newest first
-MATCHERS_REMEMBERED = 64
+MATCHERS_REMEMBERED = 32  # a matcher of a book at the bounds takes some 8 MB
 NEVER = -1  # the probe of a key that cannot match (empty, refused, past a bound)
 _REGEX_SET_MEMORY = 64 << 20
 
@@ -158,6 +158,10 @@ class _Builder:
     def __init__(self, *, char: str, user: str) -> None:
         self.char, self.user = char, user
         self.probes: dict[tuple[str, str, bool], int] = {}
+        # (case sensitive, whole words) -> key text -> probe, for the keys past the bound
+        self.known: dict[tuple[bool, bool], dict[str, int]] = {
+            (case, whole): {} for case in (False, True) for whole in (False, True)
+        }
         self.folded: dict[str, list[tuple[int, bool]]] = {}
         self.exact: dict[str, list[tuple[int, bool]]] = {}
         self.regexes: list[tuple[int, RegexKey]] = []
@@ -189,8 +193,10 @@ class _Builder:
     def probe(self, raw: str, case_sensitive: bool, whole: bool) -> int:
         if self.full and not raw.lstrip().startswith("/"):
             # Past the bound only a key already compiled can match (regex keys have their own).
+            # No tuple is made here: a book at the limits has a million keys, and container
+            # allocations would set off the garbage collector, which holds the GIL.
             text = raw.strip() if case_sensitive else raw.strip().casefold()
-            known = self.probes.get(("exact" if case_sensitive else "folded", text, whole))
+            known = self.known[case_sensitive, whole].get(text)
             if known is None:
                 self.dropped += 1
                 return NEVER
@@ -216,6 +222,7 @@ class _Builder:
             self.dropped += 1
             return NEVER
         probe = self.probes[ident] = len(self.probes)
+        self.known[case_sensitive, whole][text] = probe
         self.key_chars += len(text)
         (self.exact if case_sensitive else self.folded).setdefault(text, []).append((probe, whole))
         return probe
