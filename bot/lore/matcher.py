@@ -112,7 +112,11 @@ class BookMatcher:
         self._folded = _automaton(builder.folded)
         self._exact = _automaton(builder.exact)
         self._regex_ids, self._regex_set, self._regexes = _regexes(builder.regexes)
+        self.regex_keys = len(builder.regexes)
         self.keys = len(builder.probes)
+        # Keys ending at one letter have distinct lengths in each automaton: at most this
+        # many occurrences per character read.
+        self.overlap = len({len(k) for k in builder.folded}) + len({len(k) for k in builder.exact})
         if builder.dropped:
             log.warning(
                 "A lorebook has %d keys past the scan's bounds (%d keys, %d characters, "

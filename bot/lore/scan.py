@@ -63,9 +63,11 @@ MAX_RECURSION_STEPS = 3
 MAX_RECURSION_CHARS = 128_000  # of activated content scanned again, per scan
 DEFAULT_BUDGET_SHARE = 0.25  # of the context, when a book names no token_budget
 MAX_BUDGET_SHARE = 0.5
-# A scan this small runs on the event loop; anything larger goes to a worker thread.
-INLINE_KEYS = 2_000
-INLINE_CHARS = 16_000
+# A scan that may examine at most this many key occurrences (characters read x keys that
+# can end at one character) runs on the event loop, a millisecond or so; others go to a
+# worker thread.
+INLINE_OCCURRENCES = 20_000
+INLINE_REGEX_KEYS = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,16 +95,18 @@ def book_budget(book: LoreBook, context_length: int) -> int:
 async def scan_book_async(
     book: LoreBook, messages: Sequence[str], *, char: str, user: str
 ) -> list[Activation]:
-    """``scan_book``, in a worker thread unless the book's matcher is built and small and
-    the chat is short (the thread hop would cost more than the scan)."""
+    """``scan_book``, in a worker thread unless the book's matcher is built and the scan
+    is certain to be short (the thread hop would cost more than the scan)."""
     matcher = cached_matcher(book, char=char, user=user)
+    # A recursive book also reads what it activates (up to MAX_RECURSION_CHARS): a thread.
     if (
         matcher is not None
-        and matcher.keys <= INLINE_KEYS
-        and sum(map(len, messages[-matcher.max_depth :] if matcher.max_depth else ()))
-        <= INLINE_CHARS
+        and not book.recursive_scanning
+        and matcher.regex_keys <= INLINE_REGEX_KEYS
     ):
-        return scan_book(book, messages, char=char, user=user)
+        recent = messages[-matcher.max_depth :] if matcher.max_depth else ()
+        if sum(map(len, recent)) * max(1, matcher.overlap) <= INLINE_OCCURRENCES:
+            return scan_book(book, messages, char=char, user=user)
     return await asyncio.to_thread(scan_book, book, messages, char=char, user=user)
 
 
