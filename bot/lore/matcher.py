@@ -21,6 +21,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from operator import methodcaller
 
 import ahocorasick
 import re2
@@ -45,6 +46,7 @@ MAX_MATCHES = 200_000
 MAX_SCANNED_CHARS = 256_000  # of chat messages per scan, the newest first
 MATCHERS_REMEMBERED = 32  # a matcher of a book at the bounds takes some 8 MB
 NEVER = -1  # the probe of a key that cannot match (empty, refused, past a bound)
+_IS_DELIMITED = methodcaller("startswith", "/")
 _REGEX_SET_MEMORY = 64 << 20
 
 # An automaton's value: (key length, ((probe id, whole words only), ...)).
@@ -177,12 +179,10 @@ class _Builder:
     def plan(self, entry: LoreEntry, default_depth: int) -> EntryPlan:
         case_sensitive = is_case_sensitive(entry)
         whole = flag(entry, "match_whole_words")
-        primary = frozenset(self.probe(k, case_sensitive, whole) for k in entry.keys)
+        primary = self.probes_of(entry.keys, case_sensitive, whole)
         secondary: frozenset[int] = frozenset()
         if entry.selective and entry.secondary_keys:
-            secondary = frozenset(
-                self.probe(k, case_sensitive, whole) for k in entry.secondary_keys
-            )
+            secondary = self.probes_of(entry.secondary_keys, case_sensitive, whole)
         return EntryPlan(
             entry=entry,
             primary=primary,
@@ -194,17 +194,29 @@ class _Builder:
             prevent_recursion=flag(entry, "prevent_recursion"),
         )
 
+    def probes_of(self, keys: Sequence[str], case_sensitive: bool, whole: bool) -> frozenset[int]:
+        if not self.full:
+            return frozenset(self.probe(k, case_sensitive, whole) for k in keys)
+        # Past the bound only a key already compiled can match (regex keys have their own
+        # bound). A book at the limits has a million keys: they are looked up in bulk by C
+        # code (map, set operations), which takes a few milliseconds where a Python loop
+        # took a second, and makes no container per key to set off the garbage collector.
+        stripped = set(map(str.strip, keys))
+        texts = stripped if case_sensitive else set(map(str.casefold, stripped))
+        known = self.known[case_sensitive, whole]
+        probes = {known[text] for text in texts & known.keys()}
+        unknown = texts - known.keys()
+        slashed = {k for k in filter(_IS_DELIMITED, stripped) if k.casefold() in unknown}
+        if case_sensitive:
+            slashed = set(filter(_IS_DELIMITED, unknown))
+        probes.update(self.probe(key, case_sensitive, whole) for key in slashed)
+        missing = len(unknown) - len(slashed if case_sensitive else set(map(str.casefold, slashed)))
+        if missing > 0:
+            self.dropped += missing
+            probes.add(NEVER)
+        return frozenset(probes)
+
     def probe(self, raw: str, case_sensitive: bool, whole: bool) -> int:
-        if self.full and not raw.lstrip().startswith("/"):
-            # Past the bound only a key already compiled can match (regex keys have their own).
-            # No tuple is made here: a book at the limits has a million keys, and container
-            # allocations would set off the garbage collector, which holds the GIL.
-            text = raw.strip() if case_sensitive else raw.strip().casefold()
-            known = self.known[case_sensitive, whole].get(text)
-            if known is None:
-                self.dropped += 1
-                return NEVER
-            return known
         key = substitute_macros(raw, char=self.char, user=self.user)
         if key != raw:
             self.uses_names = True

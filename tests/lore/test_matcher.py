@@ -144,12 +144,29 @@ def test_keys_past_the_bound_never_match_and_the_log_says_so(
         entries=(
             *(entry(f"E{i}", f"key{i}x") for i in range(MAX_SCANNED_KEYS)),
             entry("Last.", "zzz", insertion_order=-1),
+            entry("Shares a key.", "zzz", "KEY3X", insertion_order=-1),
+            entry(
+                "Needs all.",
+                "key5x",
+                selective=True,
+                secondary_keys=("key6x", "yyy"),
+                extensions={"selectiveLogic": 3},
+                insertion_order=-1,
+            ),
+            entry("Regex still read.", "/key9x/", "qqq", insertion_order=-1),
         )
     )
     with caplog.at_level("WARNING", logger="bot.lore.matcher"):
-        assert [a.content for a in scan_book(book, ["Bob: key7x zzz"], char="A", user="B")] == [
-            "E7"
-        ]
+        found = scan_book(book, ["Bob: key7x zzz key3x key5x key6x yyy key9x"], char="A", user="B")
+    assert [a.content for a in found] == [
+        "E3",
+        "E5",
+        "E6",
+        "E7",
+        "E9",
+        "Shares a key.",  # its compiled key still matches
+        "Regex still read.",  # regex keys have a bound of their own
+    ]  # "Needs all." is out: its key yyy is past the bound, so never found
     assert "past the scan's bounds" in caplog.text
 
 
