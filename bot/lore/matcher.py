@@ -204,8 +204,8 @@ class _Builder:
         stripped = set(map(str.strip, keys))
         texts = stripped if case_sensitive else set(map(str.casefold, stripped))
         known = self.known[case_sensitive, whole]
-        probes = {known[text] for text in texts & known.keys()}
-        unknown = texts - known.keys()
+        unknown = texts.difference(known)  # C walks ``texts``, looking each up in the dict
+        probes = {known[text] for text in texts - unknown}
         slashed = {k for k in filter(_IS_DELIMITED, stripped) if k.casefold() in unknown}
         if case_sensitive:
             slashed = set(filter(_IS_DELIMITED, unknown))
