@@ -6,7 +6,8 @@ import json
 
 from bot.lore.service import BookRef
 from bot.store import Database
-from tests.cogs.harness import World, galatea
+from tests.cards.builders import to_json, v2_document
+from tests.cogs.harness import World, galatea, wait_for_reply
 from tests.discord_emulator import DiscordEmulator, StoredMessage, Upload
 from tests.lore.worlds import CHUB_LOREBOOK, ST_WORLD, to_bytes
 from tests.support.recording_backend import RecordingBackend
@@ -83,3 +84,31 @@ async def test_members_and_bad_files_get_a_private_sentence_and_nothing_is_store
         await missing.response()
         assert "no world named" in (await missing.followup()).content
         assert await bot.core.lore.worlds(world.guild.id) == []
+
+
+async def test_an_imported_worlds_regex_key_brings_its_entry_into_the_prompt(
+    emu: DiscordEmulator, world: World, database: Database
+) -> None:
+    backend = RecordingBackend(replies=["Indeed."])
+    async with galatea(emu, database, backend):
+        card = Upload("lyra.json", to_json(v2_document(name="Lyra")))
+        imported = await emu.invoke_command(
+            "character import", {"card": card}, user=world.bob, channel=world.channel
+        )
+        await imported.response()
+        await imported.followup()
+        await lore_import(emu, world, Upload("Belzerg.json", to_bytes(ST_WORLD)), world.alice)
+        start = await emu.invoke_command(
+            "session start", {"character": "Lyra"}, user=world.alice, channel=world.channel
+        )
+        await start.response()
+        greeting = await wait_for_reply(emu, world.channel, "Lyra")
+        attach = await emu.invoke_command(
+            "session world", {"name": "Belzerg"}, user=world.alice, channel=world.channel
+        )
+        await attach.response()
+        await emu.send_message(world.channel, world.bob, "Look, a DRAKE over the hills!")
+        await wait_for_reply(emu, world.channel, "Lyra", after=greeting.id)
+    prompt = backend.prompts[-1]
+    assert "Dragons breathe fire." in prompt  # the key /dra(gon|ke)s?/i
+    assert "Two moons." not in prompt  # a disabled entry
