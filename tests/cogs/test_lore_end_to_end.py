@@ -112,3 +112,19 @@ async def test_an_imported_worlds_regex_key_brings_its_entry_into_the_prompt(
     prompt = backend.prompts[-1]
     assert "Dragons breathe fire." in prompt  # the key /dra(gon|ke)s?/i
     assert "Two moons." not in prompt  # a disabled entry
+
+
+async def test_lore_add_refuses_a_regex_key_re2_cannot_run_politely(
+    emu: DiscordEmulator, world: World, database: Database
+) -> None:
+    async with galatea(emu, database, RecordingBackend()) as bot:
+        record = await emu.invoke_command(
+            "lore add",
+            {"world": "Axel", "keys": "/(?<=sir )knight/i", "content": "Knights."},
+            user=world.alice,
+            channel=world.channel,
+        )
+        body = (await record.response())["data"]
+        assert body["flags"] & EPHEMERAL
+        assert "regular expression that Galatea cannot run" in body["content"]
+        assert await bot.core.lore.worlds(world.guild.id) == []
