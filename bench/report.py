@@ -110,6 +110,25 @@ def _targets(results: dict[str, Any]) -> list[list[str]]:
             ]
         )
     rows += _discord_target(results.get("discord_path", {}))
+    lore = results.get("lore_scan")
+    if lore:
+        stall = max(lore["cold_loop_stall_ms"], lore["warm_loop_stall_ms_max"])
+        rows.append(
+            [
+                "lorebook at the import limits, full window: scan (p95)",
+                "< 20 ms",
+                f"{lore['warm_ms_p95']:.2f} ms (p50 {lore['warm_ms_p50']:.2f})",
+                "yes" if lore["warm_ms_p95"] < 20 else "no",
+            ]
+        )
+        rows.append(
+            [
+                "the same: longest event-loop stall, first scan included",
+                "< 100 ms",
+                f"{stall:.1f} ms",
+                "yes" if stall < 100 else "no",
+            ]
+        )
     local = results.get("local", {})
     runs = [
         (name, run, summary)
@@ -226,6 +245,26 @@ def _discord_lines(discord: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _lore_lines(lore: dict[str, Any]) -> list[str]:
+    lines = [
+        f"## Lorebook scan: {lore['entries']:,} entries, {lore['keys']:,} keys, against "
+        f"{lore['window_messages']} messages ({lore['window_chars']:,} characters)",
+        "",
+    ]
+    return lines + _table(
+        ["what", "time ms", "longest event-loop stall ms"],
+        [
+            ["first scan (compiles the book)", _n(lore["cold_ms"]), _n(lore["cold_loop_stall_ms"])],
+            [
+                f"later scans, p50 / p95 / max of {lore['rounds']}",
+                f"{_n(lore['warm_ms_p50'], 2)} / {_n(lore['warm_ms_p95'], 2)} / "
+                f"{_n(lore['warm_ms_max'], 2)}",
+                _n(lore["warm_loop_stall_ms_max"]),
+            ],
+        ],
+    )
+
+
 def render_markdown(results: dict[str, Any]) -> str:
     machine = results["machine"]
     packages = ", ".join(f"{k} {v}" for k, v in machine["packages"].items())
@@ -310,6 +349,9 @@ def render_markdown(results: dict[str, Any]) -> str:
     discord = results.get("discord_path")
     if discord:
         lines += _discord_lines(discord)
+    lore = results.get("lore_scan")
+    if lore:
+        lines += _lore_lines(lore)
     own = results.get("own_work")
     http = results.get("http", {})
     rows = []

@@ -17,6 +17,7 @@ from typing import Any
 from bench.gguf_model import SHAPES, ensure_model
 from bench.http_overhead import measure_fake_server, measure_real_server
 from bench.instant_backend import InstantBackend
+from bench.lore_scan import measure_lore_scan
 from bench.machine import describe_machine, load_average
 from bench.own_work import measure_channel_work, measure_own_work
 from bench.plot import write_plot
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = Path(__file__).parent / "results"
-ALL_PARTS = ("own", "http", "local", "slide", "reply", "discord")
+ALL_PARTS = ("own", "http", "local", "slide", "reply", "discord", "lore")
 LOCAL_BACKENDS = ("llama-cpp", "ctransformers")
 WORKER_TIMEOUT_SECONDS = 1800  # one backend's measurements; the full run stays under ~30 min
 
@@ -149,6 +150,9 @@ def run_benchmark(options: RunOptions) -> Path:
             "emulator_errors": worker.get("discord_path", {}).get("emulator_errors"),
             "error": worker.get("error"),
         }
+    if "lore" in options.parts:
+        log.info("Measuring a lorebook at the import limits against a full window...")
+        results["lore_scan"] = asyncio.run(measure_lore_scan(10 if options.quick else 30))
     results["load_average_at_end"] = load_average()
     results["wall_seconds"] = time.perf_counter() - started
     return _write(results)

@@ -18,6 +18,7 @@ from bot.character_cards import (
 )
 from bot.errors import AlreadyExists, InvalidInput, NotFound, shown
 from bot.images import normalize_avatar
+from bot.lore.entry_ids import for_sillytavern
 from bot.policy import Caller, check_can_change_character
 from bot.store import Database
 from bot.values import Character, ExampleMode
@@ -288,7 +289,8 @@ class CharacterService:
             document = await uow.characters.card_document(character_id)
             lorebook = await uow.lore.of_character(character_id)
             avatar = await uow.characters.card_image(character_id)
-        card = card_for_export(character, document, lorebook.book if lorebook else None, avatar)
+        book = for_sillytavern(lorebook.book) if lorebook else None  # ids, comment, case
+        card = card_for_export(character, document, book, avatar)
         writer = export_card_png if fmt == "png" else export_card_json
         data = await asyncio.to_thread(writer, card, 2 if version == 2 else 3)
         return data, export_filename(character.name, fmt)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable
+from pathlib import PurePath
 from typing import Any, Literal
 
 import discord
@@ -12,8 +14,10 @@ from discord.ext import commands
 from bot.characters import MAX_NAME
 from bot.errors import InvalidInput, NotFound
 from bot.lore.models import Lorebook, StoredEntry
+from bot.lore.rules import is_before_char
 from bot.lore.scan import Logic, selective_logic
 from bot.lore.service import MAX_WORLD_NAME, BookRef, EntryDraft, split_keys
+from bot.lore.world_file import WORLD_FILE_MAX_BYTES
 from bot.policy import check_admin
 from cogs.characters import ListPages
 from cogs.common import (
@@ -22,6 +26,7 @@ from cogs.common import (
     caller_of,
     character_autocomplete,
     core_of,
+    read_attachment,
     reply_ephemeral,
     require_guild,
     world_autocomplete,
@@ -66,7 +71,7 @@ def entry_embed(book: Lorebook, stored: StoredEntry, character_name: str | None)
             name=f"Secondary keys ({logic})", value=", ".join(entry.secondary_keys)[:1024]
         )
     embed.add_field(name="Order", value=str(entry.insertion_order))
-    embed.add_field(name="Position", value=(entry.position or "before_char").replace("_", " "))
+    embed.add_field(name="Position", value="before char" if is_before_char(entry) else "after char")
     embed.add_field(name="Always in the prompt", value="yes" if entry.constant else "no")
     if not entry.enabled:
         embed.add_field(name="Enabled", value="no")
@@ -234,6 +239,51 @@ class LoreCog(
         await interaction.edit_original_response(
             content=f"The world **{deleted.name}** was deleted.",
             view=None,
+            allowed_mentions=NO_MENTIONS,
+        )
+
+    @app_commands.command(name="import")
+    @app_commands.describe(
+        file="A SillyTavern world info JSON, or a chub / V3 lorebook JSON",
+        world="The new world's name (default: the file's name)",
+    )
+    async def import_(
+        self,
+        interaction: discord.Interaction[Any],
+        file: discord.Attachment,
+        world: app_commands.Range[str, 1, 64] | None = None,
+    ) -> None:
+        """Import a world info file as a new server world (admins)."""
+        core = core_of(interaction)
+        guild_id = require_guild(interaction)
+        caller = caller_of(interaction)
+        check_admin(caller)  # refuse before reading the file
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        data = await read_attachment(file, limit=WORLD_FILE_MAX_BYTES)
+        name = world or PurePath(file.filename).stem.replace("_", " ")[:64]
+        book, count = await core.lore.import_world(guild_id, caller, name, data)
+        await interaction.followup.send(
+            f"The world **{book.name}** was imported with {count} entries. Attach it to a "
+            f"roleplay with `/session world name:{book.name}`.",
+            ephemeral=True,
+            allowed_mentions=NO_MENTIONS,
+        )
+
+    @app_commands.command(name="export")
+    @app_commands.describe(world="The server world to download")
+    @app_commands.autocomplete(world=world_autocomplete)
+    async def export(self, interaction: discord.Interaction[Any], world: str) -> None:
+        """Download a server world as a SillyTavern world info file."""
+        core = core_of(interaction)
+        guild_id = require_guild(interaction)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        # The answer's file must fit what Discord accepts from this interaction.
+        limit = min(interaction.filesize_limit, WORLD_FILE_MAX_BYTES)
+        data, filename = await core.lore.export_world(guild_id, world, limit)
+        await interaction.followup.send(
+            f"**{world.strip()}** as a SillyTavern world info file.",
+            file=discord.File(io.BytesIO(data), filename=filename),
+            ephemeral=True,
             allowed_mentions=NO_MENTIONS,
         )
 

@@ -12,6 +12,7 @@ from PIL import Image
 from bot.cards import CharacterCard, parse_card
 from bot.characters import CharacterDraft, CharacterService
 from bot.errors import AlreadyExists, InvalidInput
+from bot.lore.entry_ids import for_sillytavern
 from bot.lore.service import BookRef, EntryDraft, LoreService
 from bot.policy import Caller
 from bot.store import Database
@@ -29,7 +30,10 @@ OWNER = Caller(user_id=10, display_name="Owner")
 
 
 def comparable(card: CharacterCard) -> dict[str, Any]:
-    """A card's content: not the image (re-encoded on import) nor the spec it was read from."""
+    """A card's content: not the image (re-encoded on import) nor the spec it was read from;
+    its lorebook as every export writes it (unique ids, SillyTavern's title and case fields)."""
+    if card.character_book is not None:
+        card = card.model_copy(update={"character_book": for_sillytavern(card.character_book)})
     return card.model_dump(exclude={"avatar_png", "spec_version"})
 
 

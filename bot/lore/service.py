@@ -7,17 +7,23 @@ read them: the same text reaches the prompt in front of everybody.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Literal
 
 from bot.cards import LoreBook, LoreEntry
-from bot.errors import InvalidInput, NotFound, shown
+from bot.errors import AlreadyExists, InvalidInput, NotFound, shown
 from bot.lore.models import Lorebook, StoredEntry, WorldSummary
+from bot.lore.regex_keys import regex_key_error
 from bot.lore.scan import Logic
+from bot.lore.world_file import encode_world_file, parse_world_file
 from bot.policy import Caller, check_admin, check_can_change_character
 from bot.store import Database, UnitOfWork
 from bot.values import Character
+
+log = logging.getLogger(__name__)
 
 MAX_WORLD_NAME = 64
 MAX_KEYS = 50
@@ -79,9 +85,21 @@ def build_entry(draft: EntryDraft) -> LoreEntry:
             raise InvalidInput(f"A lore entry can have at most {MAX_KEYS} {label}.")
         if any(len(key) > MAX_KEY_CHARS for key in keys):
             raise InvalidInput(f"Lore keys can be at most {MAX_KEY_CHARS} characters long.")
+        for key in keys:
+            problem = regex_key_error(key)
+            if problem is not None:
+                raise InvalidInput(
+                    f"The key `{key[:60]}` is written as a regular expression that Galatea "
+                    f"cannot run ({problem[:120]}). Look-arounds and back-references are not "
+                    "supported; write it another way, or as plain words."
+                )
     extensions = dict(draft.extensions)
     if draft.secondary_keys:
         extensions["selectiveLogic"] = int(draft.logic)
+    # SillyTavern reads case sensitivity here (and titles from `comment`), not from the V2
+    # fields: both are written so every app finds them.
+    extensions["case_sensitive"] = draft.case_sensitive
+    title = draft.title.strip() or None
     return LoreEntry.model_validate(
         {
             "keys": draft.keys,
@@ -91,7 +109,8 @@ def build_entry(draft: EntryDraft) -> LoreEntry:
             "insertion_order": draft.order,
             "case_sensitive": draft.case_sensitive,
             "constant": draft.constant,
-            "name": draft.title.strip() or None,
+            "name": title,
+            "comment": title,
             "selective": bool(draft.secondary_keys),
             "secondary_keys": draft.secondary_keys,
             "position": draft.position,
@@ -160,6 +179,35 @@ class LoreService:
                 raise NotFound(_no_world(name))
             await uow.lore.delete(world.id)
         return world
+
+    async def import_world(
+        self, guild_id: int, caller: Caller, name: str, data: bytes
+    ) -> tuple[Lorebook, int]:
+        """A new server world from a SillyTavern world info file or a chub / V3 lorebook
+        file (admins); returns the world and how many entries it got."""
+        check_admin(caller)
+        world_name = clean_world_name(name)
+        book = await asyncio.to_thread(parse_world_file, data)  # CPU work, off the loop
+        async with self._db.write() as uow:
+            if await uow.lore.world(guild_id, world_name) is not None:
+                raise AlreadyExists(
+                    f"A world named {world_name!r} already exists here. Import under another "
+                    "name with `world:`, or remove it first with `/lore remove world:`."
+                )
+            world = await uow.lore.create(guild_id=guild_id, world_name=world_name, settings=book)
+            await uow.lore.add_entries(world.id, book.entries)
+        log.info("Imported a world of %d entries into guild %d", len(book.entries), guild_id)
+        return world, len(book.entries)
+
+    async def export_world(self, guild_id: int, name: str, max_bytes: int) -> tuple[bytes, str]:
+        """A server world as a SillyTavern world info file: (bytes, file name)."""
+        async with self._db.read() as uow:
+            world = await uow.lore.world(guild_id, name)
+        if world is None:
+            raise NotFound(_no_world(name))
+        data = await asyncio.to_thread(encode_world_file, world.book, max_bytes)
+        stem = "".join(c if c.isalnum() or c in "-_ " else "_" for c in world.name or "world")
+        return data, f"{'_'.join(stem.split()) or 'world'}.json"
 
     async def attach_world(self, session_id: int, name: str | None) -> Lorebook | None:
         """Attach a server world to a roleplay session (None detaches it); returns the world."""

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from bot.cards import LoreBook, apply_override, substitute_macros
-from bot.lore.scan import Activation, book_budget, scan_book, within_budget
+from bot.lore.scan import Activation, book_budget, scan_book_async, within_budget
 from bot.prompt.budget import Window, fit_window
 from bot.prompt.examples import split_example_blocks
 from bot.prompt.formats import MetharmeFormat, PromptFormatter, PygmalionFormat, Sheet
@@ -281,7 +281,7 @@ class PromptRenderer:
         """Activated entries of every book, each book held to its token budget."""
         chosen: list[Activation] = []
         for book in books:
-            found = scan_book(book, scanned, char=char, user=user)
+            found = await scan_book_async(book, scanned, char=char, user=user)
             if not found:
                 continue
             # Counted as they stand in the prompt: the window's costs below are then cached.

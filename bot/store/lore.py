@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.cards import LoreBook, LoreEntry
 from bot.errors import AlreadyExists
+from bot.lore.entry_ids import fill_ids
 from bot.lore.models import Lorebook, StoredEntry, WorldSummary
 from bot.store.characters import name_key
 from bot.store.models import LorebookRow, LoreEntryRow, utcnow
@@ -65,8 +66,28 @@ class LoreStore:
         return Lorebook(row.id, guild_id, character_id, world_name, empty)
 
     async def add_entries(self, book_id: int, entries: Sequence[LoreEntry]) -> list[int]:
-        """Append entries to a book (in order); returns their ids."""
-        rows = [LoreEntryRow(book_id=book_id, data=e.model_dump(mode="json")) for e in entries]
+        """Append entries to a book (in order); returns their row ids.
+
+        Every entry is stored with a card ``id`` unique in its book (``bot.lore.entry_ids``):
+        a new entry keeps its own unless taken, else gets the next number. Entries stored
+        before ids were given get theirs now, so that the ids never move afterwards."""
+        stored = (
+            await self._session.execute(
+                select(LoreEntryRow.id, LoreEntryRow.data["id"])
+                .where(LoreEntryRow.book_id == book_id)
+                .order_by(LoreEntryRow.id)
+            )
+        ).all()
+        old_ids, new_ids = fill_ids([card_id for _, card_id in stored], [e.id for e in entries])
+        for (row_id, card_id), chosen in zip(stored, old_ids, strict=True):
+            if card_id != chosen:
+                row = await self._session.get(LoreEntryRow, row_id)
+                if row is not None:
+                    row.data = {**row.data, "id": chosen}
+        rows = [
+            LoreEntryRow(book_id=book_id, data={**e.model_dump(mode="json"), "id": chosen})
+            for e, chosen in zip(entries, new_ids, strict=True)
+        ]
         self._session.add_all(rows)
         await self._session.flush()
         await self._touch(book_id)

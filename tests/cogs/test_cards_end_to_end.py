@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from bot.cards import CharacterCard, parse_card
+from bot.lore.entry_ids import for_sillytavern
 from bot.lore.service import BookRef
 from bot.store import Database
 from tests.cards.builders import b64, image_png, to_json, v2_document, v3_document
@@ -19,6 +20,10 @@ EPHEMERAL = 64
 
 
 def comparable(card: CharacterCard) -> dict[str, Any]:
+    """A card's content: not the image (re-encoded on import) nor the spec it was read from;
+    its lorebook as every export writes it (unique ids, SillyTavern's title and case fields)."""
+    if card.character_book is not None:
+        card = card.model_copy(update={"character_book": for_sillytavern(card.character_book)})
     return card.model_dump(exclude={"avatar_png", "spec_version"})
 
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.cards import LoreBook, LoreEntry
+from bot.cards import LoreBook, LoreEntry, card_from_json
 from bot.lore.scan import (
     DEFAULT_SCAN_DEPTH,
     Logic,
@@ -147,7 +147,7 @@ def test_recursion_respects_exclude_and_prevent_flags() -> None:
 def test_results_come_most_important_first_and_positions_are_kept() -> None:
     book = LoreBook(
         entries=(
-            entry("Low.", "egg", insertion_order=1),
+            entry("Low.", "egg", insertion_order=1, position="before_char"),
             entry("High.", "egg", insertion_order=50, position="after_char"),
             entry("ST after.", "egg", insertion_order=20, extensions={"position": 1}),
         )
@@ -158,6 +158,41 @@ def test_results_come_most_important_first_and_positions_are_kept() -> None:
         ("ST after.", False),
         ("Low.", True),
     ]
+
+
+def test_an_entry_without_a_position_is_placed_after_the_character_as_in_sillytavern() -> None:
+    # SillyTavern's convertCharacterBook: extensions.position wins, else only before_char
+    # is before; after_char, "" and a missing position are after.
+    card = card_from_json(
+        {
+            "spec": "chara_card_v2",
+            "spec_version": "2.0",
+            "data": {
+                "name": "Aqua",
+                "character_book": {
+                    "entries": [
+                        {"keys": ["egg"], "content": "Empty.", "position": ""},
+                        {"keys": ["egg"], "content": "Missing."},
+                        {"keys": ["egg"], "content": "ST before.", "extensions": {"position": 0}},
+                        {
+                            "keys": ["egg"],
+                            "content": "ST number wins.",
+                            "position": "before_char",
+                            "extensions": {"position": 4},
+                        },
+                    ]
+                },
+            },
+        }
+    )
+    assert card.character_book is not None
+    found = scan_book(card.character_book, ["Bob: egg"], char="Aqua", user="Bob")
+    assert {a.content: a.before_char for a in found} == {
+        "Empty.": False,
+        "Missing.": False,
+        "ST before.": True,
+        "ST number wins.": False,
+    }
 
 
 def test_the_budget_keeps_the_most_important_entries_until_one_does_not_fit() -> None:

@@ -46,7 +46,7 @@ def test_secondary_keys_make_a_selective_entry_with_its_logic() -> None:
         EntryDraft(content="x", keys=("a",), secondary_keys=("b",), logic=Logic.NOT_ANY)
     )
     assert entry.selective and entry.secondary_keys == ("b",)
-    assert entry.extensions == {"selectiveLogic": 2}
+    assert entry.extensions == {"selectiveLogic": 2, "case_sensitive": False}
 
 
 async def test_only_the_creator_or_an_admin_change_a_characters_lorebook(

@@ -23,7 +23,10 @@ AQUA = CharacterPrompt(
 WORLD = LoreBook(
     entries=(
         LoreEntry(
-            keys=("egg",), content="Dragon eggs hatch in {{char}}'s water.", insertion_order=10
+            keys=("egg",),
+            content="Dragon eggs hatch in {{char}}'s water.",
+            position="before_char",
+            insertion_order=10,
         ),
         LoreEntry(
             keys=("axis",),
@@ -95,7 +98,11 @@ async def test_metharme_puts_triggered_lore_inside_the_system_prompt() -> None:
 
 async def test_lore_stands_lowest_insertion_order_first_across_books() -> None:
     character_book = LoreBook(
-        entries=(LoreEntry(keys=("egg",), content="Own lore.", insertion_order=7),)
+        entries=(
+            LoreEntry(
+                keys=("egg",), content="Own lore.", position="before_char", insertion_order=7
+            ),
+        )
     )
     prompt = await renderer().render(
         AQUA, HISTORY, user_name="Bob", reply_tokens=100, lore=[character_book, WORLD]
