@@ -251,7 +251,7 @@ class LoreCog(
         self,
         interaction: discord.Interaction[Any],
         file: discord.Attachment,
-        world: app_commands.Range[str, 1, 64] | None = None,
+        world: app_commands.Range[str, 1, MAX_WORLD_NAME] | None = None,
     ) -> None:
         """Import a world info file as a new server world (admins)."""
         core = core_of(interaction)
@@ -272,7 +272,11 @@ class LoreCog(
     @app_commands.command(name="export")
     @app_commands.describe(world="The server world to download")
     @app_commands.autocomplete(world=world_autocomplete)
-    async def export(self, interaction: discord.Interaction[Any], world: str) -> None:
+    async def export(
+        self,
+        interaction: discord.Interaction[Any],
+        world: app_commands.Range[str, 1, MAX_WORLD_NAME],
+    ) -> None:
         """Download a server world as a SillyTavern world info file."""
         core = core_of(interaction)
         guild_id = require_guild(interaction)
