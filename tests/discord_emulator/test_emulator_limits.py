@@ -1,8 +1,6 @@
 """Discord's documented limits, enforced by the emulation (each rule cited in limits.py,
 messages.py and rest_webhooks.py), checked through a real discord.py client."""
 
-# ruff: noqa: ASYNC109
-
 from __future__ import annotations
 
 import io
@@ -151,7 +149,7 @@ async def test_embeds_at_the_limits_are_accepted(
     assert len(emu.world.messages[sent.id]["embeds"]) == 2
 
 
-# -- uploads: Reference > Uploading Files; JSON error code 40005 -------------------------------------
+# -- uploads: Reference > Uploading Files; JSON error code 40005 ----------------------------------
 
 
 async def test_an_upload_over_the_servers_limit_is_413_entity_too_large(
