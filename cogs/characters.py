@@ -28,6 +28,7 @@ from cogs.common import (
     reply_ephemeral,
     require_guild,
 )
+from cogs.embeds import Embed
 
 log = logging.getLogger(__name__)
 
@@ -106,11 +107,11 @@ class CharacterModal(discord.ui.Modal):
 
 
 def character_embed(character: Character, *, with_avatar: bool) -> discord.Embed:
-    embed = discord.Embed(title=character.name, description=character.persona[:4000])
+    embed = Embed(title=character.name, description=character.persona)
     if character.scenario:
-        embed.add_field(name="Scenario", value=character.scenario[:1024], inline=False)
+        embed.add_field(name="Scenario", value=character.scenario, inline=False)
     if character.greeting:
-        embed.add_field(name="Greeting", value=character.greeting[:1024], inline=False)
+        embed.add_field(name="Greeting", value=character.greeting, inline=False)
     if character.alternate_greetings:
         embed.add_field(
             name="Other greetings", value=f"{len(character.alternate_greetings)} to swipe through"
@@ -341,7 +342,7 @@ class CharacterCog(commands.GroupCog, group_name="character", group_description=
         pages = []
         for start in range(0, len(characters), PAGE_SIZE):
             chunk = characters[start : start + PAGE_SIZE]
-            embed = discord.Embed(title=f"Characters ({len(characters)})")
+            embed = Embed(title=f"Characters ({len(characters)})")
             embed.description = "\n".join(
                 f"**{c.name}**{' (NSFW)' if c.nsfw else ''}: {c.persona[:80]}" for c in chunk
             )

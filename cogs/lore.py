@@ -25,6 +25,7 @@ from cogs.common import (
     require_guild,
     world_autocomplete,
 )
+from cogs.embeds import Embed, listing
 
 PAGE_SIZE = 15
 MAX_OPTION_TEXT = 6000  # Discord's limit for a text option
@@ -53,13 +54,14 @@ def entry_line(stored: StoredEntry) -> str:
 
 def entry_embed(book: Lorebook, stored: StoredEntry, character_name: str | None) -> discord.Embed:
     entry = stored.entry
-    embed = discord.Embed(title=f"#{stored.id} {stored.title}", description=entry.content[:4000])
+    embed = Embed(title=f"#{stored.id} {stored.title}", description=entry.content)
     embed.add_field(name="In", value=book_title(book, character_name), inline=False)
-    embed.add_field(name="Keys", value=", ".join(entry.keys)[:1024] or "none")
+    embed.add_field(name="Keys", value=listing([k for k in entry.keys if k.strip()]) or "none")
     if entry.secondary_keys:
         logic = LOGIC_NAMES[selective_logic(entry)]
         embed.add_field(
-            name=f"Secondary keys ({logic})", value=", ".join(entry.secondary_keys)[:1024]
+            name=f"Secondary keys ({logic})",
+            value=listing([k for k in entry.secondary_keys if k.strip()]) or "none",
         )
     embed.add_field(name="Order", value=str(entry.insertion_order))
     embed.add_field(name="Position", value=(entry.position or "before_char").replace("_", " "))
@@ -233,9 +235,7 @@ class LoreCog(
         lines = list(items)
         pages = []
         for start in range(0, len(lines), PAGE_SIZE):
-            embed = discord.Embed(
-                title=title[:256], description="\n".join(lines[start : start + PAGE_SIZE])
-            )
+            embed = Embed(title=title, description="\n".join(lines[start : start + PAGE_SIZE]))
             embed.set_footer(text=f"Page {start // PAGE_SIZE + 1} of {-(-len(lines) // PAGE_SIZE)}")
             pages.append(embed)
         view = ListPages(pages, interaction.user.id) if len(pages) > 1 else discord.utils.MISSING

@@ -22,6 +22,7 @@ from cogs.common import (
     require_guild,
     world_autocomplete,
 )
+from cogs.embeds import Embed
 
 
 @app_commands.guild_only()
@@ -90,6 +91,8 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
         self._check_session_rights(interaction, view.session.started_by)
         await self.roleplay.stop_channel(view.session.channel_id)
         await core.engine.stop(view.session.channel_id)
+        if interaction.channel is not None:
+            self.roleplay.session_ended(interaction.channel)  # its webhooks, its memory
         await interaction.response.send_message(
             f"**{view.character.name}** leaves the roleplay. `/session start` begins a new one.",
             allowed_mentions=NO_MENTIONS,
@@ -125,7 +128,7 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
         core = core_of(interaction)
         view = await self._active(interaction)
         prompt = await core.engine.prompt_for(view.session.id, core.engine.defaults)
-        embed = discord.Embed(title=f"Roleplay with {view.character.name}")
+        embed = Embed(title=f"Roleplay with {view.character.name}")
         if len(view.cast) > 1:
             embed.add_field(
                 name="Characters", value=", ".join(m.character.name for m in view.cast)[:1024]
