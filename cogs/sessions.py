@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from typing import Any, cast
 
 import discord
@@ -23,6 +22,7 @@ from cogs.common import (
     world_autocomplete,
 )
 from cogs.embeds import Embed
+from cogs.uploads import TooLargeToUpload, Upload, batches, fit_uploads_off_loop, mib
 
 
 @app_commands.guild_only()
@@ -167,15 +167,29 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
         await interaction.response.defer(ephemeral=True, thinking=True)
         text, data = await core.engine.export(view.session.id)
         stem = f"roleplay-{view.character.name}-{view.session.id}".replace(" ", "_")
-        await interaction.followup.send(
-            f"{view.message_count} messages with **{view.character.name}**.",
-            files=[
-                discord.File(io.BytesIO(text.encode()), filename=f"{stem}.txt"),
-                discord.File(io.BytesIO(data.encode()), filename=f"{stem}.json"),
-            ],
-            ephemeral=True,
-            allowed_mentions=NO_MENTIONS,
-        )
+        said = f"{view.message_count} messages with **{view.character.name}**."
+        limit = interaction.filesize_limit  # the attachment_size_limit Discord announced
+        exported = [Upload(f"{stem}.txt", text.encode()), Upload(f"{stem}.json", data.encode())]
+        try:
+            files, changed = await fit_uploads_off_loop(exported, limit)
+        except TooLargeToUpload:
+            size = sum(len(f.data) for f in exported)
+            raise InvalidInput(
+                f"This roleplay's history ({mib(size)}) is too large to upload here, even "
+                f"compressed and in parts (limit {mib(limit)} a file)."
+            ) from None
+        if changed:
+            said += (
+                f" Over this server's upload limit of {mib(limit)} a file: compressed (.gz), "
+                "or cut into numbered parts to join in order."
+            )
+        for index, batch in enumerate(batches(files)):
+            await interaction.followup.send(
+                said if index == 0 else "(continued)",
+                files=batch,
+                ephemeral=True,
+                allowed_mentions=NO_MENTIONS,
+            )
 
     @app_commands.command()
     @app_commands.describe(
