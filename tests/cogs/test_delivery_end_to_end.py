@@ -97,7 +97,7 @@ async def test_a_deleted_webhook_with_no_right_to_make_another_falls_back_to_pla
     assert second.webhook_id is None
 
 
-# -- webhook caps and giving webhooks back ----------------------------------------------------------
+# -- webhook caps and giving webhooks back --
 
 
 async def test_at_the_servers_webhook_cap_replies_come_as_plain_messages(
@@ -137,7 +137,7 @@ async def test_stopping_a_roleplay_gives_its_webhooks_back(
         await until(lambda: not emu.world.webhooks_in(world.channel.id), timeout=5)
 
 
-# -- 2,000 characters with every prefix and suffix --------------------------------------------------
+# -- 2,000 characters with every prefix and suffix --
 
 
 async def test_without_manage_webhooks_a_long_reply_fits_with_the_name_in_front(
