@@ -374,6 +374,10 @@ class Deliveries:
     async def _webhook(self, parent: discord.TextChannel, character_id: int) -> discord.Webhook:
         pool = await self._pool(parent)
         chosen = next((w for w in pool if self._avatar_of.get(w.id) == character_id), None)
+        if chosen is None:
+            # One of ours showing nobody we know of (just read from Discord): reuse it before
+            # making another, so webhooks never pile up towards Discord's caps.
+            chosen = next((w for w in pool if w.id not in self._avatar_of), None)
         if chosen is None and (not pool or (len(pool) < POOL_SIZE and self._room[parent.id] > 0)):
             chosen = await self._create(parent)
         if chosen is None:

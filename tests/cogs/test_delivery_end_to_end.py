@@ -124,17 +124,45 @@ async def test_stopping_a_roleplay_gives_its_webhooks_back(
     emu: DiscordEmulator, world: World, database: Database
 ) -> None:
     backend = RecordingBackend(replies=["Bye."])
-    async with galatea(emu, database, backend):
+    async with galatea(emu, database, backend) as bot:
+        cog = bot.roleplay_cog  # type: ignore[attr-defined]
         await create_aqua(emu, world, greeting="")
         await start_session(emu, world)
         await emu.send_message(world.channel, world.alice, "Hi!")
         await wait_for_reply(emu, world.channel, "Aqua")
         assert emu.world.webhooks_in(world.channel.id)
+        assert cog.per_channel_entries() > 0
         record = await emu.invoke_command(
             "session stop", {}, user=world.alice, channel=world.channel
         )
         await record.response()
         await until(lambda: not emu.world.webhooks_in(world.channel.id), timeout=5)
+        assert cog.per_channel_entries() == 0  # nothing kept for the quiet channel
+
+
+async def test_webhook_pools_are_kept_for_a_bounded_number_of_channels(
+    emu: DiscordEmulator, world: World, database: Database
+) -> None:
+    channels = [world.channel] + [emu.add_text_channel(world.guild, f"rp-{i}") for i in range(3)]
+    backend = RecordingBackend(replies=["Here."])
+    async with galatea(emu, database, backend) as bot:
+        deliveries = bot.roleplay_cog.deliveries  # type: ignore[attr-defined]
+        deliveries.CHANNELS_KEPT = 2  # the real bound is 1,000; the rule is the same
+        await create_aqua(emu, world, greeting="")
+        for channel in channels:
+            record = await emu.invoke_command(
+                "session start", {"character": "Aqua"}, user=world.alice, channel=channel
+            )
+            await record.response()
+            await record.followup()  # the roleplay has started
+            await emu.send_message(channel, world.alice, "Hi!")
+            await wait_for_reply(emu, channel, "Aqua")
+            assert len(deliveries._pools) <= 2
+        # The channel forgotten first still works: its webhooks are read again.
+        first = [m for m in emu.messages_in(channels[0]) if m.webhook_id][-1]
+        await emu.send_message(channels[0], world.bob, "Still there?")
+        again = await wait_for_reply(emu, channels[0], "Aqua", after=first.id)
+    assert again.webhook_id == first.webhook_id  # found again, not a new webhook
 
 
 # -- 2,000 characters with every prefix and suffix --
