@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import discord
 
 from cogs.common import NO_MENTIONS
-from cogs.text import split_message, webhook_name
+from cogs.delivery_recovery import RecoveringDelivery
+from cogs.text import webhook_name
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +22,6 @@ MAX_WEBHOOKS_PER_CHANNEL = 15  # Discord's limit, shared with other bots and int
 WEBHOOK_LIMIT_REACHED = 30007  # Discord's error code when a channel has 15 webhooks
 GUILD_WEBHOOK_LIMIT_REACHED = 30058  # ... when the server has 1,000
 WEBHOOK_CAPS = (WEBHOOK_LIMIT_REACHED, GUILD_WEBHOOK_LIMIT_REACHED)
-UNKNOWN_WEBHOOK = 10015  # Discord's error code for a deleted webhook
 NOBODY = -1  # no character: a webhook wanted for a member's line
 
 
@@ -119,81 +118,6 @@ class PlainDelivery:
         await message.edit(view=None, allowed_mentions=NO_MENTIONS)
 
 
-class RecoveringDelivery:
-    """A delivery that outlives its webhook.
-
-    A moderator may delete Galatea's webhook at any moment, mid-reply included: every call
-    through it then answers 404 10015 Unknown Webhook. Here that error makes the channel's
-    webhooks be looked up again and the call repeated on a fresh delivery (a new webhook, or
-    plain bot messages where none can be made). A message the old webhook posted can no longer
-    be edited: its text goes out as a new message and the old one is removed where the bot may.
-    """
-
-    def __init__(
-        self,
-        current: Delivery,
-        channel: Any,
-        renew: Callable[[int | None], Awaitable[Delivery]],
-    ) -> None:
-        self._current, self._channel, self._renew = current, channel, renew
-
-    @property
-    def mode(self) -> str:
-        return self._current.mode
-
-    @property
-    def prefix(self) -> str:
-        return self._current.prefix
-
-    async def _recover(self) -> None:
-        lost = getattr(self._current, "webhook_id", None)
-        log.warning("A webhook in channel %d was deleted: making a new one", self._channel.id)
-        self._current = await self._renew(lost)
-
-    async def send(self, content: str, view: discord.ui.View | None = None) -> discord.Message:
-        try:
-            return await self._current.send(content, view)
-        except discord.NotFound as exc:
-            if exc.code != UNKNOWN_WEBHOOK:
-                raise
-        await self._recover()
-        # Plain messages carry a name prefix: the text may need one message more now.
-        pieces = split_message(content, prefix=self._current.prefix) or [content]
-        sent: discord.Message | None = None
-        for index, piece in enumerate(pieces):
-            sent = await self._current.send(piece, view if index == len(pieces) - 1 else None)
-        assert sent is not None
-        return sent
-
-    async def edit(self, message_id: int, content: str, view: discord.ui.View | None) -> int:
-        try:
-            return await self._current.edit(message_id, content, view)
-        except discord.NotFound as exc:
-            if exc.code != UNKNOWN_WEBHOOK:
-                raise
-        await self._recover()
-        await self._remove_orphan(message_id)
-        return (await self.send(content, view)).id
-
-    async def delete(self, message_id: int) -> None:
-        try:
-            await self._current.delete(message_id)
-        except discord.NotFound as exc:
-            if exc.code != UNKNOWN_WEBHOOK:
-                raise
-            await self._remove_orphan(message_id)
-
-    async def clear_buttons(self, message_id: int) -> None:
-        await self._current.clear_buttons(message_id)  # an orphan's buttons just refuse
-
-    async def _remove_orphan(self, message_id: int) -> None:
-        """The deleted webhook's message: the bot removes it if it may (Manage Messages)."""
-        try:
-            await self._channel.get_partial_message(message_id).delete()
-        except discord.HTTPException:
-            log.info("Could not remove a deleted webhook's message in channel %d", self._channel.id)
-
-
 class Deliveries:
     """Galatea's webhooks: a small pool per channel, one per character speaking there.
 
@@ -241,7 +165,7 @@ class Deliveries:
                 return WebhookDelivery(webhook, thread, name)
             except discord.Forbidden:
                 log.warning("No Manage Webhooks in channel %d: posting as the bot", parent.id)
-                self._refused[parent.id] = time.monotonic()
+                self._refuse(parent.id)
             except discord.HTTPException as exc:
                 if exc.code not in WEBHOOK_CAPS:
                     raise
@@ -249,7 +173,7 @@ class Deliveries:
                 log.warning(
                     "Channel %d: no room for a webhook (%d): as the bot", parent.id, exc.code
                 )
-                self._refused[parent.id] = time.monotonic()
+                self._refuse(parent.id)
         return PlainDelivery(channel, name)
 
     async def for_member(self, channel: Any, name: str, avatar_url: str) -> Delivery:
@@ -272,11 +196,11 @@ class Deliveries:
                 webhook = webhook or await self._webhook(parent, NOBODY)
                 return WebhookDelivery(webhook, thread, name, avatar_url)
             except discord.Forbidden:
-                self._refused[parent.id] = time.monotonic()
+                self._refuse(parent.id)
             except discord.HTTPException as exc:
                 if exc.code not in WEBHOOK_CAPS:
                     raise
-                self._refused[parent.id] = time.monotonic()
+                self._refuse(parent.id)
         return PlainDelivery(channel, name)
 
     def posted_by_us(self, message: discord.Message, me: discord.ClientUser | None) -> bool:
@@ -327,6 +251,13 @@ class Deliveries:
         if parent is not None and parent.id in self._refused:
             return PlainDelivery.mode
         return WebhookDelivery.mode
+
+    def _refuse(self, channel_id: int) -> None:
+        """Post as the bot in this channel for a while; bounded like the pools."""
+        self._refused.pop(channel_id, None)
+        self._refused[channel_id] = time.monotonic()
+        while len(self._refused) > self.CHANNELS_KEPT:
+            del self._refused[next(iter(self._refused))]  # the oldest refusal
 
     def _may_try(self, channel_id: int) -> bool:
         refused_at = self._refused.get(channel_id)
