@@ -12,6 +12,11 @@ Usage::
             callback = await record.response()
 
 ``test_emulator*.py`` hold worked examples; ``sample_bot.py`` the bot they drive.
+
+Discord's documented rules on what a bot sends are enforced where they are checked, each with
+its doc section: message content (``messages.py``), embeds and uploads (``limits.py``),
+webhook names, caps and deletion (``rest_webhooks.py``). ``test_emulator_limits.py`` has a
+test per rule. What Discord does but does not document is said to be so where it is modelled.
 """
 
 from tests.discord_emulator import permissions
