@@ -225,21 +225,31 @@ class Deliveries:
         self._refused.pop(channel_id, None)
 
     async def release(self, channel: Any) -> int:
-        """The channel's roleplay stopped: delete our webhooks there (at most ``POOL_SIZE``
-        requests) and forget the channel. Returns how many were deleted."""
+        """The channel's roleplay stopped: delete our webhooks there and forget the channel.
+        Bounded: one read when they are not known (made before a restart), then at most
+        ``MAX_WEBHOOKS_PER_CHANNEL`` deletions. Returns how many were deleted."""
         parent = _parent(channel)
-        pool = list(self._pools.get(parent.id, []))[:POOL_SIZE]
+        known = parent.id in self._pools and parent.id not in self._stale
+        pool = list(self._pools.get(parent.id, []))
         self.forget(parent.id)
-        deleted = 0
-        for webhook in pool:
-            try:
-                await webhook.delete(reason="Galatea's roleplay in this channel stopped")
-                deleted += 1
-            except discord.NotFound:
-                pass  # already gone
-            except discord.HTTPException as exc:
-                log.info("Could not delete webhook in channel %d (%s)", parent.id, exc.status)
-                break
+        try:
+            if not known:
+                me = self._bot.user
+                hooks = await parent.webhooks()
+                pool = [w for w in hooks if w.user is not None and me and w.user.id == me.id]
+            deleted = 0
+            for webhook in pool[:MAX_WEBHOOKS_PER_CHANNEL]:
+                try:
+                    await webhook.delete(reason="Galatea's roleplay in this channel stopped")
+                    deleted += 1
+                except discord.NotFound:
+                    pass  # already gone
+        except discord.HTTPException as exc:
+            # No Manage Webhooks any more, or Discord is down: they stay, and are reused.
+            log.info("Could not give back webhooks in channel %d (%s)", parent.id, exc.status)
+            return 0
+        if deleted:
+            log.info("Deleted %d webhooks in channel %d: its roleplay stopped", deleted, parent.id)
         return deleted
 
     def per_channel_entries(self) -> int:

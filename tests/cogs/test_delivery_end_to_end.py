@@ -140,6 +140,23 @@ async def test_stopping_a_roleplay_gives_its_webhooks_back(
         assert cog.per_channel_entries() == 0  # nothing kept for the quiet channel
 
 
+async def test_after_a_restart_stopping_a_roleplay_still_gives_its_webhooks_back(
+    emu: DiscordEmulator, world: World, database: Database
+) -> None:
+    async with galatea(emu, database, RecordingBackend(replies=["Hi."])):
+        await create_aqua(emu, world, greeting="")
+        await start_session(emu, world)
+        await emu.send_message(world.channel, world.alice, "Hi!")
+        await wait_for_reply(emu, world.channel, "Aqua")
+    other = emu.world.add_webhook(world.channel, "Someone else's", creator=world.bob.user)
+    async with galatea(emu, database, RecordingBackend()):  # knows no webhook yet
+        record = await emu.invoke_command(
+            "session stop", {}, user=world.alice, channel=world.channel
+        )
+        await record.response()
+        await until(lambda: emu.world.webhooks_in(world.channel.id) == [other], timeout=5)
+
+
 async def test_webhook_pools_are_kept_for_a_bounded_number_of_channels(
     emu: DiscordEmulator, world: World, database: Database
 ) -> None:
