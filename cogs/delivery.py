@@ -22,6 +22,10 @@ MAX_WEBHOOKS_PER_CHANNEL = 15  # Discord's limit, shared with other bots and int
 WEBHOOK_LIMIT_REACHED = 30007  # Discord's error code when a channel has 15 webhooks
 GUILD_WEBHOOK_LIMIT_REACHED = 30058  # ... when the server has 1,000
 WEBHOOK_CAPS = (WEBHOOK_LIMIT_REACHED, GUILD_WEBHOOK_LIMIT_REACHED)
+FORBIDDEN, FULL = "forbidden", "full"  # why webhooks were refused in a channel
+PLAIN_WHEN_FULL = (
+    "plain bot messages (this channel or server holds as many webhooks as Discord allows)"
+)
 NOBODY = -1  # no character: a webhook wanted for a member's line
 
 
@@ -138,7 +142,8 @@ class Deliveries:
         self._bot = bot
         self._pools: dict[int, list[discord.Webhook]] = {}  # channel -> ours, least recent first
         self._avatar_of: dict[int, int | None] = {}  # webhook id -> character id shown
-        self._refused: dict[int, float] = {}  # channel id -> when webhooks were refused
+        # channel id -> (when webhooks were refused, why: FORBIDDEN or FULL)
+        self._refused: dict[int, tuple[float, str]] = {}
         self._ours: set[int] = set()  # every webhook id we post through
         self._room: dict[int, int] = {}  # channel id -> webhooks Discord still allows there
         self._stale: set[int] = set()  # channels whose webhooks changed since we read them
@@ -173,7 +178,7 @@ class Deliveries:
                 log.warning(
                     "Channel %d: no room for a webhook (%d): as the bot", parent.id, exc.code
                 )
-                self._refuse(parent.id)
+                self._refuse(parent.id, FULL)
         return PlainDelivery(channel, name)
 
     async def for_member(self, channel: Any, name: str, avatar_url: str) -> Delivery:
@@ -200,7 +205,7 @@ class Deliveries:
             except discord.HTTPException as exc:
                 if exc.code not in WEBHOOK_CAPS:
                     raise
-                self._refuse(parent.id)
+                self._refuse(parent.id, FULL)
         return PlainDelivery(channel, name)
 
     def posted_by_us(self, message: discord.Message, me: discord.ClientUser | None) -> bool:
@@ -258,22 +263,23 @@ class Deliveries:
 
     def mode(self, channel: Any) -> str:
         parent = _parent(channel)
-        if parent is not None and parent.id in self._refused:
-            return PlainDelivery.mode
-        return WebhookDelivery.mode
+        refused = self._refused.get(parent.id) if parent is not None else None
+        if refused is None:
+            return WebhookDelivery.mode
+        return PLAIN_WHEN_FULL if refused[1] == FULL else PlainDelivery.mode
 
-    def _refuse(self, channel_id: int) -> None:
+    def _refuse(self, channel_id: int, why: str = FORBIDDEN) -> None:
         """Post as the bot in this channel for a while; bounded like the pools."""
         self._refused.pop(channel_id, None)
-        self._refused[channel_id] = time.monotonic()
+        self._refused[channel_id] = (time.monotonic(), why)
         while len(self._refused) > self.CHANNELS_KEPT:
             del self._refused[next(iter(self._refused))]  # the oldest refusal
 
     def _may_try(self, channel_id: int) -> bool:
-        refused_at = self._refused.get(channel_id)
-        if refused_at is None:
+        refused = self._refused.get(channel_id)
+        if refused is None:
             return True
-        if time.monotonic() - refused_at > RETRY_WEBHOOKS_AFTER:
+        if time.monotonic() - refused[0] > RETRY_WEBHOOKS_AFTER:
             del self._refused[channel_id]
             return True
         return False

@@ -116,7 +116,13 @@ async def test_at_the_servers_webhook_cap_replies_come_as_plain_messages(
             lambda m: m.content == "**Aqua**: Plainly." and bool(m.get("components")),
             timeout=10,
         )
+        status = await emu.invoke_command(
+            "session status", {}, user=world.alice, channel=world.channel
+        )
+        body = await status.response()
     assert reply.webhook_id is None
+    fields = {f["name"]: f["value"] for f in body["data"]["embeds"][0]["fields"]}
+    assert "as many webhooks as Discord allows" in fields["Replies shown through"]
     assert [r.status for r in emu.requests_matching("POST", r"^/channels/\d+/webhooks$")] == [400]
 
 
