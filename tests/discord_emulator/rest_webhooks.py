@@ -36,8 +36,9 @@ _FORBIDDEN_NAME_PARTS = ("discord", "clyde")
 
 def _check_name(field: str, name: Any) -> str:
     """Resources > Webhook > Create Webhook: a name is 1-80 characters and "does not contain the
-    substrings clyde or discord (case-insensitive)"; Execute Webhook's ``username`` override is
-    held to the same rules. (The error codes inside the 50035 body are Discord's, undocumented.)"""
+    substrings clyde or discord (case-insensitive)". Execute Webhook's ``username`` override is
+    held to the same rules: the docs state no rule for it; Discord applies these (observed, not
+    documented), as do the 50035 body's inner error codes."""
     name = "" if name is None else str(name)
     if not 1 <= len(name) <= 80:
         raise errors.invalid_form(
