@@ -15,6 +15,7 @@ from discord.ext import commands
 
 from bot.cards import DEFAULT_MAX_BYTES
 from bot.characters import MAX_NAME
+from bot.errors import InvalidInput
 from bot.lore.service import BookRef
 from bot.policy import check_can_change_character, check_can_create_characters
 from cogs.characters import character_embed
@@ -26,6 +27,7 @@ from cogs.common import (
     read_attachment,
     require_guild,
 )
+from cogs.uploads import TooLargeToUpload, Upload, fit_uploads_off_loop, mib
 
 
 class CardCommands(commands.Cog):
@@ -122,9 +124,33 @@ class CardCommands(commands.Cog):
         core = core_of(interaction)
         found = await core.characters.find(require_guild(interaction), character)
         await interaction.response.defer(ephemeral=True, thinking=True)
+        limit = interaction.filesize_limit  # the attachment_size_limit Discord announced
         data, filename = await core.characters.export_card(found.id, fmt, version)
+        said = f"**{found.name}** as a V{version} {fmt.upper()} card."
+        if len(data) > limit and fmt == "png":
+            # The PNG holds the avatar and (V3) two copies of the card: JSON is far smaller.
+            png_size = len(data)
+            data, filename = await core.characters.export_card(found.id, "json", version)
+            said = (
+                f"**{found.name}** as a V{version} card: the PNG ({mib(png_size)}) is over this "
+                f"server's upload limit of {mib(limit)}, so here it is as JSON (the avatar is "
+                "not inside)."
+            )
+        if len(data) > limit:
+            try:
+                files, _ = await fit_uploads_off_loop([Upload(filename, data)], limit)
+            except TooLargeToUpload:
+                files = []
+            if len(files) != 1:
+                raise InvalidInput(
+                    f"**{found.name}**'s card is {mib(len(data))}, over this server's upload "
+                    f"limit of {mib(limit)} even compressed. Shorten its lorebook or texts, or "
+                    "export it on a server with a higher limit."
+                )
+            filename, data = files[0].filename, files[0].data
+            said += " It is compressed (.gz) to fit: unpack it before importing."
         await interaction.followup.send(
-            f"**{found.name}** as a V{version} {fmt.upper()} card.",
+            said,
             file=discord.File(io.BytesIO(data), filename=filename),
             ephemeral=True,
             allowed_mentions=NO_MENTIONS,

@@ -30,6 +30,7 @@ from cogs.common import (
     require_guild,
 )
 from cogs.deadline import in_time
+from cogs.embeds import Embed
 from cogs.forms import Opener, OwnedModal, OwnedView
 
 log = logging.getLogger(__name__)
@@ -114,11 +115,11 @@ class CharacterModal(OwnedModal):
 
 
 def character_embed(character: Character, *, with_avatar: bool) -> discord.Embed:
-    embed = discord.Embed(title=character.name, description=character.persona[:4000])
+    embed = Embed(title=character.name, description=character.persona)
     if character.scenario:
-        embed.add_field(name="Scenario", value=character.scenario[:1024], inline=False)
+        embed.add_field(name="Scenario", value=character.scenario, inline=False)
     if character.greeting:
-        embed.add_field(name="Greeting", value=character.greeting[:1024], inline=False)
+        embed.add_field(name="Greeting", value=character.greeting, inline=False)
     if character.alternate_greetings:
         embed.add_field(
             name="Other greetings", value=f"{len(character.alternate_greetings)} to swipe through"
@@ -382,7 +383,7 @@ class CharacterCog(commands.GroupCog, group_name="character", group_description=
         pages = []
         for start in range(0, len(characters), PAGE_SIZE):
             chunk = characters[start : start + PAGE_SIZE]
-            embed = discord.Embed(title=f"Characters ({len(characters)})")
+            embed = Embed(title=f"Characters ({len(characters)})")
             embed.description = "\n".join(
                 f"**{c.name}**{' (NSFW)' if c.nsfw else ''}: {c.persona[:80]}" for c in chunk
             )

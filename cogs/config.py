@@ -14,6 +14,7 @@ from bot.policy import check_admin
 from bot.values import GuildSettings
 from cogs.common import NO_MENTIONS, caller_of, core_of, reply_ephemeral, require_guild
 from cogs.deadline import in_time, respond
+from cogs.embeds import Embed, listing
 
 Action = Literal["add", "remove", "clear"]
 
@@ -21,11 +22,12 @@ Action = Literal["add", "remove", "clear"]
 def _ids(ids: tuple[int, ...] | None, mention: str, none_text: str) -> str:
     if ids is None:
         return none_text
-    return ", ".join(mention.format(i) for i in ids) or "none"
+    # Cut between mentions: a server may allow hundreds of channels or roles (field ≤ 1024).
+    return listing([mention.format(i) for i in ids]) or "none"
 
 
 def config_embed(config: GuildSettings) -> discord.Embed:
-    embed = discord.Embed(title="Galatea settings for this server")
+    embed = Embed(title="Galatea settings for this server")
     embed.add_field(
         name="Channels", value=_ids(config.allowed_channel_ids, "<#{}>", "every channel")
     )

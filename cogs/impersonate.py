@@ -15,6 +15,7 @@ from bot.roleplay.channel import IncomingMessage, Outcome
 from cogs.common import NO_MENTIONS, core_of, place_of, require_guild
 from cogs.deadline import token_time_left
 from cogs.forms import Opener, OwnedView
+from cogs.text import split_message
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,11 @@ class ImpersonateCog(commands.Cog):
         delivery = await roleplay.deliveries.for_member(
             channel, user.display_name, user.display_avatar.url
         )
-        sent = await delivery.send(text[:2000])
+        # Plain messages start with "**Name**: ": split with room for it, never past 2,000.
+        pieces = split_message(text, prefix=delivery.prefix) or [text.strip() or "…"]
+        sent = await delivery.send(pieces[0])
+        for piece in pieces[1:]:
+            await delivery.send(piece)
         outcome = await roleplay.replies.handle(
             IncomingMessage(
                 place=place_of(channel, guild_id),

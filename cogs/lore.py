@@ -32,6 +32,7 @@ from cogs.common import (
     world_autocomplete,
 )
 from cogs.deadline import in_time
+from cogs.embeds import Embed, listing
 from cogs.forms import Opener
 
 PAGE_SIZE = 15
@@ -62,13 +63,14 @@ def entry_line(stored: StoredEntry) -> str:
 
 def entry_embed(book: Lorebook, stored: StoredEntry, character_name: str | None) -> discord.Embed:
     entry = stored.entry
-    embed = discord.Embed(title=f"#{stored.id} {stored.title}", description=entry.content[:4000])
+    embed = Embed(title=f"#{stored.id} {stored.title}", description=entry.content)
     embed.add_field(name="In", value=book_title(book, character_name), inline=False)
-    embed.add_field(name="Keys", value=", ".join(entry.keys)[:1024] or "none")
+    embed.add_field(name="Keys", value=listing([k for k in entry.keys if k.strip()]) or "none")
     if entry.secondary_keys:
         logic = LOGIC_NAMES[selective_logic(entry)]
         embed.add_field(
-            name=f"Secondary keys ({logic})", value=", ".join(entry.secondary_keys)[:1024]
+            name=f"Secondary keys ({logic})",
+            value=listing([k for k in entry.secondary_keys if k.strip()]) or "none",
         )
     embed.add_field(name="Order", value=str(entry.insertion_order))
     embed.add_field(name="Position", value="before char" if is_before_char(entry) else "after char")
@@ -297,9 +299,7 @@ class LoreCog(
         lines = list(items)
         pages = []
         for start in range(0, len(lines), PAGE_SIZE):
-            embed = discord.Embed(
-                title=title[:256], description="\n".join(lines[start : start + PAGE_SIZE])
-            )
+            embed = Embed(title=title, description="\n".join(lines[start : start + PAGE_SIZE]))
             embed.set_footer(text=f"Page {start // PAGE_SIZE + 1} of {-(-len(lines) // PAGE_SIZE)}")
             pages.append(embed)
         view = ListPages(pages, Opener.of(interaction)) if len(pages) > 1 else discord.utils.MISSING

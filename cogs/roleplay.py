@@ -13,6 +13,7 @@ import discord
 from discord.ext import commands
 
 from bot.errors import GalateaError
+from bot.memo import BoundedDict
 from bot.policy import ChannelReplyLimit, UserReplyLimit
 from bot.roleplay.channel import NOT_STORED_NOTE, ChannelRoleplay, IncomingMessage, Outcome
 from bot.roleplay.engine import SessionView
@@ -21,13 +22,15 @@ from cogs.common import NO_MENTIONS, core_of, place_of, reply_ephemeral
 from cogs.deadline import token_time_left
 from cogs.delivery import Deliveries, Delivery
 from cogs.reply_buttons import ReplyButton, reply_view
-from cogs.text import MESSAGE_LIMIT, split_message
+from cogs.text import split_message
 
 log = logging.getLogger(__name__)
 
 EDIT_INTERVAL = 1.0  # seconds between streamed edits in one channel (Discord's rate limits)
 INTERRUPTED_NOTE_TIMEOUT = 3.0  # seconds shutdown spends telling channels; within its grace
 TYPING_INTERVAL = 8.0
+STREAMING_MARK = " …"  # ends a reply's text while it is still being written
+LATEST_REPLIES_KEPT = 10_000  # channels whose newest reply's buttons are remembered
 HUMAN_MESSAGE_TYPES = (discord.MessageType.default, discord.MessageType.reply)
 
 
@@ -87,13 +90,16 @@ class DiscordReplyPresenter:
         if time.monotonic() - self._last_edit < EDIT_INTERVAL:
             return
         delivery = await self._ready()
-        shown = split_message(text)[0] if len(text) > MESSAGE_LIMIT else text
+        shown = streamed_text(text, delivery.prefix)
+        if not shown:
+            return
         self._last_edit = time.monotonic()
         try:
             if self._message_id is None:
-                self._message_id = (await delivery.send(shown + " …")).id
+                self._message_id = (await delivery.send(shown)).id
             else:
-                await delivery.edit(self._message_id, shown + " …", None)
+                # A new id when the webhook was deleted mid-reply and the text moved on.
+                self._message_id = await delivery.edit(self._message_id, shown, None)
         except discord.DiscordServerError as exc:
             raise self._discord_down(exc) from exc
 
@@ -159,6 +165,13 @@ def _at(ids: list[int], index: int) -> int | None:
     return ids[index] if index < len(ids) else None
 
 
+def streamed_text(text: str, prefix: str) -> str:
+    """What a reply still being written shows: its first message's worth, marked " …" (the
+    mark and the delivery's prefix counted within Discord's 2,000)."""
+    pieces = split_message(text, prefix=prefix, suffix=STREAMING_MARK)
+    return pieces[0] + STREAMING_MARK if pieces else ""
+
+
 def _ordinal(n: int) -> str:
     suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
     return f"{n}{suffix}"
@@ -174,7 +187,6 @@ class RoleplayCog(commands.Cog):
         self.channel_limit = ChannelReplyLimit(core.settings.REPLIES_PER_CHANNEL_PER_MINUTE)
         self.user_limit = UserReplyLimit(core.settings.REPLIES_PER_USER_PER_MINUTE)
         self.live: dict[int, DiscordReplyPresenter] = {}  # channel -> the reply being written
-        self._replying: set[int] = set()  # channels that asked for a reply since start-up
         self.replies = ChannelRoleplay(
             core.engine,
             core.guild_config,
@@ -184,9 +196,14 @@ class RoleplayCog(commands.Cog):
             user_limit=self.user_limit,
             leases=core.leases,
         )
-        self._latest_reply: dict[int, tuple[int, Delivery]] = {}  # channel -> message with buttons
+        # channel -> the message with the buttons; bounded, and dropped when a roleplay stops
+        self._latest_reply: BoundedDict[int, tuple[int, Delivery]] = BoundedDict(
+            LATEST_REPLIES_KEPT
+        )
         # channel -> (stored line, the Discord messages showing it): known before it is stored
-        self._latest_pieces: dict[int, tuple[int, list[int]]] = {}
+        self._latest_pieces: BoundedDict[int, tuple[int, list[int]]] = BoundedDict(
+            LATEST_REPLIES_KEPT
+        )
         bot.roleplay_cog = self  # type: ignore[attr-defined]
 
     async def cog_load(self) -> None:
@@ -238,7 +255,7 @@ class RoleplayCog(commands.Cog):
         id is stored, so the buttons act on the whole reply after a restart too."""
         channel_id = view.session.channel_id
         await self._drop_old_buttons(channel_id)
-        pieces = split_message(message.content)
+        pieces = split_message(message.content, prefix=delivery.prefix)
         buttons = reply_view(view.session.id, message)
         known = self._latest_pieces.get(channel_id)
         old_tail = list(message.discord_tail_ids) or (
@@ -254,8 +271,7 @@ class RoleplayCog(commands.Cog):
                 else (old_tail[index - 1] if index <= len(old_tail) else None)
             )
             if reused is not None:
-                await delivery.edit(reused, piece, piece_view)
-                ids.append(reused)
+                ids.append(await delivery.edit(reused, piece, piece_view))
             else:
                 ids.append((await self._send(delivery, view, piece, piece_view)).id)
         for stale in old_tail[len(pieces) - 1 :]:
@@ -286,17 +302,10 @@ class RoleplayCog(commands.Cog):
     async def _send(
         self, delivery: Delivery, view: SessionView, text: str, buttons: discord.ui.View | None
     ) -> discord.Message:
-        """Send; if someone deleted the webhook, make a new one and send again (once).
+        """Send (a deleted webhook is replaced inside the delivery, see RecoveringDelivery).
 
         discord.py itself waits out 429s and retries 5xx on webhook routes."""
-        try:
-            return await delivery.send(text, buttons)
-        except discord.NotFound:
-            channel = await self.channel(view.session.channel_id)
-            parent = getattr(channel, "parent", None) or channel
-            self.deliveries.forget(parent.id)
-            fresh = await self.delivery(channel, view.character)
-            return await fresh.send(text, buttons)
+        return await delivery.send(text, buttons)
 
     # Messages in
 
@@ -312,9 +321,7 @@ class RoleplayCog(commands.Cog):
             return
         if outcome is not Outcome.NO_SESSION:
             log.debug("Message %d in channel %d: %s", message.id, message.channel.id, outcome)
-        if outcome is Outcome.REPLY_SCHEDULED:
-            self._replying.add(message.channel.id)
-        elif outcome in (Outcome.CHANNEL_AT_LIMIT, Outcome.USER_AT_LIMIT):
+        if outcome in (Outcome.CHANNEL_AT_LIMIT, Outcome.USER_AT_LIMIT):
             await self._tell_held(message, outcome)
         elif outcome is Outcome.NOT_STORED:  # once a minute per channel (bot/ decides)
             try:
@@ -421,10 +428,11 @@ class RoleplayCog(commands.Cog):
         last_edit = 0.0
 
         async def stream(text: str) -> None:
-            nonlocal last_edit
-            if self.stream_replies and time.monotonic() - last_edit >= EDIT_INTERVAL:
+            nonlocal last_edit, first_id
+            shown = streamed_text(text, delivery.prefix)
+            if shown and self.stream_replies and time.monotonic() - last_edit >= EDIT_INTERVAL:
                 last_edit = time.monotonic()
-                await delivery.edit(first_id, split_message(text)[0] + " …", None)
+                first_id = await delivery.edit(first_id, shown, None)
 
         try:
             if action == "regen":
@@ -469,9 +477,36 @@ class RoleplayCog(commands.Cog):
         if busy and presenter is not None and not presenter.done:
             await presenter.withdraw()
 
+    def session_ended(self, channel: Any) -> None:
+        """The channel's roleplay stopped: forget its state and give its webhooks back (in the
+        background, a few requests at most; the answer to the command does not wait)."""
+        self._latest_reply.pop(channel.id, None)
+        self._latest_pieces.pop(channel.id, None)
+        if isinstance(channel, discord.Thread):
+            return  # the webhooks are the parent channel's, which other roleplays may use
+        self.bot.track(  # type: ignore[attr-defined]
+            self.deliveries.release(channel), name=f"release-webhooks-{channel.id}"
+        )
+
+    @commands.Cog.listener()
+    async def on_webhooks_update(self, channel: discord.abc.GuildChannel) -> None:
+        """A webhook in the channel was made, changed or deleted (perhaps ours, by a
+        moderator): the next reply there reads the channel's webhooks again."""
+        self.deliveries.changed(channel.id)
+
+    def per_channel_entries(self) -> int:
+        """Channel-keyed entries this cog and its helpers hold now (the soak test reads it)."""
+        return (
+            len(self._latest_reply)
+            + len(self._latest_pieces)
+            + len(self.live)
+            + self.deliveries.per_channel_entries()
+            + self.replies.per_channel_entries()
+        )
+
     async def _stop_replies(self) -> None:
         """Cancel every reply in progress; one cut off mid-stream is taken away with a note."""
-        channels = self._replying | set(self._latest_reply) | set(self.live)
+        channels = self.replies.channels_in_use() | set(self._latest_reply) | set(self.live)
         busy = {c for c in channels if self.replies.busy(c)}
         await asyncio.gather(*(self.replies.cancel(c) for c in channels))
         # A presenter left by /session stop's cancel is no reply in progress: leave it be.

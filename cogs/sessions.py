@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from typing import Any, cast
 
 import discord
@@ -25,7 +24,9 @@ from cogs.common import (
     world_autocomplete,
 )
 from cogs.deadline import in_time, respond
+from cogs.embeds import Embed
 from cogs.forms import Opener
+from cogs.uploads import TooLargeToUpload, Upload, batches, fit_uploads_off_loop, mib
 
 
 @app_commands.guild_only()
@@ -101,6 +102,8 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
             await core.engine.stop(view.session.channel_id)
 
         await in_time(interaction, stop(), ephemeral=False)
+        if interaction.channel is not None:
+            self.roleplay.session_ended(interaction.channel)  # its webhooks, its memory
         await respond(
             interaction,
             f"**{view.character.name}** leaves the roleplay. `/session start` begins a new one.",
@@ -142,7 +145,7 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
             core.engine.prompt_for(view.session.id, core.engine.defaults),
             ephemeral=True,
         )
-        embed = discord.Embed(title=f"Roleplay with {view.character.name}")
+        embed = Embed(title=f"Roleplay with {view.character.name}")
         if len(view.cast) > 1:
             embed.add_field(
                 name="Characters", value=", ".join(m.character.name for m in view.cast)[:1024]
@@ -179,15 +182,29 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
         await interaction.response.defer(ephemeral=True, thinking=True)
         text, data = await core.engine.export(view.session.id)
         stem = f"roleplay-{view.character.name}-{view.session.id}".replace(" ", "_")
-        await interaction.followup.send(
-            f"{view.message_count} messages with **{view.character.name}**.",
-            files=[
-                discord.File(io.BytesIO(text.encode()), filename=f"{stem}.txt"),
-                discord.File(io.BytesIO(data.encode()), filename=f"{stem}.json"),
-            ],
-            ephemeral=True,
-            allowed_mentions=NO_MENTIONS,
-        )
+        said = f"{view.message_count} messages with **{view.character.name}**."
+        limit = interaction.filesize_limit  # the attachment_size_limit Discord announced
+        exported = [Upload(f"{stem}.txt", text.encode()), Upload(f"{stem}.json", data.encode())]
+        try:
+            files, changed = await fit_uploads_off_loop(exported, limit)
+        except TooLargeToUpload:
+            size = sum(len(f.data) for f in exported)
+            raise InvalidInput(
+                f"This roleplay's history ({mib(size)}) is too large to upload here, even "
+                f"compressed and in parts (limit {mib(limit)} a file)."
+            ) from None
+        if changed:
+            said += (
+                f" Over this server's upload limit of {mib(limit)} a file: compressed (.gz), "
+                "or cut into numbered parts to join in order."
+            )
+        for index, batch in enumerate(batches(files)):
+            await interaction.followup.send(
+                said if index == 0 else "(continued)",
+                files=batch,
+                ephemeral=True,
+                allowed_mentions=NO_MENTIONS,
+            )
 
     @app_commands.command()
     @app_commands.describe(

@@ -8,9 +8,18 @@ MESSAGE_LIMIT = 2000
 WEBHOOK_NAME_LIMIT = 80
 
 
-def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
-    """Split ``text`` into pieces of at most ``limit`` characters, at paragraph, then line, then
-    sentence, then word boundaries, and only mid-word when a word is longer than the limit."""
+def split_message(
+    text: str, limit: int = MESSAGE_LIMIT, *, prefix: str = "", suffix: str = ""
+) -> list[str]:
+    """Split ``text`` into pieces that each fit one message once ``prefix`` and ``suffix`` are
+    added (``len(prefix + piece + suffix) <= limit``): at paragraph, then line, then sentence,
+    then word boundaries, and only mid-word when a word is longer than the room left.
+
+    Every message Galatea posts goes through here with the decoration it will carry (a plain
+    message's ``**Name**: ``, a streamed text's `` …``), so none passes Discord's 2,000."""
+    limit -= len(prefix) + len(suffix)
+    if limit < 1:
+        raise ValueError("the prefix and suffix leave no room for text")
     pieces: list[str] = []
     rest = text.strip()
     while len(rest) > limit:

@@ -18,6 +18,7 @@ from typing import Protocol
 
 from bot.errors import GalateaError, PermissionDenied, StorageUnavailable
 from bot.guild_config import GuildConfigService
+from bot.keyed_locks import KeyedLocks
 from bot.memo import BoundedDict
 from bot.personas import PersonaService
 from bot.policy import (
@@ -159,7 +160,7 @@ class ChannelRoleplay:
         # for a message that reply already covered is dropped, not answered twice.
         self._answered: BoundedDict[tuple[int, int], int] = BoundedDict(ANSWERS_REMEMBERED)
         self._workers: dict[int, asyncio.Task[None]] = {}
-        self._intake: dict[int, asyncio.Lock] = {}
+        self._intake: KeyedLocks[int] = KeyedLocks()  # per channel, only while in use
         self._storage_down = False  # the last message could not be stored
         self._storage_told: BoundedDict[int, float] = BoundedDict(ANSWERS_REMEMBERED)
 
@@ -170,8 +171,7 @@ class ChannelRoleplay:
         before anything else keeps the stored history in the order people wrote it. Call this
         before awaiting anything else for the message.
         """
-        lock = self._intake.setdefault(message.place.channel_id, asyncio.Lock())
-        async with lock:
+        async with self._intake.hold(message.place.channel_id):
             return await self._take_or_retry(message)
 
     async def _take_or_retry(self, message: IncomingMessage) -> Outcome:
@@ -350,6 +350,8 @@ class ChannelRoleplay:
         finally:
             if self._workers.get(channel) is asyncio.current_task():
                 del self._workers[channel]
+            if not self._pending.get(channel):
+                self._pending.pop(channel, None)  # a quiet channel keeps nothing here
 
     async def _reply_once(
         self, view: SessionView, place: Place, config: GuildSettings
@@ -403,6 +405,14 @@ class ChannelRoleplay:
         """Wait until no reply is in progress (tests and shutdown; callers bound the wait)."""
         while workers := [w for w in self._workers.values() if not w.done()]:
             await asyncio.wait(workers)
+
+    def channels_in_use(self) -> set[int]:
+        """Channels with a message being taken in or a reply pending or in progress."""
+        return set(self._workers) | set(self._pending)
+
+    def per_channel_entries(self) -> int:
+        """How many per-channel entries this object holds now (bounded by the busy ones)."""
+        return len(self._intake) + len(self._pending) + len(self._workers)
 
     def busy(self, channel_id: int) -> bool:
         worker = self._workers.get(channel_id)

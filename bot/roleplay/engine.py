@@ -7,17 +7,17 @@ nothing of how the reply is shown.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, replace
 
 from bot.errors import InvalidInput, NotFound
 from bot.inference.base import Backend, GenerationParams
 from bot.inference.presets import apply_preset
 from bot.inference.scheduler import Scheduler
+from bot.keyed_locks import KeyedLocks
 from bot.memo import BoundedDict
 from bot.prompt.render import PromptRenderer, RenderedPrompt
 from bot.roleplay.context import PromptBuilder, add_greeting, cast_of, load_cast, speaker_of
@@ -68,7 +68,7 @@ class SessionEngine:
         self.scheduler = scheduler or Scheduler(slots=backend.capabilities.max_concurrency)
         self._prompts = PromptBuilder(database, renderer, history_limit)
         self._writer = ReplyWriter(backend, reply_timeout=reply_timeout)
-        self._reply_locks: dict[int, asyncio.Lock] = {}
+        self._reply_locks: KeyedLocks[int] = KeyedLocks()  # per session, only while in use
         # Per session, read once: (guild, channel) never change; who wrote last is kept here
         # as messages come in. The scheduler's turn needs both and they cost a read each.
         self._places: BoundedDict[int, tuple[int, int]] = BoundedDict(SESSIONS_REMEMBERED)
@@ -277,8 +277,12 @@ class SessionEngine:
             messages = [m for m in messages if m.id < before_message]
         return await self._prompts.render(session_id, context, messages, params.max_new_tokens)
 
-    def _lock(self, session_id: int) -> asyncio.Lock:
-        return self._reply_locks.setdefault(session_id, asyncio.Lock())
+    def _lock(self, session_id: int) -> AbstractAsyncContextManager[None]:
+        return self._reply_locks.hold(session_id)
+
+    def per_session_locks(self) -> int:
+        """Reply locks held or waited for now (a quiet session keeps none)."""
+        return len(self._reply_locks)
 
     @asynccontextmanager
     async def _turn(self, session_id: int, on_queued: OnQueued | None) -> AsyncIterator[None]:

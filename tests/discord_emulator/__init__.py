@@ -14,6 +14,11 @@ Usage::
 ``test_emulator*.py`` hold worked examples; ``sample_bot.py`` the bot they drive.
 ``interaction_rules.py`` holds Discord's documented limits on commands, options, components,
 modals and interaction tokens, each with the documentation section it comes from.
+
+Discord's documented rules on what a bot sends are enforced where they are checked, each with
+its doc section: message content (``messages.py``), embeds and uploads (``limits.py``),
+webhook names, caps and deletion (``rest_webhooks.py``). ``test_emulator_limits.py`` has a
+test per rule. What Discord does but does not document is said to be so where it is modelled.
 """
 
 from tests.discord_emulator import permissions

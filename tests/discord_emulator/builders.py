@@ -19,6 +19,7 @@ from tests.discord_emulator.state import (
     Overwrite,
     Role,
     User,
+    Webhook,
     World,
 )
 
@@ -133,3 +134,14 @@ class BuilderMixin:
     def set_nsfw(self, channel: Channel, nsfw: bool) -> None:
         channel.nsfw = nsfw
         self.dispatch("CHANNEL_UPDATE", payloads.channel(channel))
+
+    def delete_webhook(self, webhook: Webhook, *, announce: bool = True) -> None:
+        """A moderator deletes a webhook (Server Settings > Integrations): later uses of it
+        answer 10015 Unknown Webhook. ``announce=False`` holds back the WEBHOOKS_UPDATE event
+        (a gateway that lags behind REST, or a bot that missed it)."""
+        del self.world.webhooks[webhook.id]
+        if announce:
+            self.dispatch(
+                "WEBHOOKS_UPDATE",
+                {"guild_id": str(webhook.guild_id), "channel_id": str(webhook.channel_id)},
+            )

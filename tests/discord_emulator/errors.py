@@ -67,3 +67,12 @@ def invalid_form(field_errors: dict[str, tuple[str, str]]) -> ApiError:
 
 def wrong_channel_type() -> ApiError:
     return ApiError(400, 50024, "Cannot execute action on this channel type")
+
+
+def invalid_field(path: list[str | int], code: str, message: str) -> ApiError:
+    """50035 for one nested field, shaped like Discord's ``errors`` tree
+    (``{"embeds": {"0": {"title": {"_errors": [...]}}}}``)."""
+    tree: dict[str, Any] = {"_errors": [{"code": code, "message": message}]}
+    for part in reversed(path):
+        tree = {str(part): tree}
+    return ApiError(400, 50035, "Invalid Form Body", tree)

@@ -76,7 +76,7 @@ class InteractionPayloads:
             "entitlement_sku_ids": [],
             "authorizing_integration_owners": {"0": str(guild.id)},
             "context": 0,
-            "attachment_size_limit": ATTACHMENT_SIZE_LIMIT,
+            "attachment_size_limit": guild.attachment_size_limit,
         }
         if message is not None:
             payload["message"] = message.data

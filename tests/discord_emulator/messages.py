@@ -11,12 +11,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tests.discord_emulator import errors, mentions, payloads
+from tests.discord_emulator import errors, limits, mentions, payloads
 from tests.discord_emulator.interaction_rules import check_message_components
 from tests.discord_emulator.state import Channel, StoredFile, StoredMessage, World, iso_now
 
+# Resources > Message > Create Message / Edit Message and Resources > Webhook > Execute Webhook
+# / Edit Webhook Message: "content: Message contents (up to 2000 characters)".
 MAX_CONTENT = 2000
-MAX_EMBEDS = 10
+MAX_EMBEDS = limits.MAX_EMBEDS
 FLAG_SUPPRESS_EMBEDS = 1 << 2
 FLAG_EPHEMERAL = 1 << 6
 FLAG_LOADING = 1 << 7
@@ -301,9 +303,6 @@ def _content(body: dict[str, Any]) -> str:
 
 def _embeds(body: dict[str, Any]) -> list[dict[str, Any]]:
     embeds = body.get("embeds") or []
-    if len(embeds) > MAX_EMBEDS:
-        raise errors.invalid_form(
-            {"embeds": ("BASE_TYPE_MAX_LENGTH", f"Must be {MAX_EMBEDS} or fewer in length.")}
-        )
+    limits.check_embeds(embeds)  # Resources > Message > Embed Limits (see limits.py)
     # Discord fills in the embed type.
     return [{"type": "rich", **embed} for embed in embeds]

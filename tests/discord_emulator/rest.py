@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import BodyPartReader, web
 
 from tests.discord_emulator import errors, payloads
+from tests.discord_emulator.limits import DEFAULT_UPLOAD_LIMIT, check_upload_sizes
 from tests.discord_emulator.messages import Upload
 from tests.discord_emulator.recorder import INTERESTING_HEADERS, RecordedRequest
 from tests.discord_emulator.state import Channel, Guild, StoredMessage
@@ -120,6 +121,32 @@ async def _read_body(request: web.Request) -> tuple[Any, list[Upload]]:
         raise errors.ApiError(400, 50109, "The request body contains invalid JSON.") from None
 
 
+_CHANNEL_PATH = re.compile(r"^/channels/(\d+)/")
+_WEBHOOK_PATH = re.compile(r"^/webhooks/(\d+)/([^/]+)")
+_CALLBACK_PATH = re.compile(r"^/interactions/(\d+)/")
+
+
+def upload_limit(emu: DiscordEmulator, path: str) -> int:
+    """The upload limit of the server a request posts into (what its interactions announce as
+    ``attachment_size_limit``); the default where the route names no server."""
+    world = emu.world
+    guild_id: int | None = None
+    if match := _CHANNEL_PATH.match(path):
+        channel = world.channels.get(int(match.group(1)))
+        guild_id = channel.guild_id if channel is not None else None
+    elif match := _WEBHOOK_PATH.match(path):
+        if int(match.group(1)) == world.application_id:
+            record = emu.interactions.by_token(match.group(2))
+            guild_id = int(record.payload["guild_id"]) if record is not None else None
+        elif (webhook := world.webhooks.get(int(match.group(1)))) is not None:
+            guild_id = webhook.guild_id
+    elif match := _CALLBACK_PATH.match(path):
+        found = emu.interactions.records.get(int(match.group(1)))
+        guild_id = int(found.payload["guild_id"]) if found is not None else None
+    guild = world.guilds.get(guild_id) if guild_id is not None else None
+    return guild.attachment_size_limit if guild is not None else DEFAULT_UPLOAD_LIMIT
+
+
 @web.middleware
 async def api_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     if not request.path.startswith(API_PREFIX + "/"):
@@ -132,6 +159,8 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
     try:
         record.json, record.files = await _read_body(request)
         request[BODY], request[UPLOADS] = record.json, record.files
+        if record.files:  # Reference > Uploading Files: a per-file limit (see limits.py)
+            check_upload_sizes([len(u.data) for u in record.files], upload_limit(emu, path))
         response: web.StreamResponse | None = emu.faults.take(request.method, path)
         record.injected_fault = response is not None
         if response is None:

@@ -27,12 +27,18 @@ from tests.discord_emulator.rest import (
 )
 from tests.discord_emulator.state import Channel, StoredMessage, Webhook
 
+# Topics > Opcodes and Status Codes > JSON Error Codes: 30007 "Maximum number of webhooks reached
+# (15)" (per channel) and 30058 "Maximum number of webhooks per guild reached (1000)".
 MAX_WEBHOOKS_PER_CHANNEL = 15
+MAX_WEBHOOKS_PER_GUILD = 1000
 _FORBIDDEN_NAME_PARTS = ("discord", "clyde")
 
 
 def _check_name(field: str, name: Any) -> str:
-    """Discord's rules for webhook names and per-message ``username`` overrides."""
+    """Resources > Webhook > Create Webhook: a name is 1-80 characters and "does not contain the
+    substrings clyde or discord (case-insensitive)". Execute Webhook's ``username`` override is
+    held to the same rules: the docs state no rule for it; Discord applies these (observed, not
+    documented), as do the 50035 body's inner error codes."""
     name = "" if name is None else str(name)
     if not 1 <= len(name) <= 80:
         raise errors.invalid_form(
@@ -79,6 +85,9 @@ async def create_webhook(request: web.Request) -> web.Response:
     name = _check_name("name", body.get("name"))
     if len(emu.world.webhooks_in(channel.id)) >= MAX_WEBHOOKS_PER_CHANNEL:
         raise errors.ApiError(400, 30007, "Maximum number of webhooks reached (15)")
+    in_guild = sum(1 for w in emu.world.webhooks.values() if w.guild_id == channel.guild_id)
+    if in_guild >= MAX_WEBHOOKS_PER_GUILD:
+        raise errors.ApiError(400, 30058, "Maximum number of webhooks per guild reached (1000)")
     webhook = emu.world.add_webhook(channel, name, creator=emu.world.bot)
     if body.get("avatar"):
         webhook.avatar = hashlib.md5(str(body["avatar"]).encode()).hexdigest()
@@ -126,20 +135,28 @@ async def edit_webhook(request: web.Request) -> web.Response:
         data = body["avatar"]
         webhook.avatar = hashlib.md5(str(data).encode()).hexdigest() if data else None
         webhook.avatar_data = data
+    _announce(emu, webhook)  # Resources > Webhook > Modify Webhook: fires Webhooks Update
     return json_response(payloads.webhook(webhook, emu.world, with_token=not token))
 
 
+def _announce(emu: Any, webhook: Webhook) -> None:
+    """Events > Gateway Events > Webhooks Update: ``guild_id`` and ``channel_id``."""
+    emu.dispatch(
+        "WEBHOOKS_UPDATE",
+        {"guild_id": str(webhook.guild_id), "channel_id": str(webhook.channel_id)},
+    )
+
+
 async def delete_webhook(request: web.Request) -> web.Response:
+    """Resources > Webhook > Delete Webhook: 204, and a Webhooks Update event; every later use
+    of the webhook answers 10015 Unknown Webhook (JSON Error Codes)."""
     emu = emu_of(request)
     token = "token" in request.match_info
     webhook = _webhook(request, token=token)
     if not token:
         _require_manage(request, emu.world.channels[webhook.channel_id])
     del emu.world.webhooks[webhook.id]
-    emu.dispatch(
-        "WEBHOOKS_UPDATE",
-        {"guild_id": str(webhook.guild_id), "channel_id": str(webhook.channel_id)},
-    )
+    _announce(emu, webhook)
     return no_content()
 
 

@@ -148,6 +148,8 @@ class Guild:
     channels: dict[int, Channel] = field(default_factory=dict)
     bot_role_id: int | None = None
     joined_at: str = field(default_factory=iso_now)
+    # Reference > Uploading Files: 10 MiB by default, more with the server's Boost Tier.
+    attachment_size_limit: int = 10 * 1024 * 1024
 
     @property
     def everyone(self) -> Role:
