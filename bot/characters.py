@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +11,7 @@ from bot.cards import DEFAULT_MAX_BYTES, export_card_json, export_card_png, impo
 from bot.character_cards import CardFormat, card_document, card_for_export, export_filename
 from bot.errors import AlreadyExists, InvalidInput, NotFound
 from bot.images import normalize_avatar
+from bot.lookalike import skeleton, visible_name
 from bot.policy import Caller, check_can_change_character
 from bot.store import Database
 from bot.values import Character, ExampleMode
@@ -61,7 +61,8 @@ class CharacterDraft:
 
 def clean_name(raw: str) -> str:
     """Validate and normalise a character name, or say what is wrong with it."""
-    name = " ".join(unicodedata.normalize("NFKC", raw).split())
+    # Invisible and bidi-control characters go: a name is what people see of it.
+    name = visible_name(raw)
     if not name:
         raise InvalidInput("A character needs a name.")
     if len(name) > MAX_NAME:
@@ -71,6 +72,18 @@ def clean_name(raw: str) -> str:
             "Character names cannot contain `:`, `@`, `#`, `<`, `>`, backslashes or backticks."
         )
     return name
+
+
+def check_not_lookalike(name: str, taken: list[str], *, own: str | None = None) -> None:
+    """Refuse ``name`` when it looks like another character's name in the server (the same
+    letters in another case or script, or with invisible characters)."""
+    mine = skeleton(name)
+    for other in taken:
+        if other != own and skeleton(other) == mine:
+            raise AlreadyExists(
+                f"There is already a character named {other!r} here, and {name!r} looks the "
+                "same. Choose a name people can tell apart."
+            )
 
 
 def validate(draft: CharacterDraft) -> CharacterDraft:
@@ -141,6 +154,7 @@ class CharacterService:
     ) -> Character:
         clean = validate(draft)
         async with self._db.write() as uow:
+            check_not_lookalike(clean.name, await uow.characters.names(guild_id))
             return await uow.characters.create(
                 guild_id=guild_id,
                 owner_id=owner_id,
@@ -191,6 +205,7 @@ class CharacterService:
             )
         try:
             async with self._db.write() as uow:
+                check_not_lookalike(clean.name, await uow.characters.names(guild_id))
                 character = await uow.characters.create(
                     guild_id=guild_id,
                     owner_id=owner_id,
@@ -275,6 +290,8 @@ class CharacterService:
             if current is None:
                 raise NotFound("That character no longer exists.")
             check_can_change_character(current, caller)
+            taken = await uow.characters.names(current.guild_id)
+            check_not_lookalike(clean.name, taken, own=current.name)
             changes = _fields(clean)
             if avatar_png is not None:
                 changes["avatar_png"] = avatar_png

@@ -9,7 +9,7 @@ from bot.cards import LoreBook, apply_override, substitute_macros
 from bot.lore.scan import Activation, book_budget, scan_book, within_budget
 from bot.prompt.budget import Window, fit_window
 from bot.prompt.examples import split_example_blocks
-from bot.prompt.formats import MetharmeFormat, PromptFormatter, PygmalionFormat, Sheet
+from bot.prompt.formats import ORIGINAL, MetharmeFormat, PromptFormatter, PygmalionFormat, Sheet
 from bot.prompt.sanitize import defuse_tokens, names_pattern, neutralize, speaker_name
 from bot.prompt.tokens import TokenCounter
 from bot.settings import PromptFormat
@@ -234,10 +234,10 @@ class PromptRenderer:
 
         system = None
         if character.system_prompt.strip():
-            default = fmt.default_system(char)
-            system = card_text(apply_override(character.system_prompt, default))
-            if system == default:
-                system = None  # a bare {{original}}: the format's own prompt, closing line too
+            own = character.system_prompt.replace(ORIGINAL, "")
+            system = card_text(apply_override(own, ORIGINAL))
+            if system == ORIGINAL:
+                system = None  # a bare {{original}}: the format's own prompt
         sheet = Sheet(
             name=char,
             persona=card_text(character.persona),

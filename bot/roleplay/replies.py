@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from bot.errors import GenerationTimeout, InferenceError
 from bot.inference.base import Backend, GenerationParams, open_stream
-from bot.prompt.cleaning import clean_reply
+from bot.prompt.cleaning import ReplyCleaner
 from bot.prompt.render import RenderedPrompt
 from bot.values import StoredMessage
 
@@ -77,14 +77,15 @@ class ReplyWriter:
         params: GenerationParams,
         on_text: OnText | None,
     ) -> str:
-        raw = ""
+        raw: list[str] = []
         shown = ""
+        cleaner = ReplyCleaner(character_name=prompt.character_name, speakers=prompt.speakers)
         stream = open_stream(
             self.backend, prompt.text, params, prompt.stop, conversation=f"session:{session_id}"
         )
         deadline = time.monotonic() + self._reply_timeout
         try:
-            while True:
+            while not cleaner.cut:  # once someone else's line begins, the rest is not needed
                 try:
                     piece = await asyncio.wait_for(
                         anext(stream), max(0.0, deadline - time.monotonic())
@@ -96,22 +97,16 @@ class ReplyWriter:
                         "The model took too long to answer. The conversation is kept: send "
                         "another message to try again."
                     ) from None
-                raw += piece
-                current = clean_reply(
-                    raw, character_name=prompt.character_name, speakers=prompt.speakers
-                )
+                raw.append(piece)
+                cleaner.feed(piece)
+                current = cleaner.text()
                 if on_text is not None and current != shown and current:
                     shown = current
                     await on_text(current)
         finally:
             await stream.aclose()  # type: ignore[attr-defined]
-        truncated = await self._hit_token_limit(raw, params)
-        return clean_reply(
-            raw,
-            character_name=prompt.character_name,
-            speakers=prompt.speakers,
-            truncated=truncated,
-        )
+        truncated = not cleaner.cut and await self._hit_token_limit("".join(raw), params)
+        return cleaner.result(truncated=truncated)
 
     async def _hit_token_limit(self, raw: str, params: GenerationParams) -> bool:
         if not raw:
