@@ -23,6 +23,7 @@ from bot.inference.base import Capabilities, GenerationParams, UnsupportedSample
 from bot.inference.http_common import (
     NO_RETRY,
     HttpTimeouts,
+    ReplyLimit,
     RetryPolicy,
     bearer_headers,
     build_session,
@@ -32,6 +33,7 @@ from bot.inference.http_common import (
     not_answering_error,
     open_response,
     parse_json,
+    read_json,
     request_json,
     server_label,
     stream_with_retries,
@@ -260,7 +262,11 @@ class OpenAICompletionsBackend:
         url = join_url(self._base, "completions")
         async with aclosing(
             stream_with_retries(
-                lambda: self._attempt(session, url, payload), stop, self._retry, self._label
+                lambda: self._attempt(session, url, payload),
+                stop,
+                self._retry,
+                self._label,
+                ReplyLimit.for_tokens(params.max_new_tokens),
             )
         ) as pieces:
             async for piece in pieces:
@@ -307,13 +313,13 @@ class OpenAICompletionsBackend:
             ) as response:
                 if response.content_type == "application/json":
                     # The server ignored ``stream: true`` and sent the whole completion.
-                    reply = parse_json(await response.read(), self._label)
+                    reply = await read_json(response, self._label)
                     text, _ = self._choice_text(reply)
                     if text:
                         yield text
                     return
                 finished = False
-                async with aclosing(iter_sse(response)) as events:
+                async with aclosing(iter_sse(response, self._label)) as events:
                     async for event in events:
                         if event.data.strip() == "[DONE]":
                             return
@@ -373,7 +379,7 @@ class OpenAICompletionsBackend:
         if self._model is None:
             if not models:
                 raise BackendUnavailable(
-                    f"The model server at {self._label} serves no model. Load a model there "
+                    "The model server serves no model. Load a model there "
                     "or set the model name in the settings."
                 )
             self._model = models[0]["id"]
