@@ -555,3 +555,73 @@ async def test_cancelling_the_consumer_closes_the_connection(server: FakeServer)
         await asyncio.wait_for(server.disconnected.wait(), timeout=1.0)
     finally:
         await backend.close()
+
+
+# --- replies of any size ----------------------------------------------------------------------
+
+
+async def test_a_server_that_ignores_max_tokens_is_cut_at_the_token_budget(
+    server: FakeServer,
+) -> None:
+    models_route(server)
+
+    async def endless(request: web.Request, received: Received) -> web.StreamResponse:
+        return await endless_stream(request, lambda i: sse(chunk(f" w{i}")), interval=0.001)
+
+    completions(server, endless)
+    backend = await loaded(server)
+    try:
+        pieces = await collect(backend, max_new_tokens=20)
+        assert len(pieces) <= 20 + 8
+        await asyncio.wait_for(server.disconnected.wait(), 5)  # the request was closed
+    finally:
+        await backend.close()
+
+
+async def test_a_whole_reply_past_the_budget_is_cut_by_bytes(server: FakeServer) -> None:
+    models_route(server)
+    completions(server, status(200, chunk("word " * 40_000, "length")))  # 200 KB, not a stream
+    backend = await loaded(server)
+    try:
+        text = "".join(await collect(backend, max_new_tokens=100))
+        assert 0 < len(text.encode()) <= 100 * 16
+    finally:
+        await backend.close()
+
+
+async def test_a_huge_body_is_refused_without_reading_it_all(server: FakeServer) -> None:
+    models_route(server)
+
+    async def huge(request: web.Request, received: Received) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        block = b" " * (1024 * 1024)
+        for _ in range(200):  # 200 MB of whitespace, unless the client hangs up first
+            await response.write(block)
+        await response.write_eof()
+        return response
+
+    completions(server, huge)
+    backend = await loaded(server)
+    try:
+        with pytest.raises(InferenceError, match="could not read") as caught:
+            await asyncio.wait_for(collect(backend), 10)
+        assert "over" in caught.value.detail
+    finally:
+        await backend.close()
+
+
+async def test_a_stream_line_without_end_is_refused(server: FakeServer) -> None:
+    models_route(server)
+
+    async def no_breaks(request: web.Request, received: Received) -> web.StreamResponse:
+        return await stream_events(request, ["data: " + "x" * (1024 * 1024)] * 3)
+
+    completions(server, no_breaks)
+    backend = await loaded(server)
+    try:
+        with pytest.raises(InferenceError, match="could not read") as caught:
+            await collect(backend)
+        assert "too long" in caught.value.detail
+    finally:
+        await backend.close()
