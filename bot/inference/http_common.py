@@ -133,7 +133,9 @@ def with_detail(error: InferenceError, detail: str) -> InferenceError:
     channel. The error's ``user_message`` stays a short sentence without addresses or the
     server's own words (paths, hosts, even passwords have been seen in them)."""
     error.detail = redact(detail)  # type: ignore[attr-defined]
-    log.warning("%s [%s]", error.user_message, error.detail)  # type: ignore[attr-defined]
+    # INFO: a probe at start-up that finds no endpoint also lands here; a reply that fails
+    # is logged again at WARNING where it gives up (stream_with_retries).
+    log.info("%s [%s]", error.user_message, error.detail)  # type: ignore[attr-defined]
     return error
 
 
@@ -477,6 +479,9 @@ async def request_json(
                 retry.max_retries,
             )
             await asyncio.sleep(retry.delay(retries_done))
+        except InferenceError as error:
+            log.warning("Generation failed: %s", getattr(error, "detail", error))
+            raise
 
 
 # --- streaming --------------------------------------------------------------------------------
@@ -632,6 +637,7 @@ async def stream_with_retries(
             return
         except ServerError as error:
             if emitted or retries_done >= retry.max_retries:
+                log.warning("Generation failed: %s", getattr(error, "detail", error))
                 raise
             retries_done += 1
             log.warning(

@@ -40,7 +40,7 @@ from bot.inference.http_common import (
     translate_errors,
     unreadable_error,
 )
-from bot.inference.token_estimate import TokenCountCache, estimate_tokens
+from bot.inference.token_estimate import TokenCountCache, TokenEstimator
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +121,7 @@ class OpenAICompletionsBackend:
         self._tokenize_endpoint: _TokenizeEndpoint | None = None
         self._local_tokenizer: Any = None  # a ``tokenizers.Tokenizer`` when configured
         self._count_cache = TokenCountCache()
+        self._estimator = TokenEstimator()  # learns from the server's usage reports
         self._sampler_log = UnsupportedSamplerLog(self.name)
         self._count_failure_logged = False
 
@@ -198,7 +199,7 @@ class OpenAICompletionsBackend:
             return cached
         count = await self._exact_count(text)
         if count is None:  # not cached: the server may answer next time
-            return estimate_tokens(text)
+            return self._estimator.estimate(text)
         self._count_cache.put(text, count)
         return count
 
@@ -287,6 +288,9 @@ class OpenAICompletionsBackend:
             "repeat_penalty": params.repetition_penalty,  # llama.cpp server's name
             "stream": True,
         }
+        if not self.capabilities.exact_token_count:
+            # The server's count of the prompt teaches the estimate (OpenAI's API field).
+            body["stream_options"] = {"include_usage": True}
         if self._model:
             body["model"] = self._model
         stops = [s for s in dict.fromkeys(stop) if s]
@@ -314,6 +318,7 @@ class OpenAICompletionsBackend:
                 if response.content_type == "application/json":
                     # The server ignored ``stream: true`` and sent the whole completion.
                     reply = await read_json(response, self._label)
+                    self._learn(payload, reply)
                     text, _ = self._choice_text(reply)
                     if text:
                         yield text
@@ -323,12 +328,21 @@ class OpenAICompletionsBackend:
                     async for event in events:
                         if event.data.strip() == "[DONE]":
                             return
-                        text, done = self._choice_text(parse_json(event.data, self._label))
+                        reply = parse_json(event.data, self._label)
+                        self._learn(payload, reply)
+                        text, done = self._choice_text(reply)
                         finished = finished or done
                         if text:
                             yield text
                 if not finished:  # EOF without [DONE] or a finish_reason: cut short
                     raise unreadable_error(self._label, "the stream ended before the reply did")
+
+    def _learn(self, payload: dict[str, Any], reply: Any) -> None:
+        """Teach the estimate the server's count of the prompt, when it reports one."""
+        usage = reply.get("usage") if isinstance(reply, dict) else None
+        tokens = usage.get("prompt_tokens") if isinstance(usage, dict) else None
+        if isinstance(tokens, int) and not isinstance(tokens, bool) and tokens > 0:
+            self._estimator.observe(payload["prompt"], tokens)
 
     def _choice_text(self, chunk: Any) -> tuple[str, bool]:
         """(text, finished) from one completion chunk; raises for in-stream error objects."""

@@ -97,7 +97,7 @@ def test_members_read_a_short_sentence_and_the_log_gets_the_redacted_detail(
         '{"error": {"message": "failed to load /srv/models/secret.gguf from '
         'http://admin:hunter2@10.0.0.7:9000/v1 (api_key=sk-abc123)"}}'
     )
-    with caplog.at_level(logging.WARNING, logger="bot.inference.http_common"):
+    with caplog.at_level(logging.INFO, logger="bot.inference.http_common"):
         error = error_for_status(500, body, "http://10.0.0.7:9000")
     shown = error.user_message
     for leak in ("/srv/models", "10.0.0.7", "hunter2", "admin", "sk-abc123", "http"):

@@ -160,6 +160,7 @@ async def test_request_fields_and_sampler_mapping(server: FakeServer) -> None:
         "mirostat_tau": 4.0,
         "mirostat_eta": 0.2,
         "stream": True,
+        "stream_options": {"include_usage": True},  # no tokenize endpoint: the count teaches
     }
 
 
@@ -623,5 +624,26 @@ async def test_a_stream_line_without_end_is_refused(server: FakeServer) -> None:
         with pytest.raises(InferenceError, match="could not read") as caught:
             await collect(backend)
         assert "too long" in caught.value.detail
+    finally:
+        await backend.close()
+
+
+async def test_the_estimate_learns_from_the_servers_prompt_count(server: FakeServer) -> None:
+    models_route(server)  # and no tokenize endpoint: the backend estimates
+    prompt = "Aria: Hi!\nYou: Hello\nAria:"
+    usage = {"prompt_tokens": 12, "completion_tokens": 1, "total_tokens": 13}
+    completions(server, [sse(chunk("Hey", "stop")), sse({"choices": [], "usage": usage})])
+    backend = await loaded(server)
+    try:
+        text = "Aria smiles and waves at you from across the quiet room. " * 4
+        before = await backend.count_tokens(text)
+        assert before == estimate_tokens(text)  # nothing learned yet: the strict bound
+        await collect(backend)
+        sent = server.paths("/v1/completions")[0].body
+        assert sent["stream_options"] == {"include_usage": True}
+        assert sent["prompt"] == prompt
+        after = await backend.count_tokens(text)
+        assert after < before
+        assert await backend.count_tokens(prompt) >= 12  # never under the server's own count
     finally:
         await backend.close()
