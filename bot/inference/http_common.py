@@ -479,9 +479,6 @@ async def request_json(
                 retry.max_retries,
             )
             await asyncio.sleep(retry.delay(retries_done))
-        except InferenceError as error:
-            log.warning("Generation failed: %s", getattr(error, "detail", error))
-            raise
 
 
 # --- streaming --------------------------------------------------------------------------------
@@ -648,3 +645,6 @@ async def stream_with_retries(
                 retry.max_retries,
             )
             await asyncio.sleep(retry.delay(retries_done))
+        except InferenceError as error:
+            log.warning("Generation failed: %s", getattr(error, "detail", error))
+            raise

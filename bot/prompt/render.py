@@ -98,6 +98,14 @@ class PromptRenderer:
         self._format = formatter_for(prompt_format)
         self._counter = counter
         self._context_length = context_length
+        self._longest: int | None = None  # set when a server refused a prompt as too long
+
+    def make_room(self, refused_tokens: int) -> None:
+        """A server refused a prompt of ``refused_tokens`` (as counted here) as too long: the
+        counts run short on this server's text, so prompts stay a quarter shorter from now on
+        (never under a quarter of the context)."""
+        shorter = max(self._context_length // 4, refused_tokens * 3 // 4)
+        self._longest = shorter if self._longest is None else min(self._longest, shorter)
 
     async def render(
         self,
@@ -164,6 +172,8 @@ class PromptRenderer:
         turn_costs = costs[n_examples : n_examples + n_lines]
         lore_costs = costs[n_examples + n_lines :]
         available = self._context_length - reply_tokens - SAFETY_MARGIN
+        if self._longest is not None:
+            available = min(available, self._longest)
         always = character.example_mode is ExampleMode.ALWAYS
 
         window = fit_window(

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from bot.errors import GenerationTimeout, InferenceError
 from bot.inference.base import Backend, GenerationParams, open_stream
+from bot.inference.http_common import PromptTooLong
 from bot.prompt.cleaning import ReplyCleaner
 from bot.prompt.render import RenderedPrompt
 from bot.values import StoredMessage
@@ -18,6 +19,7 @@ from bot.values import StoredMessage
 log = logging.getLogger(__name__)
 
 OnText = Callable[[str], Awaitable[None]]
+Rerender = Callable[[], Awaitable[RenderedPrompt]]
 EMPTY_REPLY_RETRIES = 1
 
 
@@ -31,9 +33,16 @@ class Reply:
 class ReplyWriter:
     """Turns a rendered prompt into cleaned text from the backend."""
 
-    def __init__(self, backend: Backend, *, reply_timeout: float = 300.0) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        reply_timeout: float = 300.0,
+        on_overflow: Callable[[int], None] | None = None,
+    ) -> None:
         self.backend = backend
         self._reply_timeout = reply_timeout
+        self._on_overflow = on_overflow  # the renderer keeps more room from now on
 
     async def write(
         self,
@@ -41,11 +50,28 @@ class ReplyWriter:
         prompt: RenderedPrompt,
         params: GenerationParams,
         on_text: OnText | None,
+        rerender: Rerender | None = None,
     ) -> str:
-        """The cleaned reply; an empty one is tried again once with another seed."""
+        """The cleaned reply; an empty one is tried again once with another seed.
+
+        When the server says the prompt does not fit its context (the estimate was short),
+        the renderer makes more room and ``rerender`` renders the prompt again: tried once."""
         log.debug("Prompt for session %d:\n%s", session_id, prompt.text)
         for attempt in range(EMPTY_REPLY_RETRIES + 1):
-            text = await self._stream_clean(session_id, prompt, params, on_text)
+            try:
+                text = await self._stream_clean(session_id, prompt, params, on_text)
+            except PromptTooLong:
+                if rerender is None or self._on_overflow is None:
+                    raise
+                log.warning(
+                    "The server found the prompt of session %d (%d tokens counted) too long; "
+                    "trimming and trying again",
+                    session_id,
+                    prompt.token_count,
+                )
+                self._on_overflow(prompt.token_count)
+                prompt, rerender = await rerender(), None
+                text = await self._stream_clean(session_id, prompt, params, on_text)
             if text:
                 return text
             log.info("Empty reply in session %d (attempt %d)", session_id, attempt + 1)
