@@ -12,7 +12,7 @@ from bot.prompt.examples import split_example_blocks
 from bot.prompt.formats import ORIGINAL, MetharmeFormat, PromptFormatter, PygmalionFormat, Sheet
 from bot.prompt.sanitize import defuse_tokens, names_pattern, neutralize, speaker_name
 from bot.prompt.tokens import TokenCounter
-from bot.settings import PromptFormat
+from bot.settings import PromptFormat, UserLabel
 from bot.values import ExampleMode, Role, Turn
 
 # Tokens reserved beyond the reply budget: piecewise counts can differ from the whole by a few.
@@ -20,6 +20,7 @@ SAFETY_MARGIN = 8
 MAX_STOP_SPEAKERS = 24
 MAX_REFITS = 8
 END_OF_TEXT = ("</s>", "<|endoftext|>")
+YOU = "You"  # the member, as seeds 000-002 write them
 
 
 def formatter_for(prompt_format: PromptFormat) -> PromptFormatter:
@@ -93,8 +94,10 @@ class PromptRenderer:
         counter: TokenCounter,
         *,
         context_length: int,
+        user_label: UserLabel = UserLabel.NAMES,
     ) -> None:
         self.prompt_format = prompt_format
+        self._user_label = user_label
         self._format = formatter_for(prompt_format)
         self._counter = counter
         self._context_length = context_length
@@ -136,6 +139,14 @@ class PromptRenderer:
         the whole session, so the prompt's start stays the same while people take turns.
         """
         char = speaker_name(character.name)
+        if self._alone_with(history, user_name, reply_as, definition_user, people):
+            user_name = definition_user = YOU
+            history = [
+                replace(turn, speaker=YOU) if turn.role is Role.HUMAN else turn for turn in history
+            ]
+            if reply_as:
+                reply_as = YOU
+            people = [(YOU, description) for _, description in people]
         user = speaker_name(user_name, character_name=char)
         writer = speaker_name(reply_as, character_name=char) if reply_as else char
         card_user = speaker_name(definition_user or user_name, character_name=char)
@@ -225,6 +236,23 @@ class PromptRenderer:
             token_count=exact,
             lore_included=window.lore,
         )
+
+    def _alone_with(
+        self,
+        history: Sequence[Turn],
+        user_name: str,
+        reply_as: str | None,
+        definition_user: str | None,
+        people: Sequence[tuple[str, str]],
+    ) -> bool:
+        """With ``USER_LABEL=you``: whether one member talks with the character alone, so
+        that they can be ``You`` as in the model cards (several people need their names)."""
+        if self._user_label is not UserLabel.YOU:
+            return False
+        members = {turn.speaker for turn in history if turn.role is Role.HUMAN}
+        members |= {name for name in (user_name, reply_as, definition_user) if name}
+        members |= {name for name, _ in people}
+        return len(members) <= 1
 
     def _parts(
         self,

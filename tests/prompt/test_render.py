@@ -8,7 +8,7 @@ import pytest
 
 from bot.prompt.render import CharacterPrompt, PromptRenderer, stop_sequences
 from bot.prompt.tokens import TokenCounter
-from bot.settings import PromptFormat
+from bot.settings import PromptFormat, UserLabel
 from bot.values import Role, Turn
 from tests.support.recording_backend import RecordingBackend
 
@@ -149,3 +149,43 @@ async def test_multiline_messages_keep_their_lines_when_harmless() -> None:
     text = "*waves*\n\nHow are you today, friend?"
     prompt = await renderer().render(AQUA, [human("Al", text)], user_name="Al", reply_tokens=50)
     assert "Al: *waves*\n\nHow are you today, friend?\n" in prompt.text
+
+
+async def test_user_label_you_writes_a_lone_member_as_the_seeds_do() -> None:
+    you = PromptRenderer(
+        PromptFormat.PYGMALION,
+        TokenCounter(RecordingBackend()),
+        context_length=2048,
+        user_label=UserLabel.YOU,
+    )
+    bare = CharacterPrompt(
+        name="Assistant",
+        persona="Assistant is a highly intelligent language model trained to comply with user "
+        "requests.",
+    )
+    history = [
+        Turn("Assistant", "Hello! How may I help you today?", Role.CHARACTER),
+        human("Al", "What is Zork?"),
+    ]
+    prompt = await you.render(bare, history, user_name="Al", reply_tokens=50)
+    assert prompt.text == (  # seed 001's concrete example, line for line
+        "Assistant's Persona: Assistant is a highly intelligent language model trained to "
+        "comply with user requests.\n"
+        "<START>\n"
+        "Assistant: Hello! How may I help you today?\n"
+        "You: What is Zork?\n"
+        "Assistant:"
+    )
+    assert "\nYou:" in prompt.stop
+
+
+async def test_user_label_you_keeps_names_when_several_people_talk() -> None:
+    you = PromptRenderer(
+        PromptFormat.PYGMALION,
+        TokenCounter(RecordingBackend()),
+        context_length=2048,
+        user_label=UserLabel.YOU,
+    )
+    history = [human("Alice", "one"), human("Bob", "two")]
+    prompt = await you.render(AQUA, history, user_name="Bob", reply_tokens=100)
+    assert "Alice: one\nBob: two\nAqua:" in prompt.text and "You:" not in prompt.text
