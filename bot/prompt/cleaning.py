@@ -44,6 +44,7 @@ class ReplyCleaner:
         self._other = _label("|".join(others))
         self._head = max(len(name) for name in [character_name, *speakers, "You"]) + _LABEL_SLACK
         self._lines: list[str] = []  # finished lines, cleaned
+        self._done = ""  # the finished lines joined: read at every piece, so kept joined
         self._line: list[str] = []  # the raw pieces of the line being written
         self._line_length = 0
         self._start: int | None = None  # where the line's words begin (after an own label)
@@ -63,8 +64,9 @@ class ReplyCleaner:
     def text(self) -> str:
         """The cleaned reply so far (it may still lose its last line to a label)."""
         current = self._visible_line() if self._line and not self.cut else None
-        lines = self._lines if current is None else [*self._lines, current]
-        return "\n".join(lines).strip()
+        if current is None:
+            return self._done.strip()
+        return (f"{self._done}\n{current}" if self._lines else current).strip()
 
     def result(self, *, truncated: bool = False) -> str:
         """The cleaned reply once the output has ended.
@@ -135,6 +137,7 @@ class ReplyCleaner:
             return
         if start > 0 and not line[start:].strip():
             return  # only the character's own label: the words follow on the next line
+        self._done = f"{self._done}\n{line[start:]}" if self._lines else line[start:]
         self._lines.append(line[start:])
 
 

@@ -21,6 +21,10 @@ log = logging.getLogger(__name__)
 OnText = Callable[[str], Awaitable[None]]
 Rerender = Callable[[], Awaitable[RenderedPrompt]]
 EMPTY_REPLY_RETRIES = 1
+# Past this length the text shown while streaming is updated at most every UPDATE_SECONDS
+# (Discord shows an edit about once a second anyway), so a long reply costs linear time.
+SHOW_EVERY_PIECE_UP_TO = 4096
+UPDATE_SECONDS = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +108,7 @@ class ReplyWriter:
         on_text: OnText | None,
     ) -> str:
         raw: list[str] = []
-        shown = ""
+        shown, shown_at = "", 0.0
         cleaner = ReplyCleaner(character_name=prompt.character_name, speakers=prompt.speakers)
         stream = open_stream(
             self.backend, prompt.text, params, prompt.stop, conversation=f"session:{session_id}"
@@ -125,10 +129,17 @@ class ReplyWriter:
                     ) from None
                 raw.append(piece)
                 cleaner.feed(piece)
+                if on_text is None:
+                    continue
+                now = time.monotonic()
+                if len(shown) > SHOW_EVERY_PIECE_UP_TO and now - shown_at < UPDATE_SECONDS:
+                    continue
                 current = cleaner.text()
-                if on_text is not None and current != shown and current:
-                    shown = current
+                if current != shown and current:
+                    shown, shown_at = current, now
                     await on_text(current)
+            if on_text is not None and (current := cleaner.text()) and current != shown:
+                await on_text(current)  # the last pieces, when they came faster than updates
         finally:
             await stream.aclose()  # type: ignore[attr-defined]
         truncated = not cleaner.cut and await self._hit_token_limit("".join(raw), params)
