@@ -79,7 +79,8 @@ def check_not_lookalike(name: str, taken: list[str], *, own: str | None = None) 
     letters in another case or script, or with invisible characters)."""
     mine = skeleton(name)
     for other in taken:
-        if other != own and skeleton(other) == mine:
+        # The same name in another case is the store's to refuse, with its own message.
+        if other != own and other.casefold() != name.casefold() and skeleton(other) == mine:
             raise AlreadyExists(
                 f"There is already a character named {other!r} here, and {name!r} looks the "
                 "same. Choose a name people can tell apart."

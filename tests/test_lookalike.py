@@ -55,9 +55,11 @@ def test_a_persona_name_cannot_hide_a_colon_or_be_invisible() -> None:
 async def test_a_server_cannot_hold_two_characters_that_look_alike(database: Database) -> None:
     service = CharacterService(database)
     aqua = await service.create(1, 10, CharacterDraft(name="Aqua", persona="Goddess."))
-    for name in ("\u0410qua", "Aqu\u0430\u200b", "AQUA"):
+    for name in ("\u0410qua", "Aqu\u0430\u200b", "\u0391QUA"):
         with pytest.raises(AlreadyExists, match="looks the same"):
             await service.create(1, 10, CharacterDraft(name=name, persona="Impostor."))
+    with pytest.raises(AlreadyExists):  # the same name in another case: the store says so
+        await service.create(1, 10, CharacterDraft(name="AQUA", persona="Impostor."))
     other_server = await service.create(2, 10, CharacterDraft(name="\u0410qua", persona="Fine."))
     assert other_server.name == "\u0410qua"
     darkness = await service.create(1, 10, CharacterDraft(name="Darkness", persona="Knight."))
