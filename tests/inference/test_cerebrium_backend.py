@@ -296,3 +296,13 @@ async def test_refused_connection() -> None:
             await generate_text(backend, PROMPT, GenerationParams(), STOPS)
     finally:
         await backend.close()
+
+
+async def test_a_reply_past_the_token_budget_is_cut_by_bytes(server: FakeServer) -> None:
+    predict(server, (200, reply([PROMPT + " Sure." * 40_000])))  # 240 KB, max_length ignored
+    backend = await loaded(server)
+    try:
+        text = await generate_text(backend, PROMPT, GenerationParams(max_new_tokens=50), STOPS)
+        assert text.startswith(" Sure.") and len(text.encode()) <= max(1024, 50 * 16)
+    finally:
+        await backend.close()
