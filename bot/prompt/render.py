@@ -124,6 +124,7 @@ class PromptRenderer:
         people: Sequence[tuple[str, str]] = (),
         reply_as: str | None = None,
         definition_user: str | None = None,
+        cast: Sequence[str] = (),
     ) -> RenderedPrompt:
         """Render the prompt for the character's next reply to ``history`` (oldest first).
 
@@ -137,6 +138,7 @@ class PromptRenderer:
         definition, examples and lore, which open the prompt, and ``user_name`` in the author's
         note and post-history instructions, which close it: a group scene passes one name for
         the whole session, so the prompt's start stays the same while people take turns.
+        ``cast``: the other characters of a group scene, whose names members cannot pass for.
         """
         char = speaker_name(character.name)
         if self._alone_with(history, user_name, reply_as, definition_user, people):
@@ -150,8 +152,11 @@ class PromptRenderer:
         user = speaker_name(user_name, character_name=char)
         writer = speaker_name(reply_as, character_name=char) if reply_as else char
         card_user = speaker_name(definition_user or user_name, character_name=char)
+        cast_names = tuple(speaker_name(name) for name in cast)
         names = [
-            char if turn.role is Role.CHARACTER else speaker_name(turn.speaker, character_name=char)
+            char
+            if turn.role is Role.CHARACTER
+            else speaker_name(turn.speaker, character_name=char, cast=cast_names)
             for turn in history
         ]
         scanned = [f"{name}: {turn.text}" for turn, name in zip(history, names, strict=True)]

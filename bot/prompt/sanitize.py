@@ -76,18 +76,22 @@ def neutralize(text: str, names: re.Pattern[str] | None = None) -> str:
 
 
 @lru_cache(maxsize=LINES_REMEMBERED)
-def speaker_name(raw: str, *, character_name: str | None = None) -> str:
+def speaker_name(raw: str, *, character_name: str | None = None, cast: tuple[str, ...] = ()) -> str:
     """A display name made safe to stand before a colon at the start of a prompt line.
 
     A person whose display name looks like the character's (the same letters in another case
     or script, with invisible characters) is told apart, so their lines never pass for the
-    character's own; so is one named like a word that opens ordinary lines (``Note``).
+    character's own; so is one named like a word that opens ordinary lines (``Note``). In a
+    group scene ``cast`` names the other characters: a name exactly one of theirs is that
+    character's line, a name that only looks like one is a member's, and told apart too.
     """
     name = _FORMAT_TOKENS.sub(_defuse_token, visible_name(raw))
     name = _COLON.sub(" ", _CONTROL.sub(" ", name))
     name = " ".join(name.split())[:MAX_SPEAKER_NAME].strip() or "Someone"
-    if character_name is not None and (
-        skeleton(name) == skeleton(character_name) or name.casefold() in LABEL_WORDS
-    ):
+    if character_name is None or name in cast:
+        return name
+    look = skeleton(name)
+    protected = (character_name, *cast)
+    if name.casefold() in LABEL_WORDS or any(look == skeleton(other) for other in protected):
         name = f"{name} (user)"
     return name
