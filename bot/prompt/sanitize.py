@@ -26,7 +26,8 @@ _FORMAT_TOKENS = re.compile(
 # A line that could pass for a dialogue turn: one with a colon (or anything that looks like
 # one) anywhere, since a long name or padding also makes a label. Joining such a line to the
 # previous one costs nothing but a line break, so the test is deliberately broad.
-_SPEAKER_PREFIX = re.compile(rf"\n[ \t]*(?=[^\n]*[{COLONS}])")
+# Blank lines before such a line go with it, so one pass joins them all (not one per pass).
+_SPEAKER_PREFIX = re.compile(rf"\n(?:[ \t]*\n)*[ \t]*(?=[^\n]*[{COLONS}])")
 _COLON = re.compile(rf"[{COLONS}]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u2028\u2029\u0085]")
 # Words people write before a colon inside a reply ("Note: the door is locked"). A member
