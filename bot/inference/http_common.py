@@ -27,7 +27,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 from yarl import URL
@@ -116,6 +116,7 @@ def join_url(base: str, path: str) -> str:
     return f"{base.rstrip('/')}/{path.lstrip('/')}"
 
 
+_Error = TypeVar("_Error", bound=InferenceError)
 _URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]+@")
 _SECRET_FIELD = re.compile(
     r"(?i)\b(bearer\s+|(?:api[_-]?key|token|secret|password|passwd|auth)[\"']?\s*[=:]\s*[\"']?)"
@@ -128,19 +129,19 @@ def redact(text: str) -> str:
     return _SECRET_FIELD.sub(r"\1***", _URL_PASSWORD.sub(r"\1***@", text))
 
 
-def with_detail(error: InferenceError, detail: str) -> InferenceError:
+def with_detail(error: _Error, detail: str) -> _Error:
     """Attach what went wrong, for the operator: logged (redacted) once, never shown in a
     channel. The error's ``user_message`` stays a short sentence without addresses or the
     server's own words (paths, hosts, even passwords have been seen in them)."""
-    error.detail = redact(detail)  # type: ignore[attr-defined]
+    error.detail = redact(detail)
     # INFO: a probe at start-up that finds no endpoint also lands here; a reply that fails
     # is logged again at WARNING where it gives up (stream_with_retries).
-    log.info("%s [%s]", error.user_message, error.detail)  # type: ignore[attr-defined]
+    log.info("%s [%s]", error.user_message, error.detail)
     return error
 
 
 def unreachable_error(label: str) -> BackendUnavailable:
-    return with_detail(  # type: ignore[return-value]
+    return with_detail(
         BackendUnavailable(
             "The model server is not reachable. Check that it is running and that the address "
             "in the settings is right."
@@ -151,7 +152,7 @@ def unreachable_error(label: str) -> BackendUnavailable:
 
 def not_answering_error(label: str) -> BackendUnavailable:
     """A server that accepted the connection but did not answer a quick check in time."""
-    return with_detail(  # type: ignore[return-value]
+    return with_detail(
         BackendUnavailable(
             "The model server did not answer in time. Check that it is running and not overloaded."
         ),
@@ -177,7 +178,7 @@ def timeout_error(label: str, seconds: float, *, silence: bool = False) -> Gener
             f"The model server did not finish within {seconds:g} seconds, so Galatea gave up "
             "on this reply. Try again, or ask for a shorter reply."
         )
-    return with_detail(error, f"timeout at {label}")  # type: ignore[return-value]
+    return with_detail(error, f"timeout at {label}")
 
 
 def extract_server_message(body: str) -> str:
@@ -634,7 +635,7 @@ async def stream_with_retries(
             return
         except ServerError as error:
             if emitted or retries_done >= retry.max_retries:
-                log.warning("Generation failed: %s", getattr(error, "detail", error))
+                log.warning("Generation failed: %s", error.detail or error)
                 raise
             retries_done += 1
             log.warning(
@@ -646,5 +647,5 @@ async def stream_with_retries(
             )
             await asyncio.sleep(retry.delay(retries_done))
         except InferenceError as error:
-            log.warning("Generation failed: %s", getattr(error, "detail", error))
+            log.warning("Generation failed: %s", error.detail or error)
             raise
