@@ -148,7 +148,10 @@ def assemble(settings: Settings, database: Database, backend: Backend) -> Core:
     """Wire the parts; the backend may still be loading."""
     counter = TokenCounter(backend)
     renderer = PromptRenderer(
-        settings.prompt_format, counter, context_length=backend.context_length
+        settings.prompt_format,
+        counter,
+        context_length=backend.context_length,
+        user_label=settings.USER_LABEL,
     )
     engine = SessionEngine(
         database,

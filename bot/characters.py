@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import unicodedata
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -18,6 +17,7 @@ from bot.character_cards import (
 )
 from bot.errors import AlreadyExists, InvalidInput, NotFound, shown
 from bot.images import normalize_avatar
+from bot.lookalike import skeleton, visible_name
 from bot.lore.entry_ids import for_sillytavern
 from bot.policy import Caller, check_can_change_character
 from bot.store import Database
@@ -68,7 +68,8 @@ class CharacterDraft:
 
 def clean_name(raw: str) -> str:
     """Validate and normalise a character name, or say what is wrong with it."""
-    name = " ".join(unicodedata.normalize("NFKC", raw).split())
+    # Invisible and bidi-control characters go: a name is what people see of it.
+    name = visible_name(raw)
     if not name:
         raise InvalidInput("A character needs a name.")
     if len(name) > MAX_NAME:
@@ -78,6 +79,19 @@ def clean_name(raw: str) -> str:
             "Character names cannot contain `:`, `@`, `#`, `<`, `>`, backslashes or backticks."
         )
     return name
+
+
+def check_not_lookalike(name: str, taken: list[str], *, own: str | None = None) -> None:
+    """Refuse ``name`` when it looks like another character's name in the server (the same
+    letters in another case or script, or with invisible characters)."""
+    mine = skeleton(name)
+    for other in taken:
+        # The same name in another case is the store's to refuse, with its own message.
+        if other != own and other.casefold() != name.casefold() and skeleton(other) == mine:
+            raise AlreadyExists(
+                f"There is already a character named {other!r} here, and {name!r} looks the "
+                "same. Choose a name people can tell apart."
+            )
 
 
 def validate(draft: CharacterDraft, *, persona_required: bool = True) -> CharacterDraft:
@@ -152,6 +166,7 @@ class CharacterService:
     ) -> Character:
         clean = validate(draft)
         async with self._db.write() as uow:
+            check_not_lookalike(clean.name, await uow.characters.names(guild_id))
             return await uow.characters.create(
                 guild_id=guild_id,
                 owner_id=owner_id,
@@ -210,6 +225,7 @@ class CharacterService:
             )
         try:
             async with self._db.write() as uow:
+                check_not_lookalike(clean.name, await uow.characters.names(guild_id))
                 character = await uow.characters.create(
                     guild_id=guild_id,
                     owner_id=owner_id,
@@ -341,6 +357,8 @@ class CharacterService:
             check_can_change_character(current, caller)
             # A character imported without a persona (a lorebook-only card) may stay so.
             clean = validate(draft, persona_required=bool(current.persona))
+            taken = await uow.characters.names(current.guild_id)
+            check_not_lookalike(clean.name, taken, own=current.name)
             changes = _fields(clean)
             if avatar_png is not None:
                 changes["avatar_png"] = avatar_png

@@ -48,6 +48,9 @@ class ConfigError(GalateaError):
 class InferenceError(GalateaError):
     """The model could not produce a reply."""
 
+    # What the operator needs (the server's own message, its address): logged, never shown.
+    detail: str = ""
+
 
 class BackendUnavailable(InferenceError):
     """The backend refused, is unreachable, or failed to load."""

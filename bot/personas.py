@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 
 from bot.errors import InvalidInput
+from bot.lookalike import COLONS, visible_name
 from bot.memo import ExpiringMemo
 from bot.store import Database
 from bot.values import Persona
@@ -16,8 +17,8 @@ MAX_PERSONA_NAME = 40  # what a prompt keeps of a speaker's name
 
 
 def clean_persona_name(raw: str) -> str:
-    name = " ".join(raw.split())
-    if not 1 <= len(name) <= MAX_PERSONA_NAME or ":" in name:
+    name = visible_name(raw)  # invisible and bidi-control characters cannot be told apart
+    if not 1 <= len(name) <= MAX_PERSONA_NAME or any(colon in name for colon in COLONS):
         raise InvalidInput(
             f"A persona's name must be 1 to {MAX_PERSONA_NAME} characters, without a colon."
         )

@@ -24,6 +24,14 @@ class PromptFormat(StrEnum):
     METHARME = "metharme"
 
 
+class UserLabel(StrEnum):
+    """How a prompt labels the member's lines: by name, or ``You:`` as the model cards write
+    it (only where one person talks: a single-player channel, the console)."""
+
+    NAMES = "names"
+    YOU = "you"
+
+
 class BackendKind(StrEnum):
     CTRANSFORMERS = "ctransformers"
     LLAMA_CPP = "llama-cpp"
@@ -96,6 +104,7 @@ class Settings(BaseSettings):
     CONTEXT_LENGTH: Annotated[int, Field(ge=256, le=131072)] = 2048
     THREADS: Annotated[int, Field(ge=0, le=512)] = 0
     PROMPT_FORMAT: PromptFormat | None = None
+    USER_LABEL: UserLabel = UserLabel.NAMES
     MODEL_INSTANCES: Annotated[int, Field(ge=1, le=16)] = 1
     STATE_CACHE_MB: Annotated[int, Field(ge=0, le=262144)] = 1024
 

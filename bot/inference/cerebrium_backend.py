@@ -25,14 +25,16 @@ from bot.errors import BackendUnavailable, InferenceError
 from bot.inference.base import Capabilities, GenerationParams, UnsupportedSamplerLog
 from bot.inference.http_common import (
     HttpTimeouts,
+    ReplyLimit,
     RetryPolicy,
     build_session,
     open_response,
-    parse_json,
+    read_json,
     server_label,
     stream_with_retries,
     translate_errors,
     unreadable_error,
+    with_detail,
 )
 from bot.inference.token_estimate import estimate_tokens
 
@@ -203,7 +205,10 @@ class CerebriumBackend:
         log.debug("Cerebrium request to %s, prompt: %r", self._label, prompt)
         payload = self.predict_payload(prompt, params, stop)
         attempt = partial(self._attempt, session, prompt, payload)
-        async with aclosing(stream_with_retries(attempt, stop, self._retry, self._label)) as pieces:
+        limit = ReplyLimit.for_tokens(params.max_new_tokens)
+        async with aclosing(
+            stream_with_retries(attempt, stop, self._retry, self._label, limit)
+        ) as pieces:
             async for piece in pieces:
                 yield piece
 
@@ -214,13 +219,14 @@ class CerebriumBackend:
             async with open_response(
                 session, "POST", self._url, label=self._label, json_body=payload
             ) as response:
-                reply = parse_json(await response.read(), self._label)
+                reply = await read_json(response, self._label)
         text = _result_text(reply)
         if text is None:
             message = reply.get("message") if isinstance(reply, dict) else None
             if isinstance(message, str) and message:
-                raise InferenceError(
-                    f"The Cerebrium endpoint at {self._label} returned no text: {message[:200]}"
+                raise with_detail(
+                    InferenceError("The Cerebrium endpoint returned no text. Try again."),
+                    f"{self._label}: {message[:200]}",
                 )
             raise unreadable_error(self._label, "the reply had no result")
         completion = strip_prompt_echo(prompt, text)

@@ -25,6 +25,7 @@ from bot.inference.base import Capabilities, GenerationParams, UnsupportedSample
 from bot.inference.http_common import (
     NO_RETRY,
     HttpTimeouts,
+    ReplyLimit,
     RetryPolicy,
     bearer_headers,
     build_session,
@@ -33,6 +34,7 @@ from bot.inference.http_common import (
     not_answering_error,
     open_response,
     parse_json,
+    read_json,
     request_json,
     server_label,
     stream_with_retries,
@@ -269,7 +271,10 @@ class KoboldBackend:
         else:
             url = join_url(self._base, "api/v1/generate")
             attempt = partial(self._attempt_whole, session, url, payload)
-        async with aclosing(stream_with_retries(attempt, stop, self._retry, self._label)) as pieces:
+        limit = ReplyLimit.for_tokens(params.max_new_tokens)
+        async with aclosing(
+            stream_with_retries(attempt, stop, self._retry, self._label, limit)
+        ) as pieces:
             async for piece in pieces:
                 yield piece
 
@@ -285,7 +290,7 @@ class KoboldBackend:
                 ) as response:
                     started = True
                     saw_finish_field = finished = False
-                    async with aclosing(iter_sse(response)) as events:
+                    async with aclosing(iter_sse(response, self._label)) as events:
                         async for event in events:
                             if event.event != "message":
                                 continue
@@ -314,7 +319,7 @@ class KoboldBackend:
             async with open_response(
                 session, "POST", url, label=self._label, json_body=payload
             ) as response:
-                reply = parse_json(await response.read(), self._label)
+                reply = await read_json(response, self._label)
         results = reply.get("results") if isinstance(reply, dict) else None
         first = results[0] if isinstance(results, list) and results else None
         text = first.get("text") if isinstance(first, dict) else None

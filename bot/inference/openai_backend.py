@@ -23,6 +23,7 @@ from bot.inference.base import Capabilities, GenerationParams, UnsupportedSample
 from bot.inference.http_common import (
     NO_RETRY,
     HttpTimeouts,
+    ReplyLimit,
     RetryPolicy,
     bearer_headers,
     build_session,
@@ -32,13 +33,14 @@ from bot.inference.http_common import (
     not_answering_error,
     open_response,
     parse_json,
+    read_json,
     request_json,
     server_label,
     stream_with_retries,
     translate_errors,
     unreadable_error,
 )
-from bot.inference.token_estimate import TokenCountCache, estimate_tokens
+from bot.inference.token_estimate import TokenCountCache, TokenEstimator
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +121,7 @@ class OpenAICompletionsBackend:
         self._tokenize_endpoint: _TokenizeEndpoint | None = None
         self._local_tokenizer: Any = None  # a ``tokenizers.Tokenizer`` when configured
         self._count_cache = TokenCountCache()
+        self._estimator = TokenEstimator()  # learns from the server's usage reports
         self._sampler_log = UnsupportedSamplerLog(self.name)
         self._count_failure_logged = False
 
@@ -196,7 +199,7 @@ class OpenAICompletionsBackend:
             return cached
         count = await self._exact_count(text)
         if count is None:  # not cached: the server may answer next time
-            return estimate_tokens(text)
+            return self._estimator.estimate(text)
         self._count_cache.put(text, count)
         return count
 
@@ -260,7 +263,11 @@ class OpenAICompletionsBackend:
         url = join_url(self._base, "completions")
         async with aclosing(
             stream_with_retries(
-                lambda: self._attempt(session, url, payload), stop, self._retry, self._label
+                lambda: self._attempt(session, url, payload),
+                stop,
+                self._retry,
+                self._label,
+                ReplyLimit.for_tokens(params.max_new_tokens),
             )
         ) as pieces:
             async for piece in pieces:
@@ -281,6 +288,9 @@ class OpenAICompletionsBackend:
             "repeat_penalty": params.repetition_penalty,  # llama.cpp server's name
             "stream": True,
         }
+        if not self.capabilities.exact_token_count:
+            # The server's count of the prompt teaches the estimate (OpenAI's API field).
+            body["stream_options"] = {"include_usage": True}
         if self._model:
             body["model"] = self._model
         stops = [s for s in dict.fromkeys(stop) if s]
@@ -307,22 +317,32 @@ class OpenAICompletionsBackend:
             ) as response:
                 if response.content_type == "application/json":
                     # The server ignored ``stream: true`` and sent the whole completion.
-                    reply = parse_json(await response.read(), self._label)
+                    reply = await read_json(response, self._label)
+                    self._learn(payload, reply)
                     text, _ = self._choice_text(reply)
                     if text:
                         yield text
                     return
                 finished = False
-                async with aclosing(iter_sse(response)) as events:
+                async with aclosing(iter_sse(response, self._label)) as events:
                     async for event in events:
                         if event.data.strip() == "[DONE]":
                             return
-                        text, done = self._choice_text(parse_json(event.data, self._label))
+                        reply = parse_json(event.data, self._label)
+                        self._learn(payload, reply)
+                        text, done = self._choice_text(reply)
                         finished = finished or done
                         if text:
                             yield text
                 if not finished:  # EOF without [DONE] or a finish_reason: cut short
                     raise unreadable_error(self._label, "the stream ended before the reply did")
+
+    def _learn(self, payload: dict[str, Any], reply: Any) -> None:
+        """Teach the estimate the server's count of the prompt, when it reports one."""
+        usage = reply.get("usage") if isinstance(reply, dict) else None
+        tokens = usage.get("prompt_tokens") if isinstance(usage, dict) else None
+        if isinstance(tokens, int) and not isinstance(tokens, bool) and tokens > 0:
+            self._estimator.observe(payload["prompt"], tokens)
 
     def _choice_text(self, chunk: Any) -> tuple[str, bool]:
         """(text, finished) from one completion chunk; raises for in-stream error objects."""
@@ -373,7 +393,7 @@ class OpenAICompletionsBackend:
         if self._model is None:
             if not models:
                 raise BackendUnavailable(
-                    f"The model server at {self._label} serves no model. Load a model there "
+                    "The model server serves no model. Load a model there "
                     "or set the model name in the settings."
                 )
             self._model = models[0]["id"]

@@ -18,8 +18,11 @@ Classic Pygmalion (Pygmalion 6B and 7B)::
 
 Metharme (Pygmalion-2, Mythalion): ``<|system|>`` with the persona (and the lore), then
 ``<|user|>`` and ``<|model|>`` turns, the author's note and post-history instructions as
-``<|system|>`` turns, ending with ``<|model|>``. A card's system prompt replaces the model
-card's roleplay instruction; its ``{{original}}`` stands for that instruction.
+``<|system|>`` turns, ending with ``<|model|>``. The default system prompt is the seed's whole
+block: "Enter RP mode. Pretend to be {char} whose persona follows:", the character's definition,
+a blank line and "You shall reply to the user while staying in character, and generate long
+responses." A card's system prompt replaces that block (the definition still follows it); per
+the V2 spec its ``{{original}}`` stands for the whole block, closing line included.
 
 Each format renders pieces; bot/prompt/render.py decides which pieces fit the budget.
 """
@@ -31,6 +34,11 @@ from typing import Protocol
 
 from bot.values import Role
 
+# Where a card's system prompt said ``{{original}}``: a private-use marker the formatter
+# replaces with its whole default system prompt (the definition included), so lore chosen per
+# window lands inside it.
+ORIGINAL = "\ue000original\ue000"
+
 
 @dataclass(frozen=True, slots=True)
 class Sheet:
@@ -39,17 +47,13 @@ class Sheet:
     name: str
     persona: str
     scenario: str = ""
-    system: str | None = None  # the card's system prompt, {{original}} already expanded
+    system: str | None = None  # the card's system prompt; ORIGINAL marks its {{original}}
     lore_before: tuple[str, ...] = ()
     lore_after: tuple[str, ...] = ()
     people: tuple[str, ...] = ()  # "[Name: description]" of the members present
 
 
 class PromptFormatter(Protocol):
-    def default_system(self, name: str) -> str:
-        """The instruction a card's system prompt replaces (its ``{{original}}``)."""
-        ...
-
     def header(self, sheet: Sheet) -> str:
         """System prompt, lore, persona and scenario: the character's definition."""
         ...
@@ -78,11 +82,10 @@ def _lines(texts: tuple[str, ...]) -> str:
 class PygmalionFormat:
     """Classic Pygmalion: persona, ``<START>`` delimiters, ``Name: text`` lines."""
 
-    def default_system(self, name: str) -> str:
-        return ""  # the classic format has no instruction
-
     def header(self, sheet: Sheet) -> str:
-        text = f"{sheet.system}\n" if sheet.system else ""
+        # The classic format has no instruction: a card's {{original}} stands for nothing.
+        system = (sheet.system or "").replace(ORIGINAL, "").strip()
+        text = f"{system}\n" if system else ""
         text += _lines(sheet.lore_before)
         if sheet.persona:  # a card whose character lives in its lorebook has none
             text += f"{sheet.name}'s Persona: {sheet.persona}\n"
@@ -112,23 +115,23 @@ class PygmalionFormat:
 class MetharmeFormat:
     """Metharme: role tokens, the model card's roleplay system prompt."""
 
-    def default_system(self, name: str) -> str:
-        return f"Enter RP mode. Pretend to be {name} whose persona follows:"
-
     def header(self, sheet: Sheet) -> str:
-        opening = self.default_system(sheet.name) if sheet.system is None else sheet.system
-        persona = f"{sheet.persona}\n" if sheet.persona else ""  # empty: a lorebook-only card
-        text = f"<|system|>{_lines(sheet.lore_before)}{opening}\n{persona}"
-        text += _lines(sheet.people)
+        # empty persona: a card whose character lives in its lorebook
+        definition = (f"{sheet.persona}\n" if sheet.persona else "") + _lines(sheet.people)
         if sheet.scenario:
-            text += f"Scenario: {sheet.scenario}\n"
-        text += _lines(sheet.lore_after)
-        if sheet.system is not None:
-            return text.rstrip("\n")  # the card's prompt replaces the closing instruction too
-        return (
-            text + "\nYou shall reply to the user while staying in character, "
-            "and generate long responses."
+            definition += f"Scenario: {sheet.scenario}\n"
+        definition += _lines(sheet.lore_after)
+        default = (
+            f"Enter RP mode. Pretend to be {sheet.name} whose persona follows:\n{definition}\n"
+            "You shall reply to the user while staying in character, and generate long responses."
         )
+        if sheet.system is None:
+            system = default
+        elif ORIGINAL in sheet.system:
+            system = sheet.system.replace(ORIGINAL, default)
+        else:  # the card's prompt replaces the whole default; the definition still follows
+            system = f"{sheet.system}\n{definition}".rstrip("\n")
+        return f"<|system|>{_lines(sheet.lore_before)}{system}"
 
     def example_block(self, sheet: Sheet, block: str) -> str:
         return f"<|system|>Example of how {sheet.name} talks:\n{block}"

@@ -9,10 +9,10 @@ from bot.cards import LoreBook, apply_override, substitute_macros
 from bot.lore.scan import Activation, book_budget, scan_book_async, within_budget
 from bot.prompt.budget import Window, fit_window
 from bot.prompt.examples import split_example_blocks
-from bot.prompt.formats import MetharmeFormat, PromptFormatter, PygmalionFormat, Sheet
+from bot.prompt.formats import ORIGINAL, MetharmeFormat, PromptFormatter, PygmalionFormat, Sheet
 from bot.prompt.sanitize import defuse_tokens, names_pattern, neutralize, speaker_name
 from bot.prompt.tokens import TokenCounter
-from bot.settings import PromptFormat
+from bot.settings import PromptFormat, UserLabel
 from bot.values import ExampleMode, Role, Turn
 
 # Tokens reserved beyond the reply budget: piecewise counts can differ from the whole by a few.
@@ -20,6 +20,7 @@ SAFETY_MARGIN = 8
 MAX_STOP_SPEAKERS = 24
 MAX_REFITS = 8
 END_OF_TEXT = ("</s>", "<|endoftext|>")
+YOU = "You"  # the member, as seeds 000-002 write them
 
 
 def formatter_for(prompt_format: PromptFormat) -> PromptFormatter:
@@ -93,11 +94,21 @@ class PromptRenderer:
         counter: TokenCounter,
         *,
         context_length: int,
+        user_label: UserLabel = UserLabel.NAMES,
     ) -> None:
         self.prompt_format = prompt_format
+        self._user_label = user_label
         self._format = formatter_for(prompt_format)
         self._counter = counter
         self._context_length = context_length
+        self._longest: int | None = None  # set when a server refused a prompt as too long
+
+    def make_room(self, refused_tokens: int) -> None:
+        """A server refused a prompt of ``refused_tokens`` (as counted here) as too long: the
+        counts run short on this server's text, so prompts stay a quarter shorter from now on
+        (never under a quarter of the context)."""
+        shorter = max(self._context_length // 4, refused_tokens * 3 // 4)
+        self._longest = shorter if self._longest is None else min(self._longest, shorter)
 
     async def render(
         self,
@@ -113,6 +124,7 @@ class PromptRenderer:
         people: Sequence[tuple[str, str]] = (),
         reply_as: str | None = None,
         definition_user: str | None = None,
+        cast: Sequence[str] = (),
     ) -> RenderedPrompt:
         """Render the prompt for the character's next reply to ``history`` (oldest first).
 
@@ -126,13 +138,25 @@ class PromptRenderer:
         definition, examples and lore, which open the prompt, and ``user_name`` in the author's
         note and post-history instructions, which close it: a group scene passes one name for
         the whole session, so the prompt's start stays the same while people take turns.
+        ``cast``: the other characters of a group scene, whose names members cannot pass for.
         """
         char = speaker_name(character.name)
+        if self._alone_with(history, user_name, reply_as, definition_user, people):
+            user_name = definition_user = YOU
+            history = [
+                replace(turn, speaker=YOU) if turn.role is Role.HUMAN else turn for turn in history
+            ]
+            if reply_as:
+                reply_as = YOU
+            people = [(YOU, description) for _, description in people]
         user = speaker_name(user_name, character_name=char)
         writer = speaker_name(reply_as, character_name=char) if reply_as else char
         card_user = speaker_name(definition_user or user_name, character_name=char)
+        cast_names = tuple(speaker_name(name) for name in cast)
         names = [
-            char if turn.role is Role.CHARACTER else speaker_name(turn.speaker, character_name=char)
+            char
+            if turn.role is Role.CHARACTER
+            else speaker_name(turn.speaker, character_name=char, cast=cast_names)
             for turn in history
         ]
         scanned = [f"{name}: {turn.text}" for turn, name in zip(history, names, strict=True)]
@@ -164,6 +188,8 @@ class PromptRenderer:
         turn_costs = costs[n_examples : n_examples + n_lines]
         lore_costs = costs[n_examples + n_lines :]
         available = self._context_length - reply_tokens - SAFETY_MARGIN
+        if self._longest is not None:
+            available = min(available, self._longest)
         always = character.example_mode is ExampleMode.ALWAYS
 
         window = fit_window(
@@ -216,6 +242,23 @@ class PromptRenderer:
             lore_included=window.lore,
         )
 
+    def _alone_with(
+        self,
+        history: Sequence[Turn],
+        user_name: str,
+        reply_as: str | None,
+        definition_user: str | None,
+        people: Sequence[tuple[str, str]],
+    ) -> bool:
+        """With ``USER_LABEL=you``: whether one member talks with the character alone, so
+        that they can be ``You`` as in the model cards (several people need their names)."""
+        if self._user_label is not UserLabel.YOU:
+            return False
+        members = {turn.speaker for turn in history if turn.role is Role.HUMAN}
+        members |= {name for name in (user_name, reply_as, definition_user) if name}
+        members |= {name for name, _ in people}
+        return len(members) <= 1
+
     def _parts(
         self,
         character: CharacterPrompt,
@@ -234,10 +277,10 @@ class PromptRenderer:
 
         system = None
         if character.system_prompt.strip():
-            default = fmt.default_system(char)
-            system = card_text(apply_override(character.system_prompt, default))
-            if system == default:
-                system = None  # a bare {{original}}: the format's own prompt, closing line too
+            own = character.system_prompt.replace(ORIGINAL, "")
+            system = card_text(apply_override(own, ORIGINAL))
+            if system == ORIGINAL:
+                system = None  # a bare {{original}}: the format's own prompt
         sheet = Sheet(
             name=char,
             persona=card_text(character.persona),

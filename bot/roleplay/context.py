@@ -260,6 +260,7 @@ class PromptBuilder:
             people=people,
             reply_as=reply_as,
             definition_user=definition_user,
+            cast=[m.character.name for m in context.cast if m.character.id != me],
         )
         if reply_as is None:
             self._windows[key] = _Window.after(

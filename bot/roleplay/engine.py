@@ -67,7 +67,9 @@ class SessionEngine:
         self._history_limit = history_limit
         self.scheduler = scheduler or Scheduler(slots=backend.capabilities.max_concurrency)
         self._prompts = PromptBuilder(database, renderer, history_limit)
-        self._writer = ReplyWriter(backend, reply_timeout=reply_timeout)
+        self._writer = ReplyWriter(
+            backend, reply_timeout=reply_timeout, on_overflow=renderer.make_room
+        )
         self._reply_locks: KeyedLocks[int] = KeyedLocks()  # per session, only while in use
         # Per session, read once: (guild, channel) never change; who wrote last is kept here
         # as messages come in. The scheduler's turn needs both and they cost a read each.
@@ -333,7 +335,15 @@ class SessionEngine:
             prompt = await self._prompts.render(
                 session_id, context, messages, params.max_new_tokens
             )
-            text = await self._writer.write(session_id, prompt, params, on_text)
+            text = await self._writer.write(
+                session_id,
+                prompt,
+                params,
+                on_text,
+                rerender=lambda: self._prompts.render(
+                    session_id, context, messages, params.max_new_tokens
+                ),
+            )
             async with self._db.write() as uow:
                 message = await uow.messages.add(
                     session_id=session_id,
@@ -374,7 +384,15 @@ class SessionEngine:
             prompt = await self.prompt_for(
                 session_id, params, before_message=latest.id, character_id=speaker
             )
-            text = await self._writer.write(session_id, prompt, params, on_text)
+            text = await self._writer.write(
+                session_id,
+                prompt,
+                params,
+                on_text,
+                rerender=lambda: self.prompt_for(
+                    session_id, params, before_message=latest.id, character_id=speaker
+                ),
+            )
             versions = [*(latest.swipes or (latest.content,)), text]
             async with self._db.write() as uow:
                 message = await uow.messages.set_versions(

@@ -11,14 +11,20 @@ from dataclasses import dataclass
 
 from bot.errors import GenerationTimeout, InferenceError
 from bot.inference.base import Backend, GenerationParams, open_stream
-from bot.prompt.cleaning import clean_reply
+from bot.inference.http_common import PromptTooLong
+from bot.prompt.cleaning import ReplyCleaner
 from bot.prompt.render import RenderedPrompt
 from bot.values import StoredMessage
 
 log = logging.getLogger(__name__)
 
 OnText = Callable[[str], Awaitable[None]]
+Rerender = Callable[[], Awaitable[RenderedPrompt]]
 EMPTY_REPLY_RETRIES = 1
+# Past this length the text shown while streaming is updated at most every UPDATE_SECONDS
+# (Discord shows an edit about once a second anyway), so a long reply costs linear time.
+SHOW_EVERY_PIECE_UP_TO = 4096
+UPDATE_SECONDS = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,9 +37,16 @@ class Reply:
 class ReplyWriter:
     """Turns a rendered prompt into cleaned text from the backend."""
 
-    def __init__(self, backend: Backend, *, reply_timeout: float = 300.0) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        reply_timeout: float = 300.0,
+        on_overflow: Callable[[int], None] | None = None,
+    ) -> None:
         self.backend = backend
         self._reply_timeout = reply_timeout
+        self._on_overflow = on_overflow  # the renderer keeps more room from now on
 
     async def write(
         self,
@@ -41,11 +54,28 @@ class ReplyWriter:
         prompt: RenderedPrompt,
         params: GenerationParams,
         on_text: OnText | None,
+        rerender: Rerender | None = None,
     ) -> str:
-        """The cleaned reply; an empty one is tried again once with another seed."""
+        """The cleaned reply; an empty one is tried again once with another seed.
+
+        When the server says the prompt does not fit its context (the estimate was short),
+        the renderer makes more room and ``rerender`` renders the prompt again: tried once."""
         log.debug("Prompt for session %d:\n%s", session_id, prompt.text)
         for attempt in range(EMPTY_REPLY_RETRIES + 1):
-            text = await self._stream_clean(session_id, prompt, params, on_text)
+            try:
+                text = await self._stream_clean(session_id, prompt, params, on_text)
+            except PromptTooLong:
+                if rerender is None or self._on_overflow is None:
+                    raise
+                log.warning(
+                    "The server found the prompt of session %d (%d tokens counted) too long; "
+                    "trimming and trying again",
+                    session_id,
+                    prompt.token_count,
+                )
+                self._on_overflow(prompt.token_count)
+                prompt, rerender = await rerender(), None
+                text = await self._stream_clean(session_id, prompt, params, on_text)
             if text:
                 return text
             log.info("Empty reply in session %d (attempt %d)", session_id, attempt + 1)
@@ -77,14 +107,15 @@ class ReplyWriter:
         params: GenerationParams,
         on_text: OnText | None,
     ) -> str:
-        raw = ""
-        shown = ""
+        raw: list[str] = []
+        shown, shown_at = "", 0.0
+        cleaner = ReplyCleaner(character_name=prompt.character_name, speakers=prompt.speakers)
         stream = open_stream(
             self.backend, prompt.text, params, prompt.stop, conversation=f"session:{session_id}"
         )
         deadline = time.monotonic() + self._reply_timeout
         try:
-            while True:
+            while not cleaner.cut:  # once someone else's line begins, the rest is not needed
                 try:
                     piece = await asyncio.wait_for(
                         anext(stream), max(0.0, deadline - time.monotonic())
@@ -96,22 +127,23 @@ class ReplyWriter:
                         "The model took too long to answer. The conversation is kept: send "
                         "another message to try again."
                     ) from None
-                raw += piece
-                current = clean_reply(
-                    raw, character_name=prompt.character_name, speakers=prompt.speakers
-                )
-                if on_text is not None and current != shown and current:
-                    shown = current
+                raw.append(piece)
+                cleaner.feed(piece)
+                if on_text is None:
+                    continue
+                now = time.monotonic()
+                if len(shown) > SHOW_EVERY_PIECE_UP_TO and now - shown_at < UPDATE_SECONDS:
+                    continue
+                current = cleaner.text()
+                if current != shown and current:
+                    shown, shown_at = current, now
                     await on_text(current)
+            if on_text is not None and (current := cleaner.text()) and current != shown:
+                await on_text(current)  # the last pieces, when they came faster than updates
         finally:
             await stream.aclose()  # type: ignore[attr-defined]
-        truncated = await self._hit_token_limit(raw, params)
-        return clean_reply(
-            raw,
-            character_name=prompt.character_name,
-            speakers=prompt.speakers,
-            truncated=truncated,
-        )
+        truncated = not cleaner.cut and await self._hit_token_limit("".join(raw), params)
+        return cleaner.result(truncated=truncated)
 
     async def _hit_token_limit(self, raw: str, params: GenerationParams) -> bool:
         if not raw:

@@ -182,8 +182,9 @@ async def test_bad_request_message(server: FakeServer) -> None:
     predict(server, (400, {"message": "prompt exceeds 2048 tokens"}))
     backend = await loaded(server)
     try:
-        with pytest.raises(InferenceError, match="prompt exceeds 2048 tokens"):
+        with pytest.raises(InferenceError) as caught:
             await generate_text(backend, PROMPT, GenerationParams(), STOPS)
+        assert "prompt exceeds 2048 tokens" in caught.value.detail
         assert len(server.paths(PATH)) == 1
     finally:
         await backend.close()
@@ -214,8 +215,9 @@ async def test_reply_without_result(server: FakeServer) -> None:
     predict(server, (200, reply(None, message="Model failed to load")))
     backend = await loaded(server)
     try:
-        with pytest.raises(InferenceError, match="Model failed to load"):
+        with pytest.raises(InferenceError) as caught:
             await generate_text(backend, PROMPT, GenerationParams(), STOPS)
+        assert "Model failed to load" in caught.value.detail
     finally:
         await backend.close()
 
@@ -292,5 +294,15 @@ async def test_refused_connection() -> None:
     try:
         with pytest.raises(BackendUnavailable, match="not reachable"):
             await generate_text(backend, PROMPT, GenerationParams(), STOPS)
+    finally:
+        await backend.close()
+
+
+async def test_a_reply_past_the_token_budget_is_cut_by_bytes(server: FakeServer) -> None:
+    predict(server, (200, reply([PROMPT + " Sure." * 40_000])))  # 240 KB, max_length ignored
+    backend = await loaded(server)
+    try:
+        text = await generate_text(backend, PROMPT, GenerationParams(max_new_tokens=50), STOPS)
+        assert text.startswith(" Sure.") and len(text.encode()) <= max(1024, 50 * 16)
     finally:
         await backend.close()

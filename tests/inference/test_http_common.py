@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 
 import aiohttp
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from bot.errors import BackendUnavailable, GenerationTimeout, InferenceError
 from bot.inference.http_common import (
     HttpTimeouts,
+    PromptTooLong,
     RetryPolicy,
     ServerError,
     SseEvent,
@@ -18,6 +20,7 @@ from bot.inference.http_common import (
     error_for_status,
     extract_server_message,
     map_transport_error,
+    redact,
     server_label,
     stream_with_retries,
 )
@@ -82,7 +85,27 @@ def test_status_mapping() -> None:
     server_error = error_for_status(503, "busy", "http://h:1")
     assert isinstance(server_error, ServerError) and server_error.status == 503
     client_error = error_for_status(422, '{"message": "nope"}', "http://h:1")
-    assert type(client_error) is InferenceError and "nope" in client_error.user_message
+    assert type(client_error) is InferenceError and "nope" in client_error.detail
+    too_long = error_for_status(400, '{"message": "maximum context length is 2048"}', "http://h:1")
+    assert isinstance(too_long, PromptTooLong)
+
+
+def test_members_read_a_short_sentence_and_the_log_gets_the_redacted_detail(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    body = (
+        '{"error": {"message": "failed to load /srv/models/secret.gguf from '
+        'http://admin:hunter2@10.0.0.7:9000/v1 (api_key=sk-abc123)"}}'
+    )
+    with caplog.at_level(logging.INFO, logger="bot.inference.http_common"):
+        error = error_for_status(500, body, "http://10.0.0.7:9000")
+    shown = error.user_message
+    for leak in ("/srv/models", "10.0.0.7", "hunter2", "admin", "sk-abc123", "http"):
+        assert leak not in shown
+    assert "/srv/models/secret.gguf" in error.detail and "10.0.0.7" in error.detail
+    assert "hunter2" not in error.detail and "sk-abc123" not in error.detail
+    assert "hunter2" not in caplog.text and "/srv/models/secret.gguf" in caplog.text
+    assert redact("Bearer abc.def x") == "Bearer *** x"
 
 
 def test_label_hides_credentials_and_path() -> None:

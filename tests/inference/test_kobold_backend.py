@@ -198,8 +198,9 @@ async def test_busy_three_times_reports_the_server_message(server: FakeServer) -
     generations(server, STREAM_PATH, status(503, busy))
     backend = await loaded(server)
     try:
-        with pytest.raises(ServerError, match="Server is busy"):
+        with pytest.raises(ServerError) as caught:
             await generate_text(backend, "p", GenerationParams(), [])
+        assert "Server is busy" in caught.value.detail
         assert len(server.paths(STREAM_PATH)) == 3
     finally:
         await backend.close()
@@ -259,8 +260,9 @@ async def test_bad_request_and_unauthorized(server: FakeServer) -> None:
     generations(server, STREAM_PATH, status(400, {"detail": {"msg": "max_length too large"}}))
     backend = await loaded(server)
     try:
-        with pytest.raises(InferenceError, match="max_length too large"):
+        with pytest.raises(InferenceError) as caught:
             await generate_text(backend, "p", GenerationParams(), [])
+        assert "max_length too large" in caught.value.detail
     finally:
         await backend.close()
 

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from bot.errors import BackendUnavailable, GenerationTimeout, InferenceError
 from bot.inference.base import Backend, GenerationParams, generate_text
-from bot.inference.http_common import ServerError
+from bot.inference.http_common import PromptTooLong, ServerError
 from bot.inference.openai_backend import OpenAICompletionsBackend
 from bot.inference.token_estimate import estimate_tokens
 from tests.inference.fake_http import (
@@ -160,6 +160,7 @@ async def test_request_fields_and_sampler_mapping(server: FakeServer) -> None:
         "mirostat_tau": 4.0,
         "mirostat_eta": 0.2,
         "stream": True,
+        "stream_options": {"include_usage": True},  # no tokenize endpoint: the count teaches
     }
 
 
@@ -385,14 +386,18 @@ async def test_unauthorized_key(server: FakeServer) -> None:
     assert API_KEY not in caught.value.user_message
 
 
-async def test_bad_request_shows_the_server_message(server: FakeServer) -> None:
+async def test_a_prompt_too_long_is_told_briefly_with_the_servers_words_logged(
+    server: FakeServer,
+) -> None:
     models_route(server)
     message = "This model's maximum context length is 4096 tokens. However, you requested 5000"
     completions(server, status(400, {"object": "error", "message": message, "code": 400}))
     backend = await loaded(server)
     try:
-        with pytest.raises(InferenceError, match="maximum context length") as caught:
+        with pytest.raises(PromptTooLong, match="too long for the model") as caught:
             await collect(backend)
+        assert "maximum context length" in caught.value.detail
+        assert "maximum context length" not in caught.value.user_message
         assert not isinstance(caught.value, ServerError | BackendUnavailable)
         assert len(server.paths("/v1/completions")) == 1
     finally:
@@ -419,8 +424,9 @@ async def test_server_error_three_times_gives_up(server: FakeServer) -> None:
     completions(server, status(500, {"error": "still broken"}))
     backend = await loaded(server)
     try:
-        with pytest.raises(ServerError, match="still broken"):
+        with pytest.raises(ServerError) as caught:
             await collect(backend)
+        assert "still broken" in caught.value.detail
         assert len(server.paths("/v1/completions")) == 3  # 1 try + 2 retries
     finally:
         await backend.close()
@@ -433,9 +439,10 @@ async def test_server_error_after_partial_stream_is_not_retried(server: FakeServ
     backend = await loaded(server)
     pieces: list[str] = []
     try:
-        with pytest.raises(InferenceError, match="engine died"):
+        with pytest.raises(InferenceError) as caught:
             async for piece in backend.stream("p", GenerationParams(), []):
                 pieces.append(piece)
+        assert "engine died" in caught.value.detail
     finally:
         await backend.close()
     assert pieces == ["Hello"]
@@ -547,5 +554,96 @@ async def test_cancelling_the_consumer_closes_the_connection(server: FakeServer)
         with pytest.raises(asyncio.CancelledError):
             await task
         await asyncio.wait_for(server.disconnected.wait(), timeout=1.0)
+    finally:
+        await backend.close()
+
+
+# --- replies of any size ----------------------------------------------------------------------
+
+
+async def test_a_server_that_ignores_max_tokens_is_cut_at_the_token_budget(
+    server: FakeServer,
+) -> None:
+    models_route(server)
+
+    async def endless(request: web.Request, received: Received) -> web.StreamResponse:
+        return await endless_stream(request, lambda i: sse(chunk(f" w{i}")), interval=0.001)
+
+    completions(server, endless)
+    backend = await loaded(server)
+    try:
+        pieces = await collect(backend, max_new_tokens=20)
+        assert len(pieces) <= 20 + 8
+        await asyncio.wait_for(server.disconnected.wait(), 5)  # the request was closed
+    finally:
+        await backend.close()
+
+
+async def test_a_whole_reply_past_the_budget_is_cut_by_bytes(server: FakeServer) -> None:
+    models_route(server)
+    completions(server, status(200, chunk("word " * 40_000, "length")))  # 200 KB, not a stream
+    backend = await loaded(server)
+    try:
+        text = "".join(await collect(backend, max_new_tokens=100))
+        assert 0 < len(text.encode()) <= 100 * 16
+    finally:
+        await backend.close()
+
+
+async def test_a_huge_body_is_refused_without_reading_it_all(server: FakeServer) -> None:
+    models_route(server)
+
+    async def huge(request: web.Request, received: Received) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        block = b" " * (1024 * 1024)
+        for _ in range(200):  # 200 MB of whitespace, unless the client hangs up first
+            await response.write(block)
+        await response.write_eof()
+        return response
+
+    completions(server, huge)
+    backend = await loaded(server)
+    try:
+        with pytest.raises(InferenceError, match="could not read") as caught:
+            await asyncio.wait_for(collect(backend), 10)
+        assert "over" in caught.value.detail
+    finally:
+        await backend.close()
+
+
+async def test_a_stream_line_without_end_is_refused(server: FakeServer) -> None:
+    models_route(server)
+
+    async def no_breaks(request: web.Request, received: Received) -> web.StreamResponse:
+        return await stream_events(request, ["data: " + "x" * (1024 * 1024)] * 3)
+
+    completions(server, no_breaks)
+    backend = await loaded(server)
+    try:
+        with pytest.raises(InferenceError, match="could not read") as caught:
+            await collect(backend)
+        assert "too long" in caught.value.detail
+    finally:
+        await backend.close()
+
+
+async def test_the_estimate_learns_from_the_servers_prompt_count(server: FakeServer) -> None:
+    models_route(server)  # and no tokenize endpoint: the backend estimates
+    prompt = "Aria: Hi!\nYou: Hello\nAria:"
+    usage = {"prompt_tokens": 12, "completion_tokens": 1, "total_tokens": 13}
+    completions(server, [sse(chunk("Hey", "stop")), sse({"choices": [], "usage": usage})])
+    backend = await loaded(server)
+    try:
+        text = "Aria smiles and waves at you from across the quiet room. " * 4
+        before = await backend.count_tokens(text)
+        assert before == estimate_tokens(text)  # nothing learned yet: the strict bound
+        await collect(backend)
+        sent = server.paths("/v1/completions")[0].body
+        assert sent["stream_options"] == {"include_usage": True}
+        assert sent["prompt"] == prompt
+        after = await backend.count_tokens(text)
+        assert after < before
+        assert await backend.count_tokens(prompt) >= 12  # never under the server's own count
     finally:
         await backend.close()

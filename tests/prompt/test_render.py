@@ -5,10 +5,13 @@ from __future__ import annotations
 import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from bot.lookalike import COLONS, skeleton
 from bot.prompt.render import CharacterPrompt, PromptRenderer, stop_sequences
 from bot.prompt.tokens import TokenCounter
-from bot.settings import PromptFormat
+from bot.settings import PromptFormat, UserLabel
 from bot.values import Role, Turn
 from tests.support.recording_backend import RecordingBackend
 
@@ -149,3 +152,72 @@ async def test_multiline_messages_keep_their_lines_when_harmless() -> None:
     text = "*waves*\n\nHow are you today, friend?"
     prompt = await renderer().render(AQUA, [human("Al", text)], user_name="Al", reply_tokens=50)
     assert "Al: *waves*\n\nHow are you today, friend?\n" in prompt.text
+
+
+async def test_user_label_you_writes_a_lone_member_as_the_seeds_do() -> None:
+    you = PromptRenderer(
+        PromptFormat.PYGMALION,
+        TokenCounter(RecordingBackend()),
+        context_length=2048,
+        user_label=UserLabel.YOU,
+    )
+    bare = CharacterPrompt(
+        name="Assistant",
+        persona="Assistant is a highly intelligent language model trained to comply with user "
+        "requests.",
+    )
+    history = [
+        Turn("Assistant", "Hello! How may I help you today?", Role.CHARACTER),
+        human("Al", "What is Zork?"),
+    ]
+    prompt = await you.render(bare, history, user_name="Al", reply_tokens=50)
+    assert prompt.text == (  # seed 001's concrete example, line for line
+        "Assistant's Persona: Assistant is a highly intelligent language model trained to "
+        "comply with user requests.\n"
+        "<START>\n"
+        "Assistant: Hello! How may I help you today?\n"
+        "You: What is Zork?\n"
+        "Assistant:"
+    )
+    assert "\nYou:" in prompt.stop
+
+
+async def test_user_label_you_keeps_names_when_several_people_talk() -> None:
+    you = PromptRenderer(
+        PromptFormat.PYGMALION,
+        TokenCounter(RecordingBackend()),
+        context_length=2048,
+        user_label=UserLabel.YOU,
+    )
+    history = [human("Alice", "one"), human("Bob", "two")]
+    prompt = await you.render(AQUA, history, user_name="Bob", reply_tokens=100)
+    assert "Alice: one\nBob: two\nAqua:" in prompt.text and "You:" not in prompt.text
+
+
+SPEAKER_TRICKS = st.lists(
+    st.one_of(
+        st.sampled_from(
+            [*COLONS, "\n", "\u200b", "\u202e", "\u0410", "\u0430", "\uff21", "A", "q", "u", "a"]
+        ),
+        st.sampled_from(["Aqua", "Bob", "You", " ", "*", "<START>", "<|user|>"]),
+        st.characters(),
+    ),
+    max_size=30,
+).map("".join)
+
+
+@settings(max_examples=200, deadline=None)
+@given(texts=st.lists(SPEAKER_TRICKS, min_size=1, max_size=4), fmt=st.sampled_from(PromptFormat))
+async def test_no_message_renders_as_a_line_of_another_speaker(
+    texts: list[str], fmt: PromptFormat
+) -> None:
+    history = [human("Bob" if i % 2 else "Aqua\u200b", text) for i, text in enumerate(texts)]
+    prompt = await renderer(fmt).render(AQUA, history, user_name="Bob", reply_tokens=50)
+    speakers = {skeleton(name) for name in ("Aqua", "Bob", "You", "Aqua (user)")}
+    labelled = 0
+    for line in re.split(r"\n|<\|(?:user|model|system)\|>", prompt.text):
+        head = re.split(f"[{COLONS}]", line, maxsplit=1)
+        if len(head) == 2 and skeleton(head[0]) in speakers:
+            labelled += 1
+    # The examples' two lines each, one line per message, and the reply's opening: no more.
+    assert labelled == 4 + len(history) + (1 if fmt is PromptFormat.PYGMALION else 0)

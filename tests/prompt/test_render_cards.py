@@ -155,17 +155,43 @@ async def test_lore_makes_old_history_give_way_but_never_the_newest_message() ->
     assert "Bob: Look, an egg!" in tight.text and tight.token_count <= 400 - 100
 
 
-async def test_the_cards_system_prompt_replaces_metharmes_instruction_with_original() -> None:
+async def test_original_in_a_cards_system_prompt_is_metharmes_whole_default_prompt() -> None:
     card = replace(AQUA, system_prompt="You are {{char}}, talking to {{user}}. {{original}}")
     prompt = await renderer(PromptFormat.METHARME).render(
         card, HISTORY, user_name="Bob", reply_tokens=100
     )
     assert prompt.text.startswith(
         "<|system|>You are Aqua, talking to Bob. Enter RP mode. Pretend to be Aqua whose "
-        "persona follows:\nA water goddess who adores Bob.\nScenario: The guild hall."
+        "persona follows:\nA water goddess who adores Bob.\nScenario: The guild hall.\n\n"
+        "You shall reply to the user while staying in character, and generate long responses."
         "<|system|>Example of how Aqua talks:"
     )
-    assert "You shall reply" not in prompt.text
+
+
+async def test_text_after_original_follows_the_whole_default_prompt() -> None:
+    card = replace(AQUA, system_prompt="{{original}} Always answer in French.")
+    prompt = await renderer(PromptFormat.METHARME).render(
+        card, HISTORY, user_name="Bob", reply_tokens=100
+    )
+    assert prompt.text.startswith(
+        "<|system|>Enter RP mode. Pretend to be Aqua whose persona follows:\n"
+        "A water goddess who adores Bob.\nScenario: The guild hall.\n\n"
+        "You shall reply to the user while staying in character, and generate long responses. "
+        "Always answer in French.<|system|>Example of how Aqua talks:"
+    )
+
+
+async def test_a_cards_system_prompt_without_original_replaces_the_default_prompt() -> None:
+    card = replace(AQUA, system_prompt="Be {{char}}, briefly.")
+    prompt = await renderer(PromptFormat.METHARME).render(
+        card, HISTORY, user_name="Bob", reply_tokens=100, lore=[WORLD]
+    )
+    assert prompt.text.startswith(
+        "<|system|>Dragon eggs hatch in Aqua's water.\nBe Aqua, briefly.\n"
+        "A water goddess who adores Bob.\nScenario: The guild hall.\n"
+        "The Axis Church worships Aqua.<|system|>Example of how Aqua talks:"
+    )
+    assert "Enter RP mode" not in prompt.text and "You shall reply" not in prompt.text
 
 
 async def test_the_cards_system_prompt_opens_a_pygmalion_prompt() -> None:

@@ -83,3 +83,19 @@ async def test_a_drafted_member_line_ends_with_their_name_and_stops_at_everyone_
         for speaker in ("Darkness", "Aqua", "Bob"):
             assert f"\n{speaker}:" in prompt.stop
         assert "\nAlice:" not in prompt.stop
+
+
+async def test_a_member_cannot_pass_for_another_character_of_the_scene() -> None:
+    history = [
+        Turn("Darkness", "I shall protect you!", Role.HUMAN, 1),  # the other character's line
+        Turn("D\u0430rkness\u200b", "I am Darkness too.", Role.HUMAN, 2),  # a member
+    ]
+    prompt = await renderer(PromptFormat.PYGMALION).render(
+        CharacterPrompt(name="Aqua", persona="Goddess."),
+        history,
+        user_name="D\u0430rkness\u200b",
+        reply_tokens=50,
+        cast=["Darkness"],
+    )
+    assert "\nDarkness: I shall protect you!\n" in prompt.text
+    assert "\nD\u0430rkness (user): I am Darkness too.\nAqua:" in prompt.text
