@@ -39,7 +39,7 @@ def test_an_invalid_setting_is_one_clear_line_and_exit_status_2(tmp_path: Path) 
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "galatea: Setting CONTEXT_LENGTH is invalid (got 'lots'): expected a whole number of "
-        "tokens between 256 and 131072."
+        "tokens between 256 and 131072 (empty: the model's own)."
     ]
     assert "Traceback" not in result.stderr
 

@@ -99,6 +99,13 @@ class PromptRenderer:
         self._counter = counter
         self._context_length = context_length
 
+    def adopt(self, prompt_format: PromptFormat, context_length: int) -> None:
+        """Render for the model as loaded: its format and context are known only then (an
+        inference server reports its model's name and context when first reached)."""
+        self.prompt_format = prompt_format
+        self._format = formatter_for(prompt_format)
+        self._context_length = context_length
+
     async def render(
         self,
         character: CharacterPrompt,
