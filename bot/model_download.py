@@ -10,6 +10,7 @@ HTTP Range request; the SHA-256 is checked before the file takes its final name.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import logging
 import re
 import sys
@@ -233,8 +234,8 @@ def _fetch(
                     digest.update(chunk)
                     done += len(chunk)
                     advance(len(chunk))
-            except OSError as exc:
-                log.warning("The download was interrupted at %d bytes: %s", done, exc)
+            except (OSError, http.client.HTTPException) as exc:  # a dropped connection
+                log.warning("The download was interrupted at %d bytes: %r", done, exc)
     return done
 
 

@@ -18,11 +18,13 @@ GGUF_MAGIC = b"GGUF"
 GGML_MAGICS = {b"lmgg": "ggml", b"fmgg": "ggmf", b"tjgg": "ggjt", b"algg": "ggla"}
 MAX_METADATA_ENTRIES = 10_000  # a real file has a few dozen; a corrupt count must not spin
 MAX_STRING_BYTES = 1 << 24
+MAX_TENSORS = 1 << 20
 
 # GGUF metadata value types (the GGUF specification, "gguf_metadata_value_type").
 _SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q"}
 _SCALARS |= {11: "<q", 12: "<d"}
 _STRING, _ARRAY = 8, 9
+_WANTED = frozenset({"general.architecture", "general.name", "general.alignment"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +52,7 @@ def inspect_model_file(path: Path) -> ModelFileInfo:
         try:
             return _read_gguf(handle)
         except (struct.error, UnicodeDecodeError, ValueError) as exc:
-            raise NotAModelFile(f"{path.name} has a damaged GGUF header ({exc})") from None
+            raise NotAModelFile(f"{path.name} is a damaged GGUF file ({exc})") from None
 
 
 def _read_gguf(handle: BinaryIO) -> ModelFileInfo:
@@ -58,7 +60,7 @@ def _read_gguf(handle: BinaryIO) -> ModelFileInfo:
     if version < 2:
         # GGUF v1 used 32-bit counts; nothing current writes it. Its magic is enough to go on.
         return ModelFileInfo("gguf")
-    _tensors, entries = _unpack(handle, "<QQ")
+    tensors, entries = _unpack(handle, "<QQ")
     if entries > MAX_METADATA_ENTRIES:
         raise ValueError(f"{entries} metadata entries")
     found: dict[str, object] = {}
@@ -66,12 +68,9 @@ def _read_gguf(handle: BinaryIO) -> ModelFileInfo:
         key = _read_string(handle)
         (value_type,) = _unpack(handle, "<I")
         value = _read_value(handle, value_type)
-        if (
-            key == "general.architecture"
-            or key == "general.name"
-            or key.endswith(".context_length")
-        ):
+        if key in _WANTED or key.endswith(".context_length"):
             found[key] = value
+    _check_complete(handle, tensors, found.get("general.alignment"))
     architecture = found.get("general.architecture")
     arch = architecture if isinstance(architecture, str) else None
     context = found.get(f"{arch}.context_length") if arch else None
@@ -82,6 +81,25 @@ def _read_gguf(handle: BinaryIO) -> ModelFileInfo:
         context_length=int(context) if isinstance(context, int) and context > 0 else None,
         name=name if isinstance(name, str) else None,
     )
+
+
+def _check_complete(handle: BinaryIO, tensors: int, alignment: object) -> None:
+    """A download cut short loads "fine" (the file is mapped, not read) and then generates
+    from garbage: the last tensor must at least start inside the file."""
+    if tensors > MAX_TENSORS:
+        raise ValueError(f"{tensors} tensors")
+    last_offset = 0
+    for _ in range(tensors):
+        _read_string(handle)  # name
+        (dims,) = _unpack(handle, "<I")
+        handle.seek(8 * dims + 4, 1)  # the dimensions, the type
+        (offset,) = _unpack(handle, "<Q")
+        last_offset = max(last_offset, offset)
+    align = alignment if isinstance(alignment, int) and alignment > 0 else 32
+    data_start = -(-handle.tell() // align) * align
+    size = handle.seek(0, 2)
+    if tensors and size <= data_start + last_offset:
+        raise ValueError(f"the file is cut short at {size} bytes: download it again")
 
 
 def _unpack(handle: BinaryIO, fmt: str) -> tuple[int, ...]:

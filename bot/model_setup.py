@@ -75,8 +75,8 @@ def check_model_file(settings: Settings) -> ModelFileInfo | None:
         info = inspect_model_file(path)
     except NotAModelFile as exc:
         raise ConfigError(
-            f"Setting MODEL names {settings.MODEL}, which is not a model: {exc}. Download "
-            "one with ./run.sh download."
+            f"Setting MODEL names {settings.MODEL}, which is not a usable model: {exc}. "
+            "./run.sh download fetches a known-good one."
         ) from None
     except OSError as exc:
         raise ConfigError(
