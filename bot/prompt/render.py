@@ -99,6 +99,10 @@ class PromptRenderer:
         self._counter = counter
         self._context_length = context_length
 
+    @property
+    def context_length(self) -> int:
+        return self._context_length
+
     def adopt(self, prompt_format: PromptFormat, context_length: int) -> None:
         """Render for the model as loaded: its format and context are known only then (an
         inference server reports its model's name and context when first reached)."""
