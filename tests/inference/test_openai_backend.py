@@ -268,7 +268,9 @@ async def test_tokenizer_file_needs_the_tokenizers_package(
     models_route(server)
     await server.start()
     backend = backend_for(server, tokenizer_path=tmp_path / "tokenizer.json")
-    with pytest.raises(BackendUnavailable, match=re.escape(".venv/bin/pip install -e '.[tokenizer]'")):
+    with pytest.raises(
+        BackendUnavailable, match=re.escape(".venv/bin/pip install -e '.[tokenizer]'")
+    ):
         await backend.load()
 
 
