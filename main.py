@@ -81,7 +81,8 @@ def configure_logging(level: str, log_file: str = "", *, console_level: str | No
     # discord.py and ctransformers' hub client are chatty at INFO.
     logging.getLogger("discord.gateway").setLevel(max(logging.INFO, logging.getLevelName(level)))
     logging.getLogger("discord.client").addFilter(_DropVoiceWarnings())
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    for chatty in ("httpx", "httpx2"):  # huggingface_hub logs every request at INFO
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
 

@@ -100,11 +100,16 @@ def local_context_length(settings: Settings, info: ModelFileInfo | None) -> int:
 
 
 def choose_prompt_format(settings: Settings, *reported: str | None) -> PromptFormat:
-    """PROMPT_FORMAT when set; else what the model's names say (MODEL, MODEL_FILE,
-    INFERENCE_MODEL, then the name the file or server reports); else classic, with a warning."""
+    """PROMPT_FORMAT when set; else what the model's names say (a local model: MODEL and
+    MODEL_FILE; a server: INFERENCE_MODEL; then the name the file or server reports); else
+    classic, with a warning. MODEL is not asked about a server's model: it names a file this
+    process does not use then, possibly left over from .env.example."""
     if settings.PROMPT_FORMAT is not None:
         return settings.PROMPT_FORMAT
-    names = [settings.MODEL, settings.MODEL_FILE, settings.INFERENCE_MODEL, *reported]
+    if settings.INFERENCE_BACKEND in LOCAL_BACKENDS:
+        names = [settings.MODEL, settings.MODEL_FILE, *reported]
+    else:
+        names = [settings.INFERENCE_MODEL, *reported]
     for name in filter(None, names):
         found = recognised_prompt_format(name)
         if found is not None:

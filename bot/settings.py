@@ -247,7 +247,7 @@ class Settings(BaseSettings):
         return None if path in ("", ":memory:") else Path(path)
 
 
-# ctransformers' model types, compared as its C library compares them (case, "_" and "-" aside).
+# ctransformers' model types, compared as its C library compares them ("_" and "-" aside).
 CTRANSFORMERS_TYPES = frozenset(
     {"llama", "gptj", "gptneox", "gpt2", "gptbigcode", "starcoder", "falcon", "mpt", "replit"}
     | {"dollyv2", "gguf"}
@@ -255,7 +255,7 @@ CTRANSFORMERS_TYPES = frozenset(
 
 
 def _model_type_key(model_type: str) -> str:
-    return model_type.lower().replace("_", "").replace("-", "")
+    return model_type.replace("_", "").replace("-", "")  # case matters to ctransformers
 
 
 _METHARME_NAMES = re.compile(r"pygmalion[-_ ]?2|mythalion|metharme", re.IGNORECASE)

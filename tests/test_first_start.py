@@ -155,10 +155,10 @@ def test_a_model_that_cannot_load_stops_the_chat_with_one_line(tmp_path: Path) -
 
 
 def test_an_unknown_model_type_is_one_line(tmp_path: Path) -> None:
-    result = run_main("migrate", env={"MODEL_TYPE": "gpt-9"}, cwd=tmp_path)
+    result = run_main("migrate", env={"MODEL_TYPE": "GPTJ"}, cwd=tmp_path)  # case matters
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
-        "galatea: Setting MODEL_TYPE is invalid (got 'gpt-9'): expected empty (read from the "
+        "galatea: Setting MODEL_TYPE is invalid (got 'GPTJ'): expected empty (read from the "
         "file) or a ctransformers model type: llama, gptj, gpt_neox, gpt2, gpt_bigcode, "
         "starcoder, falcon, mpt, replit or dolly-v2."
     ]
@@ -166,7 +166,7 @@ def test_an_unknown_model_type_is_one_line(tmp_path: Path) -> None:
 
 def test_known_model_types_are_accepted_as_ctransformers_spells_them(tmp_path: Path) -> None:
     db = f"sqlite+aiosqlite:///{tmp_path / 'g.db'}"
-    for model_type in ("gptj", "gpt_neox", "GPT-NeoX", "dolly-v2"):
+    for model_type in ("gptj", "gpt-j", "gpt_neox", "dolly-v2"):
         result = run_main(
             "migrate", env={"MODEL_TYPE": model_type, "DATABASE_URL": db}, cwd=tmp_path
         )

@@ -156,3 +156,16 @@ async def test_the_bot_says_loading_only_while_a_load_is_under_way(tmp_path: Pat
     await loading
     assert await backend.count_tokens("hi") > 0
     await backend.close()
+
+
+async def test_a_left_over_model_setting_does_not_choose_a_servers_format(
+    server: FakeServer, tmp_path: Path
+) -> None:
+    # .env.example's MODEL names a Pygmalion-2 file; the server serves a classic model.
+    core = await openai_core(
+        server, tmp_path, "pygmalion-6b", MODEL="models/pygmalion-2-7b.Q4_K_M.gguf"
+    )
+    try:
+        assert core.engine.renderer.prompt_format is PromptFormat.PYGMALION
+    finally:
+        await core.close()
