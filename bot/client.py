@@ -45,6 +45,8 @@ LOGIN_BACKOFF_BASE = 5.0
 LOGIN_BACKOFF_MAX = 900.0
 SHUTDOWN_GRACE = 8.0  # seconds; a container stop allows about 10
 RETENTION_INTERVAL = 24 * 3600.0  # seconds between pruning runs
+SERVER_RETRY_FIRST = 5.0  # seconds before asking an unreachable inference server again
+SERVER_RETRY_MAX = 60.0
 # The README's permissions: View Channels, Send Messages (and in threads), Create Public
 # Threads, Manage Webhooks, Read Message History, Embed Links, Attach Files, Use App Commands.
 INVITE_PERMISSIONS = 311922117632
@@ -170,18 +172,26 @@ class GalateaBot(commands.Bot):
             await self.load_extension(cog)
         await self.sync_commands_if_changed()
 
-    async def load_model(self) -> None:
-        """Load the model in the background; a local model that cannot load stops the bot
-        (answering "still loading" forever would be pretending)."""
-        try:
-            await self.core.load_model()
-        except BackendUnavailable as exc:
-            if self.core.settings.INFERENCE_BACKEND not in LOCAL_BACKENDS:
-                # A server may come up later; each reply says it is unreachable meanwhile.
-                log.error("The inference server is not usable yet: %s", exc.user_message)
+    async def load_model(self, retry_delay: float = SERVER_RETRY_FIRST) -> None:
+        """Load the model in the background. A local model that cannot load stops the bot
+        (answering "still loading" forever would be pretending); an inference server that is
+        not up yet is asked again, less and less often, until it answers."""
+        while True:
+            try:
+                await self.core.load_model()
                 return
-            self.fatal = ConfigError(exc.user_message)
-            await self.close()
+            except BackendUnavailable as exc:
+                if self.core.settings.INFERENCE_BACKEND in LOCAL_BACKENDS:
+                    self.fatal = ConfigError(exc.user_message)
+                    await self.close()
+                    return
+                log.warning(
+                    "The inference server is not usable yet (%s); trying again in %.0f s",
+                    exc.user_message,
+                    retry_delay,
+                )
+            await asyncio.sleep(retry_delay)
+            retry_delay = min(SERVER_RETRY_MAX, retry_delay * 2)
 
     async def prune_history_daily(self, interval: float = RETENTION_INTERVAL) -> None:
         """Erase messages past HISTORY_RETENTION_DAYS now, then once a day."""

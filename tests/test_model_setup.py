@@ -10,16 +10,21 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
-from bot.app import build_backend, open_core
+from bot.app import assemble, build_backend, open_core
+from bot.client import build_bot
 from bot.errors import BackendUnavailable
 from bot.inference.ctransformers_backend import CTransformersBackend
 from bot.inference.load_progress import LoadProgress
+from bot.inference.openai_backend import OpenAICompletionsBackend
 from bot.model_file import NotAModelFile, inspect_model_file
 from bot.model_setup import check_model_file
 from bot.settings import PromptFormat, Settings
-from tests.inference.fake_http import FakeServer
+from bot.store import Database
+from tests.inference.fake_http import FAST_RETRY, FakeServer, closed_port
 from tests.support.tiny_gguf import write_tiny_llama
+from tests.support.waiting import until
 
 
 @pytest.fixture
@@ -169,3 +174,36 @@ async def test_a_left_over_model_setting_does_not_choose_a_servers_format(
         assert core.engine.renderer.prompt_format is PromptFormat.PYGMALION
     finally:
         await core.close()
+
+
+async def test_the_bot_asks_a_server_that_is_not_up_yet_again_then_adopts_its_model(
+    sqlite_database: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    port = closed_port()
+    settings = Settings(INFERENCE_BACKEND="openai", INFERENCE_URL=f"http://127.0.0.1:{port}/v1")
+    backend = OpenAICompletionsBackend(settings.INFERENCE_URL, retry=FAST_RETRY)
+    bot = build_bot(assemble(settings, sqlite_database, backend))
+    app = web.Application()
+
+    async def models(request: web.Request) -> web.StreamResponse:
+        return web.json_response({"data": [{"id": "mythalion-13b", "max_model_len": 4096}]})
+
+    app.router.add_get("/v1/models", models)
+    runner = web.AppRunner(app)
+    try:
+        with caplog.at_level(logging.WARNING, logger="bot.client"):
+            loading = asyncio.create_task(bot.load_model(retry_delay=0.05))
+            await until(
+                lambda: any("trying again in" in r.getMessage() for r in caplog.records),
+                timeout=30,
+            )
+            assert not loading.done()  # not up yet: still asking, not given up
+            await runner.setup()
+            await web.TCPSite(runner, "127.0.0.1", port).start()  # the server comes up
+            await asyncio.wait_for(loading, timeout=30)
+        assert bot.fatal is None
+        assert bot.core.engine.renderer.prompt_format is PromptFormat.METHARME
+        assert bot.core.engine.renderer.context_length == 4096
+    finally:
+        await backend.close()
+        await runner.cleanup()
