@@ -56,6 +56,9 @@ def configure_logging(level: str, log_file: str = "", *, console_level: str | No
     chat keeps the terminal for the conversation) and, with LOG_FILE, to a rotated file."""
     root = logging.getLogger()
     root.setLevel(level)
+    for previous in [h for h in root.handlers if getattr(h, "galatea", False)]:
+        root.removeHandler(previous)  # called again (main() in-process): replace, not add
+        previous.close()
     formatter = logging.Formatter(LOG_FORMAT, datefmt="%Y-%m-%d %H:%M:%S")
     console = logging.StreamHandler(sys.stderr)
     console.setLevel(console_level or level)
@@ -77,6 +80,7 @@ def configure_logging(level: str, log_file: str = "", *, console_level: str | No
             ) from None
     for handler in handlers:
         handler.setFormatter(formatter)
+        handler.galatea = True  # type: ignore[attr-defined]
         root.addHandler(handler)
     # discord.py and ctransformers' hub client are chatty at INFO.
     logging.getLogger("discord.gateway").setLevel(max(logging.INFO, logging.getLevelName(level)))
