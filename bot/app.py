@@ -132,6 +132,8 @@ class Core:
     guild_config: GuildConfigService
     # Public addresses only; the tests swap in one that also reaches their 127.0.0.1 site.
     avatar_fetcher: AvatarFetcher = field(default_factory=AvatarFetcher)
+    # The local model file's header, when there is one: its own name helps pick the format.
+    model_info: ModelFileInfo | None = None
     lore: LoreService = field(init=False)
     cast: CastService = field(init=False)
     personas: PersonaService = field(init=False)
@@ -150,7 +152,8 @@ class Core:
         """Load the model (or reach the server), then render for what it really is: the
         prompt format its name says and the context it reports (settings override both)."""
         await self.backend.load()
-        prompt_format = choose_prompt_format(self.settings, self.backend.model_name)
+        file_name = self.model_info.name if self.model_info is not None else None
+        prompt_format = choose_prompt_format(self.settings, self.backend.model_name, file_name)
         self.engine.renderer.adopt(prompt_format, self.backend.context_length)
         log.info(
             "Ready: model %s, prompt format %s, context %d tokens",
@@ -209,9 +212,11 @@ def preflight(settings: Settings) -> ModelFileInfo | None:
 async def open_core(settings: Settings, *, load_model: bool = True) -> Core:
     """Check, build and wire everything; with ``load_model`` also load the model, turning a
     model that cannot load into a ConfigError (the MODEL setting is what is wrong)."""
-    backend = build_backend(settings, preflight(settings))
+    model_info = preflight(settings)
+    backend = build_backend(settings, model_info)
     database = await open_database(settings)
     core = assemble(settings, database, backend)
+    core.model_info = model_info
     log.info("Backend %s, model %s", backend.name, backend.model_name)
     if load_model:
         try:

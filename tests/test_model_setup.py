@@ -207,3 +207,27 @@ async def test_the_bot_asks_a_server_that_is_not_up_yet_again_then_adopts_its_mo
     finally:
         await backend.close()
         await runner.cleanup()
+
+
+async def test_a_renamed_gguf_file_is_known_by_the_name_inside_it(tmp_path: Path) -> None:
+    path = write_tiny_llama(tmp_path / "model.gguf")  # says nothing in its file name
+    header = path.read_bytes().replace(b"tiny-random-llama", b"Mythalion-13B-tin")
+    path.write_bytes(header)  # same length: general.name is now "Mythalion-13B-tin"
+    settings = Settings(MODEL=str(path), DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'g.db'}")
+    core = await open_core(settings)
+    try:
+        assert core.engine.renderer.prompt_format is PromptFormat.METHARME
+    finally:
+        await core.close()
+
+
+async def test_load_progress_is_reported_in_the_log_every_few_seconds(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "big.gguf"
+    path.write_bytes(bytes(2**20))
+    with caplog.at_level(logging.INFO, logger="bot.inference.load_progress"):
+        reporter = asyncio.create_task(LoadProgress(path).report("big.gguf", every=0.01))
+        await until(lambda: len(caplog.records) >= 2, timeout=10)
+        reporter.cancel()
+    assert caplog.records[0].getMessage().startswith("Loading big.gguf: ")
