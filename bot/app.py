@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from bot.avatar_fetch import AvatarFetcher
 from bot.characters import CharacterService
-from bot.errors import ConfigError
+from bot.errors import BackendUnavailable, ConfigError
 from bot.guild_config import GuildConfigService
 from bot.inference.base import Backend, GenerationParams
 from bot.inference.cerebrium_backend import CerebriumBackend
@@ -21,6 +21,14 @@ from bot.inference.llama_cpp_backend import LlamaCppBackend
 from bot.inference.openai_backend import OpenAICompletionsBackend
 from bot.inference.scheduler import Scheduler
 from bot.lore.service import LoreService
+from bot.model_file import ModelFileInfo
+from bot.model_setup import (
+    LOCAL_BACKENDS,
+    check_model_file,
+    choose_prompt_format,
+    local_context_length,
+    require_packages,
+)
 from bot.personas import PersonaService
 from bot.privacy import PrivacyService
 from bot.prompt.render import PromptRenderer
@@ -51,28 +59,32 @@ def generation_defaults(settings: Settings) -> GenerationParams:
     )
 
 
-def build_backend(settings: Settings) -> Backend:
-    """The backend INFERENCE_BACKEND names, configured from the settings."""
+def build_backend(settings: Settings, model_info: ModelFileInfo | None = None) -> Backend:
+    """The backend INFERENCE_BACKEND names, configured from the settings.
+
+    ``model_info``: the local model file's header (``check_model_file``), whose context length
+    is used when CONTEXT_LENGTH is not set."""
     kind = settings.INFERENCE_BACKEND
-    if kind is BackendKind.CTRANSFORMERS:
+    if kind in LOCAL_BACKENDS:
         require(settings, "MODEL")
+    context_length = local_context_length(settings, model_info)
+    if kind is BackendKind.CTRANSFORMERS:
         instances = [
             CTransformersBackend(
                 settings.MODEL,
                 model_file=settings.MODEL_FILE,
                 model_type=settings.MODEL_TYPE,
                 gpu_layers=settings.GPU_LAYERS,
-                context_length=settings.CONTEXT_LENGTH,
+                context_length=context_length,
                 threads=settings.THREADS,
             )
             for _ in range(settings.MODEL_INSTANCES)
         ]
         return instances[0] if len(instances) == 1 else CTransformersPool(instances)
     if kind is BackendKind.LLAMA_CPP:
-        require(settings, "MODEL")
         return LlamaCppBackend(
             settings.MODEL,
-            n_ctx=settings.CONTEXT_LENGTH,
+            n_ctx=context_length,
             n_gpu_layers=settings.GPU_LAYERS,
             n_threads=settings.THREADS or None,
             # Unset: the backend chooses (on for the CPU, off with GPU offload).
@@ -82,7 +94,7 @@ def build_backend(settings: Settings) -> Backend:
         )
     require(settings, "INFERENCE_URL")
     # A server reports its own context size; an explicit CONTEXT_LENGTH wins.
-    context = settings.CONTEXT_LENGTH if "CONTEXT_LENGTH" in settings.model_fields_set else None
+    context = settings.CONTEXT_LENGTH
     if kind is BackendKind.OPENAI:
         return OpenAICompletionsBackend(
             settings.INFERENCE_URL,
@@ -120,6 +132,8 @@ class Core:
     guild_config: GuildConfigService
     # Public addresses only; the tests swap in one that also reaches their 127.0.0.1 site.
     avatar_fetcher: AvatarFetcher = field(default_factory=AvatarFetcher)
+    # The local model file's header, when there is one: its own name helps pick the format.
+    model_info: ModelFileInfo | None = None
     lore: LoreService = field(init=False)
     cast: CastService = field(init=False)
     personas: PersonaService = field(init=False)
@@ -133,6 +147,20 @@ class Core:
         self.privacy = PrivacyService(self.database)
         # On even without sharding: two copies of the bot during a rolling deploy share a token.
         self.leases = ChannelLeases(self.database, self.settings.CHANNEL_LEASE_SECONDS)
+
+    async def load_model(self) -> None:
+        """Load the model (or reach the server), then render for what it really is: the
+        prompt format its name says and the context it reports (settings override both)."""
+        await self.backend.load()
+        file_name = self.model_info.name if self.model_info is not None else None
+        prompt_format = choose_prompt_format(self.settings, self.backend.model_name, file_name)
+        self.engine.renderer.adopt(prompt_format, self.backend.context_length)
+        log.info(
+            "Ready: model %s, prompt format %s, context %d tokens",
+            self.backend.model_name,
+            prompt_format.value,
+            self.backend.context_length,
+        )
 
     async def close(self) -> None:
         await self.backend.close()
@@ -176,16 +204,28 @@ def assemble(settings: Settings, database: Database, backend: Backend) -> Core:
     )
 
 
+def preflight(settings: Settings) -> ModelFileInfo | None:
+    """The checks that take milliseconds and save minutes: packages and the model file.
+    Raises ConfigError (one line, exit status 2)."""
+    require_packages(settings)
+    return check_model_file(settings)
+
+
 async def open_core(settings: Settings, *, load_model: bool = True) -> Core:
-    backend = build_backend(settings)
+    """Check, build and wire everything; with ``load_model`` also load the model, turning a
+    model that cannot load into a ConfigError (the MODEL setting is what is wrong)."""
+    model_info = preflight(settings)
+    backend = build_backend(settings, model_info)
     database = await open_database(settings)
     core = assemble(settings, database, backend)
-    log.info(
-        "Prompt format %s, backend %s, model %s",
-        settings.prompt_format.value,
-        backend.name,
-        backend.model_name,
-    )
+    core.model_info = model_info
+    log.info("Backend %s, model %s", backend.name, backend.model_name)
     if load_model:
-        await backend.load()
+        try:
+            await core.load_model()
+        except BackendUnavailable as exc:
+            await core.close()
+            if settings.INFERENCE_BACKEND in LOCAL_BACKENDS:
+                raise ConfigError(exc.user_message) from exc
+            raise
     return core

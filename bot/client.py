@@ -23,7 +23,8 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import Core, open_core, require
-from bot.errors import ConfigError, GalateaError
+from bot.errors import BackendUnavailable, ConfigError, GalateaError
+from bot.model_setup import LOCAL_BACKENDS
 from bot.settings import DISCORD_API_DEFAULT, Settings
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,19 @@ LOGIN_BACKOFF_BASE = 5.0
 LOGIN_BACKOFF_MAX = 900.0
 SHUTDOWN_GRACE = 8.0  # seconds; a container stop allows about 10
 RETENTION_INTERVAL = 24 * 3600.0  # seconds between pruning runs
+SERVER_RETRY_FIRST = 5.0  # seconds before asking an unreachable inference server again
+SERVER_RETRY_MAX = 60.0
+# The README's permissions: View Channels, Send Messages (and in threads), Create Public
+# Threads, Manage Webhooks, Read Message History, Embed Links, Attach Files, Use App Commands.
+INVITE_PERMISSIONS = 311922117632
+
+
+def invite_url(application_id: int) -> str:
+    """The link that adds this bot to a server with the permissions Galatea needs."""
+    return (
+        f"https://discord.com/oauth2/authorize?client_id={application_id}"
+        f"&scope=bot+applications.commands&permissions={INVITE_PERMISSIONS}"
+    )
 
 
 async def configure_endpoints(settings: Settings) -> None:
@@ -130,6 +144,8 @@ class GalateaBot(commands.Bot):
         )
         self.core = core
         self._background: set[asyncio.Task[Any]] = set()
+        # Why the bot stopped itself (a model that cannot load): run_discord_bot raises it.
+        self.fatal: GalateaError | None = None
 
     def track(self, coro: Any, *, name: str) -> asyncio.Task[Any]:
         """Run a background task whose failure is logged rather than lost."""
@@ -146,7 +162,7 @@ class GalateaBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         # Loading a large model takes minutes: never hold the Discord connection for it.
-        self.track(self.core.backend.load(), name="model-load")
+        self.track(self.load_model(), name="model-load")
         # Once per deployment: the process with shard 0 prunes (two doing it would be safe too,
         # deleting the same old rows; it would only be wasted work).
         settings = self.core.settings
@@ -155,6 +171,27 @@ class GalateaBot(commands.Bot):
         for cog in COGS:
             await self.load_extension(cog)
         await self.sync_commands_if_changed()
+
+    async def load_model(self, retry_delay: float = SERVER_RETRY_FIRST) -> None:
+        """Load the model in the background. A local model that cannot load stops the bot
+        (answering "still loading" forever would be pretending); an inference server that is
+        not up yet is asked again, less and less often, until it answers."""
+        while True:
+            try:
+                await self.core.load_model()
+                return
+            except BackendUnavailable as exc:
+                if self.core.settings.INFERENCE_BACKEND in LOCAL_BACKENDS:
+                    self.fatal = ConfigError(exc.user_message)
+                    await self.close()
+                    return
+                log.warning(
+                    "The inference server is not usable yet (%s); trying again in %.0f s",
+                    exc.user_message,
+                    retry_delay,
+                )
+            await asyncio.sleep(retry_delay)
+            retry_delay = min(SERVER_RETRY_MAX, retry_delay * 2)
 
     async def prune_history_daily(self, interval: float = RETENTION_INTERVAL) -> None:
         """Erase messages past HISTORY_RETENTION_DAYS now, then once a day."""
@@ -188,6 +225,10 @@ class GalateaBot(commands.Bot):
 
     async def on_ready(self) -> None:
         log.info("Connected as %s (%d servers)", self.user, len(self.guilds))
+        if not self.guilds and self.application_id is not None:
+            log.warning(
+                "The bot is in no server yet. Invite it with: %s", invite_url(self.application_id)
+            )
         await record_login(self.core, success=True)
 
     async def on_shard_ready(self, shard_id: int) -> None:
@@ -284,6 +325,8 @@ async def run_discord_bot(settings: Settings, **bot_options: Any) -> int:
                     wait = await record_login(core, success=False)
                     log.warning("Could not reach Discord (%s); retrying in %.0f s", exc, wait)
                     await asyncio.sleep(wait)
+        if bot.fatal is not None:
+            raise bot.fatal
     except discord.LoginFailure as exc:
         await record_login(core, success=False)
         raise ConfigError(

@@ -10,8 +10,8 @@ import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 
-from bot.characters import CONSOLE_GUILD_ID, CharacterDraft, CharacterService
-from bot.errors import GalateaError, StorageUnavailable
+from bot.characters import CONSOLE_GUILD_ID, CharacterDraft, CharacterService, clean_name
+from bot.errors import GalateaError, NotFound, StorageUnavailable
 from bot.prompt.sanitize import speaker_name
 from bot.roleplay.engine import SessionEngine, SessionView
 from bot.values import Character, Role
@@ -25,6 +25,18 @@ HELP = """Commands:
   /history       show the conversation  /reset   start the conversation over
   /help          this help              /quit    leave (the conversation is kept)
 Anything else is said by the current speaker."""
+
+
+def enable_line_editing() -> None:
+    """Arrow keys, Home/End and history (up/down) for every question, as in a shell.
+
+    Importing readline is what makes ``input()`` use it; without a terminal there is nothing
+    to edit (and some readline builds write escape codes on import), so only then."""
+    if sys.stdin.isatty() and sys.stdout.isatty():
+        try:
+            import readline  # noqa: F401
+        except ImportError:  # Python built without it (some minimal images): plain input()
+            pass
 
 
 async def ask_stdin(prompt: str) -> str | None:
@@ -135,8 +147,10 @@ class ConsoleChat:
             await self._engine.reset(view.session.id)
             view = await self._open_session(view.character, user, fresh=True)
             self._say("The conversation starts over.\n")
-        else:
+        elif name == "help":
             self._say(HELP + "\n")
+        else:
+            self._say(f"! Unknown command /{name}. Type /help for the list.\n")
         return view, user
 
     async def _choose_character(self, name: str | None) -> Character | None:
@@ -157,9 +171,11 @@ class ConsoleChat:
 
     async def _create_character(self) -> Character | None:
         self._say("Creating a character. Use {{char}} and {{user}} for names.\n")
-        fields: dict[str, str] = {}
+        name = await self._ask_new_name()
+        if name is None:
+            return None
+        fields: dict[str, str] = {"name": name}
         for key, question in (
-            ("name", "Name: "),
             ("persona", "Persona (a few sentences): "),
             ("greeting", "Greeting (optional): "),
             ("scenario", "Scenario (optional): "),
@@ -173,6 +189,23 @@ class ConsoleChat:
         except GalateaError as exc:
             self._say(f"! {exc.user_message}\n")
             return await self._create_character()
+
+    async def _ask_new_name(self) -> str | None:
+        """Ask for a name until it is one a new character can have: checked as soon as it is
+        typed, not after three more questions."""
+        while True:
+            answer = await self._ask("Name: ")
+            if answer is None:
+                return None
+            try:
+                name = clean_name(answer)
+                await self._characters.find(CONSOLE_GUILD_ID, name)
+            except NotFound:
+                return name
+            except GalateaError as exc:
+                self._say(f"! {exc.user_message}\n")
+                continue
+            self._say(f"! There is already a character named {name}; choose another name.\n")
 
     async def _open_session(
         self, character: Character, user: str, *, fresh: bool = False

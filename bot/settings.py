@@ -51,9 +51,10 @@ EXPECTS: dict[str, str] = {
     "INFERENCE_BACKEND": "one of " + ", ".join(k.value for k in BackendKind),
     "MODEL": "a local .gguf/.bin file or a Hugging Face repo id",
     "MODEL_FILE": "the file name inside the Hugging Face repo named by MODEL",
-    "MODEL_TYPE": "a ctransformers model type such as llama, gptj, gpt_neox, mpt, falcon",
+    "MODEL_TYPE": "empty (read from the file) or a ctransformers model type: llama, gptj, "
+    "gpt_neox, gpt2, gpt_bigcode, starcoder, falcon, mpt, replit or dolly-v2",
     "GPU_LAYERS": "a whole number of layers to offload to the GPU (0 = CPU only)",
-    "CONTEXT_LENGTH": "a whole number of tokens between 256 and 131072",
+    "CONTEXT_LENGTH": "a whole number of tokens between 256 and 131072 (empty: the model's own)",
     "THREADS": "a whole number of CPU threads (0 = automatic)",
     "PROMPT_FORMAT": "pygmalion or metharme",
     "MODEL_INSTANCES": "a whole number of model copies between 1 and 16",
@@ -76,6 +77,8 @@ EXPECTS: dict[str, str] = {
     "HISTORY_RETENTION_DAYS": "a whole number of days messages are kept (0 = forever)",
     "STREAM_REPLIES": "true (edit the reply as it is written) or false (post it whole)",
     "LOG_LEVEL": "DEBUG, INFO, WARNING or ERROR",
+    "LOG_FILE": "a file path for the log (rotated at 10 MB, 5 kept), or empty",
+    "HF_ENDPOINT": "the Hugging Face Hub's URL, e.g. https://huggingface.co",
     "SHARD_COUNT": "the total number of shards, a whole number from 1 to 65536 "
     "(unset = no sharding)",
     "SHARD_IDS": "the shard ids this process runs, comma-separated, each below SHARD_COUNT and "
@@ -101,7 +104,8 @@ class Settings(BaseSettings):
     MODEL_FILE: str | None = None
     MODEL_TYPE: str | None = None
     GPU_LAYERS: Annotated[int, Field(ge=0, le=1000)] = 0
-    CONTEXT_LENGTH: Annotated[int, Field(ge=256, le=131072)] = 2048
+    # None: what the GGUF file's metadata or the inference server says (2048 for GGML files).
+    CONTEXT_LENGTH: Annotated[int, Field(ge=256, le=131072)] | None = None
     THREADS: Annotated[int, Field(ge=0, le=512)] = 0
     PROMPT_FORMAT: PromptFormat | None = None
     USER_LABEL: UserLabel = UserLabel.NAMES
@@ -128,6 +132,9 @@ class Settings(BaseSettings):
     HISTORY_RETENTION_DAYS: Annotated[int, Field(ge=0, le=36500)] = 0
     STREAM_REPLIES: bool = True
     LOG_LEVEL: str = "INFO"
+    LOG_FILE: str = ""
+    # Where `galatea download` fetches models from (a mirror, or the tests' local server).
+    HF_ENDPOINT: str = "https://huggingface.co"
 
     # Several processes (shards, or two copies during a rolling deploy) on one database.
     SHARD_COUNT: Annotated[int, Field(ge=1, le=65536)] | None = None
@@ -137,6 +144,13 @@ class Settings(BaseSettings):
     @field_validator("DISCORD_API_BASE")
     @classmethod
     def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError("not an http(s) URL")
+        return value.rstrip("/")
+
+    @field_validator("HF_ENDPOINT")
+    @classmethod
+    def _hub_url(cls, value: str) -> str:
         if not re.match(r"^https?://[^\s/]+", value):
             raise ValueError("not an http(s) URL")
         return value.rstrip("/")
@@ -179,7 +193,7 @@ class Settings(BaseSettings):
     def _blank_enum_is_none(cls, value: Any) -> Any:
         return value if value not in ("", None) else None
 
-    @field_validator("SHARD_COUNT", mode="before")
+    @field_validator("SHARD_COUNT", "CONTEXT_LENGTH", mode="before")
     @classmethod
     def _blank_count_is_none(cls, value: Any) -> Any:
         return value if value not in ("", None) else None
@@ -205,8 +219,9 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _model_type_known(self) -> Settings:
-        if self.MODEL_TYPE and not re.fullmatch(r"[a-z0-9_]+", self.MODEL_TYPE):
-            raise ValueError("MODEL_TYPE: invalid")
+        # ctransformers silently treats an unknown type as "no model"; say so at start-up.
+        if self.MODEL_TYPE and _model_type_key(self.MODEL_TYPE) not in CTRANSFORMERS_TYPES:
+            raise ValueError("MODEL_TYPE: unknown")
         return self
 
     # Derived values: computed, never stored twice.
@@ -241,12 +256,33 @@ class Settings(BaseSettings):
         return None if path in ("", ":memory:") else Path(path)
 
 
+# ctransformers' model types, compared as its C library compares them ("_" and "-" aside).
+CTRANSFORMERS_TYPES = frozenset(
+    {"llama", "gptj", "gptneox", "gpt2", "gptbigcode", "starcoder", "falcon", "mpt", "replit"}
+    | {"dollyv2", "gguf"}
+)
+
+
+def _model_type_key(model_type: str) -> str:
+    return model_type.replace("_", "").replace("-", "")  # case matters to ctransformers
+
+
 _METHARME_NAMES = re.compile(r"pygmalion[-_ ]?2|mythalion|metharme", re.IGNORECASE)
+
+
+_CLASSIC_NAMES = re.compile(r"pygmalion|\bpyg", re.IGNORECASE)
 
 
 def infer_prompt_format(model_name: str) -> PromptFormat:
     """Pygmalion-2 and Mythalion (and the older Metharme) use Metharme; the rest classic."""
     return PromptFormat.METHARME if _METHARME_NAMES.search(model_name) else PromptFormat.PYGMALION
+
+
+def recognised_prompt_format(model_name: str) -> PromptFormat | None:
+    """The format a model name says, or None when it names neither family."""
+    if _METHARME_NAMES.search(model_name):
+        return PromptFormat.METHARME
+    return PromptFormat.PYGMALION if _CLASSIC_NAMES.search(model_name) else None
 
 
 def load_settings(env_file: str | os.PathLike[str] | None = ".env") -> Settings:

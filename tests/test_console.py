@@ -70,10 +70,30 @@ async def test_console_explains_bad_input_and_carries_on(
     database: Database, tiny_backend: CTransformersBackend
 ) -> None:
     core = assemble(Settings(MODEL="tiny"), database, tiny_backend)
-    script = Script(["Bad:Name", "p", "", "", "Good", "p", "", "", "/user", "/nonsense", "/quit"])
+    script = Script(["Bad:Name", "Good", "p", "", "", "/user", "/nonsense", "/help", "/quit"])
     await ConsoleChat(core.engine, core.characters, ask=script.ask, say=script.say).run(
         character_name=None, user="Al"
     )
-    assert "! Character names cannot contain" in script.transcript
+    # The name is checked as soon as it is typed: the next question is the name again.
+    assert "Name: Bad:Name\n! Character names cannot contain" in script.transcript
+    assert "backticks.\nName: Good\nPersona" in script.transcript
     assert "! Say who is speaking" in script.transcript
-    assert "Commands:" in script.transcript
+    assert "! Unknown command /nonsense. Type /help for the list." in script.transcript
+    assert script.transcript.count("Commands:") == 1  # only /help shows the list
+
+
+async def test_a_taken_name_is_refused_before_the_other_questions(
+    database: Database, tiny_backend: CTransformersBackend
+) -> None:
+    core = assemble(Settings(MODEL="tiny"), database, tiny_backend)
+    first = Script(["Aqua", "A goddess.", "", "", "/quit"])
+    await ConsoleChat(core.engine, core.characters, ask=first.ask, say=first.say).run(
+        character_name=None, user="Al"
+    )
+    second = Script(["", "aqua", "Darkness", "A knight.", "", "", "/quit"])
+    await ConsoleChat(core.engine, core.characters, ask=second.ask, say=second.say).run(
+        character_name=None, user="Al"
+    )
+    assert "Name: aqua\n! There is already a character named aqua" in second.transcript
+    assert "Name: Darkness\nPersona" in second.transcript
+    assert "Talking with Darkness as Al." in second.transcript

@@ -22,6 +22,7 @@ from typing import Any
 
 from bot.errors import BackendUnavailable, InferenceError
 from bot.inference.base import Capabilities, GenerationParams, UnsupportedSamplerLog
+from bot.inference.load_progress import LoadProgress
 from bot.inference.stops import StopMatcher
 from bot.inference.worker import ModelWorker
 
@@ -120,6 +121,7 @@ class CTransformersBackend:
         self._load_lock = asyncio.Lock()
         self._sampler_log = UnsupportedSamplerLog("ctransformers")
         self._gpu_offload = False
+        self._loading: LoadProgress | None = None  # set while a load is under way
         self.last_stats: GenerationStats | None = None
 
     @property
@@ -148,11 +150,10 @@ class CTransformersBackend:
             if self._llm is not None:
                 return
             if _names_a_missing_file(self._model):
-                log.error("There is no model file at %s", self._model)
+                # One line, said once: the caller shows it (main.py, or the bot's start-up).
                 raise BackendUnavailable(
                     f"The model {self._model} could not be loaded: there is no such file. "
-                    'Download it (see the README, "Getting a Pygmalion model") or point MODEL '
-                    "at the file."
+                    "Download one with ./run.sh download, or point MODEL at the file."
                 )
             log.info(
                 "Loading model %s (type %s, %d GPU layers, context %d tokens)...",
@@ -162,16 +163,17 @@ class CTransformersBackend:
                 self._context_length,
             )
             started = time.monotonic()
-            progress = asyncio.create_task(_report_progress(self._model, started))
+            self._loading = LoadProgress(self._model)
+            progress = asyncio.create_task(self._loading.report(self.model_name))
             try:
                 self._llm = await self._load_with_cpu_fallback()
             except (OSError, ValueError, RuntimeError) as exc:
-                log.error("Could not load model %s: %s", self._model, exc)
                 raise BackendUnavailable(
                     f"The model {self.model_name} could not be loaded: {exc}".strip()
                 ) from exc
             finally:
                 progress.cancel()
+                self._loading = None
             self._gpu_offload = self._gpu_layers > 0 and self._llm.model_type in CUDA_CAPABLE_TYPES
             if self._gpu_layers > 0 and not self._gpu_offload:
                 self._warn_cpu_only(f"ctransformers cannot offload {self._llm.model_type} models")
@@ -266,7 +268,10 @@ class CTransformersBackend:
 
     def _require_loaded(self) -> Any:
         if self._llm is None:
-            raise BackendUnavailable("The model is still loading; try again in a moment.")
+            loading = self._loading
+            raise BackendUnavailable(
+                loading.busy_message() if loading is not None else "The model is not loaded."
+            )
         return self._llm
 
 
@@ -341,10 +346,3 @@ def _generate(
 
 def _release(llm: Any) -> None:
     del llm  # ctransformers frees the model in LLM.__del__, on the model thread
-
-
-async def _report_progress(model: str, started: float) -> None:
-    """Large models take minutes to load: say that we are still at it."""
-    while True:
-        await asyncio.sleep(10)
-        log.info("Still loading %s (%.0f s so far)...", model, time.monotonic() - started)

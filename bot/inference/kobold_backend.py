@@ -164,15 +164,18 @@ class KoboldBackend:
         )
 
     async def _server_context(self, session: aiohttp.ClientSession) -> int:
-        try:
-            reply = await self._get(session, "api/v1/config/max_context_length", NO_RETRY)
-        except (BackendUnavailable, GenerationTimeout):
-            raise
-        except GalateaError:
-            reply = None
-        value = reply.get("value") if isinstance(reply, dict) else None
-        if isinstance(value, int) and value > 0:
-            return value
+        # KoboldCpp's true maximum (what it was started with) first; the config value is the
+        # generation setting, which a UI may have lowered.
+        for path in ("api/extra/true_max_context_length", "api/v1/config/max_context_length"):
+            try:
+                reply = await self._get(session, path, NO_RETRY)
+            except (BackendUnavailable, GenerationTimeout):
+                raise
+            except GalateaError:
+                reply = None
+            value = reply.get("value") if isinstance(reply, dict) else None
+            if isinstance(value, int) and value > 0:
+                return value
         log.warning(
             "%s does not report its context length; assuming %d tokens",
             self._label,

@@ -26,6 +26,7 @@ from typing import Any
 
 from bot.errors import BackendUnavailable, InferenceError
 from bot.inference.base import Capabilities, GenerationParams, UnsupportedSamplerLog
+from bot.inference.load_progress import LoadProgress
 from bot.inference.stops import StopMatcher
 
 log = logging.getLogger(__name__)
@@ -41,8 +42,9 @@ DEFAULT_CACHE_BYTES = 1024 * 2**20
 # Texts up to this many characters in all are counted on the event loop (~0.5 ms at most).
 INLINE_COUNT_CHARS = 1_000
 INSTALL_HINT = (
-    "The llama-cpp backend needs the llama-cpp-python package, which is not installed. "
-    "Install it with: pip install llama-cpp-python (see its docs for GPU builds)."
+    "INFERENCE_BACKEND=llama-cpp needs the llama_cpp package, which is not installed: run "
+    ".venv/bin/pip install -e '.[llama-cpp]' in the Galatea folder (the README's GPU section "
+    "has the CUDA build)."
 )
 
 
@@ -94,6 +96,7 @@ class LlamaCppBackend:
         self._worker: ThreadPoolExecutor | None = None  # generation: the only context user
         self._tokenizer_thread: ThreadPoolExecutor | None = None
         self._active: set[threading.Event] = set()
+        self._loading: LoadProgress | None = None  # set while a load is under way
         self._sampler_log = UnsupportedSamplerLog(self.name)
 
     # --- Backend properties -----------------------------------------------------------------
@@ -135,6 +138,8 @@ class LlamaCppBackend:
                 f"The model file {self._model_path} does not exist. Check the model path."
             )
         worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama-cpp")
+        self._loading = LoadProgress(self._model_path)
+        progress = asyncio.create_task(self._loading.report(self._model_path.name))
         try:
             llm = await asyncio.get_running_loop().run_in_executor(
                 worker, self._load_blocking, llama_cpp
@@ -146,6 +151,9 @@ class LlamaCppBackend:
                     f"llama.cpp could not load {self._model_path.name}: {error}"
                 ) from error
             raise
+        finally:
+            progress.cancel()
+            self._loading = None
         self._llm = llm
         self._llama_cpp = llama_cpp
         self._worker = worker
@@ -313,7 +321,10 @@ class LlamaCppBackend:
     def _require_loaded(self) -> tuple[Any, ThreadPoolExecutor, ThreadPoolExecutor]:
         llm, worker, tokenizer_thread = self._llm, self._worker, self._tokenizer_thread
         if llm is None or worker is None or tokenizer_thread is None:
-            raise BackendUnavailable("The llama.cpp model is not loaded yet.")
+            loading = self._loading
+            raise BackendUnavailable(
+                loading.busy_message() if loading is not None else "The model is not loaded."
+            )
         return llm, worker, tokenizer_thread
 
 

@@ -405,9 +405,11 @@ class OpenAICompletionsBackend:
                 break
 
     async def _probe_context_length(self, session: aiohttp.ClientSession) -> int:
-        """Context from llama.cpp's ``/props`` or KoboldCpp's config, else the default."""
+        """Context from llama.cpp's ``/props`` or KoboldCpp's (the context it was started
+        with, then its generation setting), else the default."""
         probes: list[tuple[str, Callable[[Any], int | None]]] = [
             (join_url(self._root, "props"), _llama_cpp_context),
+            (join_url(self._root, "api/extra/true_max_context_length"), _int_field("value")),
             (join_url(self._root, "api/v1/config/max_context_length"), _int_field("value")),
         ]
         for url, read in probes:
@@ -498,8 +500,8 @@ def _load_tokenizer_file(path: Path) -> Any:
         from tokenizers import Tokenizer  # optional dependency
     except ImportError as error:
         raise BackendUnavailable(
-            "A tokenizer file is set for the OpenAI backend, but the 'tokenizers' package is "
-            "not installed. Install it with: pip install tokenizers"
+            "TOKENIZER_PATH needs the tokenizers package, which is not installed: run "
+            ".venv/bin/pip install -e '.[tokenizer]' in the Galatea folder."
         ) from error
     try:
         return Tokenizer.from_file(str(path))

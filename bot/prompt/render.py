@@ -110,6 +110,17 @@ class PromptRenderer:
         shorter = max(self._context_length // 4, refused_tokens * 3 // 4)
         self._longest = shorter if self._longest is None else min(self._longest, shorter)
 
+    @property
+    def context_length(self) -> int:
+        return self._context_length
+
+    def adopt(self, prompt_format: PromptFormat, context_length: int) -> None:
+        """Render for the model as loaded: its format and context are known only then (an
+        inference server reports its model's name and context when first reached)."""
+        self.prompt_format = prompt_format
+        self._format = formatter_for(prompt_format)
+        self._context_length = context_length
+
     async def render(
         self,
         character: CharacterPrompt,

@@ -151,7 +151,7 @@ async def test_a_missing_model_file_is_not_looked_for_on_the_hub(tmp_path) -> No
     backend = CTransformersBackend(str(tmp_path / "models" / "pygmalion-2-7b.Q4_K_M.gguf"))
     with pytest.raises(BackendUnavailable, match="there is no such file") as refused:
         await backend.load()
-    assert "Getting a Pygmalion model" in refused.value.user_message
+    assert "./run.sh download" in refused.value.user_message
     await backend.close()
 
 

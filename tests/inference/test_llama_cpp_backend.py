@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import re
 import threading
 import time
 import types
@@ -254,7 +255,9 @@ async def test_missing_package_gives_an_install_hint(
         raise ImportError("No module named 'llama_cpp'")
 
     monkeypatch.setattr(llama_cpp_backend, "_import_llama_cpp", missing)
-    with pytest.raises(BackendUnavailable, match="pip install llama-cpp-python"):
+    with pytest.raises(
+        BackendUnavailable, match=re.escape(".venv/bin/pip install -e '.[llama-cpp]'")
+    ):
         await LlamaCppBackend(model_file).load()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -268,7 +269,9 @@ async def test_tokenizer_file_needs_the_tokenizers_package(
     models_route(server)
     await server.start()
     backend = backend_for(server, tokenizer_path=tmp_path / "tokenizer.json")
-    with pytest.raises(BackendUnavailable, match="pip install tokenizers"):
+    with pytest.raises(
+        BackendUnavailable, match=re.escape(".venv/bin/pip install -e '.[tokenizer]'")
+    ):
         await backend.load()
 
 
