@@ -107,13 +107,15 @@ class DiscordReplyPresenter:
         return self._message_id
 
     async def finish(self, message: StoredMessage) -> int | None:
+        # The reply is stored: from here a stop or a restart must never take it away as an
+        # unfinished one (showing it may post several messages and record their ids).
+        self._settled()
         await self._drop_queue_note()
         delivery = await self._ready()
         try:
             ids = await self._cog.show_reply(delivery, self._view, message, self._message_id)
         except discord.DiscordServerError as exc:
             raise self._discord_down(exc) from exc
-        self._settled()
         return ids[0] if ids else None
 
     def _discord_down(self, exc: discord.DiscordServerError) -> GalateaError:

@@ -12,7 +12,12 @@ from tests.support.recording_backend import RecordingBackend
 NARRATOR = CharacterPrompt(name="Narrator", persona="")
 BOOK = LoreBook(
     entries=(
-        LoreEntry(keys=("town",), content="{{char}} tells of the town of Vell.", constant=True),
+        LoreEntry(
+            keys=("town",),
+            content="{{char}} tells of the town of Vell.",
+            constant=True,
+            position="before_char",
+        ),
         LoreEntry(keys=("well",), content="The well of Vell is dry.", position="after_char"),
     )
 )
