@@ -97,6 +97,17 @@ async def test_a_character_made_in_discord_still_needs_a_persona(database: Datab
         await CharacterService(database).create(1, 10, CharacterDraft(name="X", persona=" "))
 
 
+async def test_a_card_name_with_invisible_characters_exports_as_the_card_wrote_it(
+    database: Database,
+) -> None:
+    service = CharacterService(database)
+    document = v2_document(name="Ve\u200bll")
+    character = await service.import_card(1, 10, to_json(document), "v.json")
+    assert character.name == "Vell"
+    exported, _ = await service.export_card(character.id, "json", 2)
+    assert json.loads(exported)["data"]["name"] == "Ve\u200bll"
+
+
 # --- talkativeness --------------------------------------------------------------------------
 
 
