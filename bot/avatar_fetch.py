@@ -21,6 +21,7 @@ import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
+from bot.bounded_read import BodyTooLarge, read_at_most
 from bot.errors import InvalidInput
 from bot.images import MAX_AVATAR_BYTES, normalize_avatar
 
@@ -33,7 +34,6 @@ AddressPolicy = Callable[[IPAddress], bool]
 FETCH_TIMEOUT = 10.0
 MAX_REDIRECTS = 3
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
-CHUNK = 64 * 1024
 # NAT64 (RFC 6052) carries an IPv4 address in its last 32 bits.
 NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 HEADERS = {"User-Agent": "Galatea (avatar fetch)", "Accept": "image/*"}
@@ -176,14 +176,12 @@ async def _read_image(response: aiohttp.ClientResponse, host: str, max_bytes: in
             "PNG, JPEG, GIF or WebP file itself.",
         )
     too_large = f"The image at that link is larger than {_mb(max_bytes)}; pick a smaller one."
-    if response.content_length is not None and response.content_length > max_bytes:
-        raise _refuse(host, f"Content-Length {response.content_length}", too_large)
-    body = bytearray()
-    async for chunk in response.content.iter_chunked(CHUNK):
-        body += chunk
-        if len(body) > max_bytes:  # stop reading: the length header may be absent or wrong
-            raise _refuse(host, f"over {max_bytes} bytes streamed", too_large)
-    return bytes(body)
+    try:
+        return await read_at_most(response, max_bytes)
+    except BodyTooLarge as over:
+        # The length header, or the stream itself when the header was absent or wrong.
+        said = f"Content-Length {over.declared}" if over.declared is not None else None
+        raise _refuse(host, said or f"over {max_bytes} bytes streamed", too_large) from None
 
 
 async def _follow(

@@ -10,11 +10,11 @@ exports as a card built from its fields.
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Callable
 from typing import Any, Literal
 
 from bot.cards import CharacterCard, LoreBook
+from bot.lookalike import visible_name
 from bot.values import Character
 
 CardFormat = Literal["png", "json"]
@@ -39,7 +39,7 @@ def card_for_export(
     stored = document or {}
     original = CharacterCard.model_validate(stored) if document else None
     fields: dict[str, Any] = {
-        "name": _kept(original, "name", character.name, _normalized_name),
+        "name": _kept(original, "name", character.name, visible_name),  # as clean_name stores it
         "scenario": _kept(original, "scenario", character.scenario),
         "first_mes": _kept(original, "first_mes", character.greeting),
         "mes_example": _kept(original, "mes_example", character.example_dialogue),
@@ -114,7 +114,3 @@ def _kept(
         return current
     value = getattr(original, field)
     return value if normalize(value) == current else current
-
-
-def _normalized_name(name: str) -> str:
-    return " ".join(unicodedata.normalize("NFKC", name).split())

@@ -7,7 +7,13 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any
 
-from bot.cards import DEFAULT_MAX_BYTES, export_card_json, export_card_png, import_card_async
+from bot.cards import (
+    DEFAULT_MAX_BYTES,
+    CharacterCard,
+    export_card_json,
+    export_card_png,
+    import_card_async,
+)
 from bot.character_cards import (
     CardFormat,
     card_document,
@@ -92,6 +98,15 @@ def check_not_lookalike(name: str, taken: list[str], *, own: str | None = None) 
                 f"There is already a character named {other!r} here, and {name!r} looks the "
                 "same. Choose a name people can tell apart."
             )
+
+
+def _lives_outside_persona(card: CharacterCard) -> bool:
+    """A lorebook-only card: the character lives in its book, scenario or first message."""
+    return bool(
+        card.first_mes.strip()
+        or card.scenario.strip()
+        or (card.character_book is not None and card.character_book.entries)
+    )
 
 
 def validate(draft: CharacterDraft, *, persona_required: bool = True) -> CharacterDraft:
@@ -191,12 +206,6 @@ class CharacterService:
         card's name. The card's image becomes the avatar, its lorebook the character's.
         """
         card = await import_card_async(data, filename, max_bytes=DEFAULT_MAX_BYTES)
-        # A lorebook-only card: the character lives in its book or its first message.
-        lives_elsewhere = bool(
-            card.first_mes.strip()
-            or card.scenario.strip()
-            or (card.character_book is not None and card.character_book.entries)
-        )
         try:
             chosen = clean_name(name if name is not None else card.name)
         except InvalidInput as exc:
@@ -216,7 +225,7 @@ class CharacterService:
                 post_history_instructions=card.post_history_instructions,
                 talkativeness=card_talkativeness(card),
             ),
-            persona_required=not lives_elsewhere,
+            persona_required=not _lives_outside_persona(card),
         )
         avatar = None
         if card.avatar_png is not None:
@@ -275,18 +284,22 @@ class CharacterService:
                 alternate_greetings=card.alternate_greetings,
                 system_prompt=card.system_prompt,
                 post_history_instructions=card.post_history_instructions,
-            )
+            ),
+            persona_required=not _lives_outside_persona(card),
         )
         changes: dict[str, Any] = {**_fields(clean), "card_json": card_document(card)}
         if card.avatar_png is not None:
             changes["avatar_png"] = await asyncio.to_thread(
                 normalize_avatar, card.avatar_png, max_bytes=DEFAULT_MAX_BYTES
             )
+            changes["card_image_png"] = card.avatar_png  # exported as imported
         async with self._db.write() as uow:
             still = await uow.characters.get(current.id)
             if still is None:
                 raise NotFound("That character no longer exists.")
             check_can_change_character(still, caller)
+            taken = await uow.characters.names(still.guild_id)
+            check_not_lookalike(clean.name, taken, own=still.name)
             return await uow.characters.update(current.id, changes)
 
     async def export_card(

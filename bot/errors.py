@@ -11,10 +11,11 @@ NAME_SHOWN_MAX = 100  # characters of a typed name an answer repeats
 
 
 def shown(name: str, limit: int = NAME_SHOWN_MAX) -> str:
-    """A name someone typed, as an answer quotes it: stripped, cut with "…" past ``limit``
-    (so a long typed value never pushes an answer past Discord's 2,000 characters)."""
+    """A name someone typed, as an answer quotes it: stripped, cut with a visible "…" past
+    ``limit`` (so a long typed value never pushes an answer past Discord's 2,000 characters).
+    Any text cut to a length with "…" goes through here (embeds too: cogs/embeds.py)."""
     name = name.strip()
-    return name if len(name) <= limit else name[: limit - 1] + "…"
+    return name if len(name) <= limit else name[: max(0, limit - 1)].rstrip() + "…"
 
 
 class GalateaError(Exception):

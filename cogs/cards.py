@@ -27,6 +27,7 @@ from cogs.common import (
     read_attachment,
     require_guild,
 )
+from cogs.deadline import in_time
 from cogs.uploads import TooLargeToUpload, Upload, fit_uploads_off_loop, mib
 
 
@@ -60,8 +61,11 @@ class CardCommands(commands.Cog):
         if replace is not None:
             await self._replace(interaction, card, replace, name)
             return
-        check_can_create_characters(await core.guild_config.get(guild_id), caller)
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        # Refused before the file is read; the read may wait on storage: in_time (3 s).
+        config = await in_time(interaction, core.guild_config.get(guild_id), ephemeral=True)
+        check_can_create_characters(config, caller)
+        if not interaction.response.is_done():
+            await interaction.response.defer(ephemeral=True, thinking=True)
         data = await read_attachment(card, limit=DEFAULT_MAX_BYTES)
         character = await core.characters.import_card(
             guild_id, caller.user_id, data, card.filename, name=name, nsfw=nsfw
@@ -91,8 +95,12 @@ class CardCommands(commands.Cog):
         core = core_of(interaction)
         guild_id = require_guild(interaction)
         caller = caller_of(interaction)
-        check_can_change_character(await core.characters.find(guild_id, character), caller)
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        found = await in_time(
+            interaction, core.characters.find(guild_id, character), ephemeral=True
+        )
+        check_can_change_character(found, caller)  # before the file is read
+        if not interaction.response.is_done():
+            await interaction.response.defer(ephemeral=True, thinking=True)
         data = await read_attachment(card, limit=DEFAULT_MAX_BYTES)
         updated = await core.characters.replace_from_card(
             guild_id, caller, character, data, card.filename, name=name

@@ -9,6 +9,7 @@ from discord import app_commands
 
 from bot.errors import InvalidInput
 from bot.policy import Caller, Place
+from cogs.deadline import respond
 from cogs.forms import Opener, OwnedView
 
 if TYPE_CHECKING:
@@ -97,14 +98,7 @@ async def reply_ephemeral(
     interaction: discord.Interaction[Any], content: str, **kwargs: Any
 ) -> None:
     """Answer only the caller, whether or not the interaction was answered already."""
-    if interaction.response.is_done():
-        await interaction.followup.send(
-            content, ephemeral=True, allowed_mentions=NO_MENTIONS, **kwargs
-        )
-    else:
-        await interaction.response.send_message(
-            content, ephemeral=True, allowed_mentions=NO_MENTIONS, **kwargs
-        )
+    await respond(interaction, content, ephemeral=True, **kwargs)
 
 
 class Confirm(OwnedView):

@@ -19,7 +19,8 @@ from typing import Any
 
 import discord
 
-ELLIPSIS = "…"
+from bot.errors import shown
+
 BLANK = "—"  # what a required value shows when it has nothing to say
 MAX_EMBEDS = 10
 TOTAL = 6000
@@ -35,10 +36,7 @@ _SHORTEST = 2  # a text shortened for the total keeps at least one character and
 
 def clip(text: str, limit: int) -> str:
     """``text`` trimmed, and cut to ``limit`` characters with a visible "…" when longer."""
-    text = text.strip()
-    if len(text) <= limit:
-        return text
-    return text[: max(0, limit - 1)].rstrip() + ELLIPSIS
+    return shown(text, limit)
 
 
 def listing(items: Sequence[str], limit: int = FIELD_VALUE, separator: str = ", ") -> str:

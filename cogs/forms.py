@@ -14,6 +14,8 @@ from typing import Any
 
 import discord
 
+from cogs.deadline import respond
+
 CUSTOM_ID_LIMIT = 100  # Discord: a custom_id holds at most 100 characters
 
 
@@ -41,11 +43,7 @@ class Opener:
 
 async def refuse(interaction: discord.Interaction[Any], what: str) -> None:
     text = f"This {what} belongs to someone else's request; nothing was changed."
-    none = discord.AllowedMentions.none()
-    if interaction.response.is_done():
-        await interaction.followup.send(text, ephemeral=True, allowed_mentions=none)
-    else:
-        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=none)
+    await respond(interaction, text, ephemeral=True)
 
 
 class OwnedModal(discord.ui.Modal):

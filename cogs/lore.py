@@ -262,7 +262,7 @@ class LoreCog(
         check_admin(caller)  # refuse before reading the file
         await interaction.response.defer(ephemeral=True, thinking=True)
         data = await read_attachment(file, limit=WORLD_FILE_MAX_BYTES)
-        name = world or PurePath(file.filename).stem.replace("_", " ")[:64]
+        name = world or PurePath(file.filename).stem.replace("_", " ")[:MAX_WORLD_NAME]
         book, count = await core.lore.import_world(guild_id, caller, name, data)
         await interaction.followup.send(
             f"The world **{book.name}** was imported with {count} entries. Attach it to a "

@@ -24,7 +24,7 @@ from cogs.common import (
     world_autocomplete,
 )
 from cogs.deadline import in_time, respond
-from cogs.embeds import Embed
+from cogs.embeds import Embed, listing
 from cogs.forms import Opener
 from cogs.uploads import TooLargeToUpload, Upload, batches, fit_uploads_off_loop, mib
 
@@ -147,9 +147,7 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
         )
         embed = Embed(title=f"Roleplay with {view.character.name}")
         if len(view.cast) > 1:
-            embed.add_field(
-                name="Characters", value=", ".join(m.character.name for m in view.cast)[:1024]
-            )
+            embed.add_field(name="Characters", value=listing([m.character.name for m in view.cast]))
         if view.session.paused:
             embed.add_field(name="Paused", value="messages are kept; `/session resume`")
         embed.add_field(name="Model", value=f"{core.backend.model_name} ({core.backend.name})")
@@ -163,7 +161,7 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
         if prompt.lore_included:
             embed.add_field(name="Lore in the prompt", value=f"{prompt.lore_included} entries")
         if view.session.author_note:
-            embed.add_field(name="Author's note", value=view.session.author_note[:1024])
+            embed.add_field(name="Author's note", value=view.session.author_note)
         busy = self.roleplay.replies.busy(view.session.channel_id)
         position = core.engine.scheduler.position(view.session.channel_id)
         state = f"{position} in the queue" if position else ("being written" if busy else "idle")

@@ -78,6 +78,14 @@ async def test_a_lorebook_only_card_is_imported(database: Database) -> None:
     assert edited.scenario == "At night." and edited.persona == ""
 
 
+async def test_a_lorebook_only_card_replaces_a_character_too(database: Database) -> None:
+    service = CharacterService(database)
+    character = await service.import_card(1, 10, to_json(lorebook_only(name="Vell")), "v.json")
+    again = lorebook_only(name="Vell", scenario="At dawn.")
+    replaced = await service.replace_from_card(1, OWNER, "Vell", to_json(again), "v.json")
+    assert (replaced.id, replaced.persona, replaced.scenario) == (character.id, "", "At dawn.")
+
+
 async def test_a_card_with_nothing_at_all_still_needs_a_persona(database: Database) -> None:
     empty = {"name": "Blank", "description": "", "first_mes": ""}
     with pytest.raises(InvalidInput, match="needs a persona"):
@@ -87,6 +95,17 @@ async def test_a_card_with_nothing_at_all_still_needs_a_persona(database: Databa
 async def test_a_character_made_in_discord_still_needs_a_persona(database: Database) -> None:
     with pytest.raises(InvalidInput, match="needs a persona"):
         await CharacterService(database).create(1, 10, CharacterDraft(name="X", persona=" "))
+
+
+async def test_a_card_name_with_invisible_characters_exports_as_the_card_wrote_it(
+    database: Database,
+) -> None:
+    service = CharacterService(database)
+    document = v2_document(name="Ve\u200bll")
+    character = await service.import_card(1, 10, to_json(document), "v.json")
+    assert character.name == "Vell"
+    exported, _ = await service.export_card(character.id, "json", 2)
+    assert json.loads(exported)["data"]["name"] == "Ve\u200bll"
 
 
 # --- talkativeness --------------------------------------------------------------------------
@@ -152,6 +171,18 @@ async def test_a_new_avatar_is_also_the_image_the_card_exports_with(database: Da
     exported, _ = await service.export_card(character.id, "png", 2)
     with Image.open(io.BytesIO(exported)) as img:
         assert img.size == (100, 50)
+
+
+async def test_a_card_replacing_a_character_brings_its_own_image_for_export(
+    database: Database,
+) -> None:
+    service = CharacterService(database)
+    await service.import_card(1, 10, png_of(v2_document(name="Re"), (900, 1200)), "r.png")
+    await service.replace_from_card(1, OWNER, "Re", png_of(v2_document(name="Re"), (700, 800)))
+    character = await service.find(1, "Re")
+    exported, _ = await service.export_card(character.id, "png", 2)
+    with Image.open(io.BytesIO(exported)) as img:
+        assert img.size == (700, 800)
 
 
 # --- more containers, through the service ---------------------------------------------------

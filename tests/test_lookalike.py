@@ -69,3 +69,7 @@ async def test_a_server_cannot_hold_two_characters_that_look_alike(database: Dat
     renamed = await service.update(aqua.id, owner, CharacterDraft(name="AQUA", persona="G."))
     assert renamed.name == "AQUA"
     assert await service.count(1) == 2
+    with pytest.raises(AlreadyExists, match="looks the same"):  # nor from a card
+        card = b'{"name": "D", "description": "Knight."}'
+        await service.replace_from_card(1, owner, "Darkness", card, "d.json", name="\u0391qua")
+    assert (await service.find(1, "Darkness")).persona == "Knight."

@@ -29,12 +29,25 @@ def _count_values(raw: bytes) -> int:
     quote, backslash, comma and bracket is where it is in the JSON. (A str, not bytes: sre's
     ``sub`` on bytes allocates a piece per match, ten times the memory.) Linear, in C.
     """
+    structure = _structure(raw)
+    return structure.count(",") + structure.count("[") + structure.count("{") + 1
+
+
+def count_containers(raw: bytes) -> int:
+    """An upper bound on the lists and objects in the UTF-8 JSON ``raw``, without parsing it
+    (each costs some 60 bytes as a Python object even when empty: a file of ``[],`` is the
+    costliest JSON per byte). Linear, in C, as :func:`_count_values`."""
+    structure = _structure(raw)
+    return structure.count("[") + structure.count("{")
+
+
+def _structure(raw: bytes) -> str:
+    """``raw`` read as Latin-1 with every string blanked to ``0``: what is left is the
+    document's structure (see :func:`_count_values`)."""
     text = raw.decode("latin-1")
     blanked = text.replace("\\\\", "__").replace('\\"', "__")
     del text
-    structure = _STRING.sub("0", blanked)
-    del blanked
-    return structure.count(",") + structure.count("[") + structure.count("{") + 1
+    return _STRING.sub("0", blanked)
 
 
 def _too_many_values() -> InvalidInput:

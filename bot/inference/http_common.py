@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 import aiohttp
 from yarl import URL
 
+from bot.bounded_read import BodyTooLarge, read_at_most
 from bot.errors import BackendUnavailable, GalateaError, GenerationTimeout, InferenceError
 from bot.inference.stops import StopMatcher
 
@@ -42,7 +43,6 @@ _MAX_ERROR_BODY_BYTES = 16_384
 # A JSON answer (a model list, a token count, a whole completion) is read at most this far:
 # a server that sends more is refused before its body costs memory or event-loop time.
 MAX_BODY_BYTES = 8 * 1024 * 1024
-_READ_CHUNK = 64 * 1024
 _PARSE_IN_THREAD_BYTES = 256 * 1024  # parsing more than this would hold up the event loop
 # One SSE line (one event's data) at most: a stream without line breaks is not a stream.
 MAX_SSE_LINE_BYTES = 1024 * 1024
@@ -413,17 +413,14 @@ async def read_body(
     response: aiohttp.ClientResponse, label: str, limit: int = MAX_BODY_BYTES
 ) -> bytes:
     """The response body, refused past ``limit`` bytes before more of it is read."""
-    declared = response.content_length
-    if declared is not None and declared > limit:
-        raise unreadable_error(label, f"the reply was {declared} bytes, over {limit}")
-    chunks: list[bytes] = []
-    size = 0
-    while chunk := await response.content.read(_READ_CHUNK):
-        size += len(chunk)
-        if size > limit:
-            raise unreadable_error(label, f"the reply was over {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    try:
+        return await read_at_most(response, limit)
+    except BodyTooLarge as too_large:
+        if too_large.declared is not None:
+            cause = f"the reply was {too_large.declared} bytes, over {limit}"
+        else:
+            cause = f"the reply was over {limit} bytes"
+        raise unreadable_error(label, cause) from None
 
 
 async def read_json(response: aiohttp.ClientResponse, label: str) -> Any:

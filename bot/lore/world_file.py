@@ -22,7 +22,7 @@ from typing import Any
 from pydantic import JsonValue, ValidationError
 
 from bot.cards import LoreBook, LoreEntry, limits
-from bot.cards.json_text import encode_json
+from bot.cards.json_text import count_containers, encode_json
 from bot.cards.model import json_depth
 from bot.cards.schema import WireBook, WireEntry, extra_of
 from bot.errors import InvalidInput
@@ -30,6 +30,8 @@ from bot.lore.entry_ids import fill_ids
 from bot.lore.rules import DEFAULT_SCAN_DEPTH
 
 WORLD_FILE_MAX_BYTES = 10 * limits.MIB  # Discord's attachment_size_limit for a bot's answer
+# An entry is an object with a few lists (keys, secondary keys) and objects (extensions).
+MAX_WORLD_CONTAINERS = 50 * limits.MAX_LORE_ENTRIES
 _UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
 # SillyTavern's entry fields that a card entry keeps in ``extensions`` (characters.js).
@@ -270,10 +272,15 @@ def _check_texts(book: LoreBook) -> None:
 
 
 def _decode(data: bytes) -> object:
+    utf16 = data.startswith(_UTF16_BOMS)
+    if not utf16:
+        _check_containers(data)
     try:
-        text = data.decode("utf-16" if data.startswith(_UTF16_BOMS) else "utf-8-sig")
+        text = data.decode("utf-16" if utf16 else "utf-8-sig")
     except UnicodeDecodeError:
         raise InvalidInput("That world file is not UTF-8 text.") from None
+    if utf16:
+        _check_containers(text.encode("utf-8", "surrogatepass"))
     try:
         value = json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
@@ -286,6 +293,16 @@ def _decode(data: bytes) -> object:
     if json_depth(value) > limits.MAX_JSON_DEPTH:
         raise InvalidInput("That world file is nested too deeply.")
     return value
+
+
+def _check_containers(utf8: bytes) -> None:
+    """Counted before parsing: 10 MiB of ``[],`` would cost over 500 MB as Python objects,
+    where a world at the entry and key limits needs a few lists and objects per entry."""
+    if count_containers(utf8) > MAX_WORLD_CONTAINERS:
+        raise InvalidInput(
+            "That world file holds too many lists and objects for its entries (more than "
+            f"{MAX_WORLD_CONTAINERS:,})."
+        )
 
 
 def _no_constant(name: str) -> object:

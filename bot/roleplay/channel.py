@@ -407,7 +407,8 @@ class ChannelRoleplay:
             await asyncio.wait(workers)
 
     def channels_in_use(self) -> set[int]:
-        """Channels with a message being taken in or a reply pending or in progress."""
+        """Channels with a reply pending or in progress (a message still being taken in holds
+        only its intake lock, which the worker does not need)."""
         return set(self._workers) | set(self._pending)
 
     def per_channel_entries(self) -> int:

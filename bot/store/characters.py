@@ -29,6 +29,7 @@ EDITABLE_FIELDS = frozenset(
         "example_mode",
         "talkativeness",
         "card_json",
+        "card_image_png",
     }
 )
 
@@ -200,7 +201,7 @@ class CharacterStore:
                     f"A character named {new_name!r} already exists on this server."
                 )
             row.name_key = name_key(new_name)
-        if "avatar_png" in changes:
+        if "avatar_png" in changes and "card_image_png" not in changes:
             row.card_image_png = None  # a new avatar is also the image its card exports with
         for field, value in changes.items():
             if field == "alternate_greetings":

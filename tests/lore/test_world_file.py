@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 from typing import Any
 
@@ -11,6 +12,7 @@ from bot.cards import limits
 from bot.errors import InvalidInput
 from bot.lore.scan import scan_book
 from bot.lore.world_file import (
+    MAX_WORLD_CONTAINERS,
     WORLD_FILE_MAX_BYTES,
     encode_world_file,
     parse_world_file,
@@ -109,6 +111,17 @@ def test_sizes_and_counts_are_checked_before_entries_are_built() -> None:
     long_text = {"entries": [{"keys": ["a"], "content": "x" * (limits.MAX_TEXT_CHARS + 1)}]}
     with pytest.raises(InvalidInput, match="100,001 characters"):
         parse_world_file(to_bytes(long_text))
+
+
+@pytest.mark.parametrize("bom", [b"", codecs.BOM_UTF16_LE])
+def test_a_file_of_empty_lists_and_objects_is_refused_before_it_is_parsed(bom: bytes) -> None:
+    # 10 MiB of "{}," parsed would take over 500 MB; counted first, it takes a few.
+    body = b'{"entries": [' + b"{}," * (MAX_WORLD_CONTAINERS + 1) + b"{}]}"
+    data = bom + body.decode().encode("utf-16-le") if bom else body
+    with pytest.raises(InvalidInput, match="too many lists and objects"):
+        parse_world_file(data)
+    world = {"entries": [{**st_entry(i), "extensions": {"a": [{}] * 20}} for i in range(1_000)]}
+    assert len(parse_world_file(to_bytes(world)).entries) == 1_000  # a rich world still reads
 
 
 def test_an_export_too_large_for_discord_is_refused_politely() -> None:
