@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from bot.cards import LoreBook, LoreEntry
+from bot.cards.limits import MAX_LORE_ENTRIES
 from bot.errors import AlreadyExists, InvalidInput, NotFound, shown
 from bot.lore.models import Lorebook, StoredEntry, WorldSummary
 from bot.lore.regex_keys import regex_key_error
@@ -29,6 +30,7 @@ MAX_WORLD_NAME = 64
 MAX_KEYS = 50
 MAX_KEY_CHARS = 100
 MAX_CONTENT = 8_000
+MAX_WORLDS = 50  # server worlds per server: what one admin's imports can add up to
 Position = Literal["before_char", "after_char"]
 
 
@@ -129,6 +131,14 @@ def clean_world_name(raw: str) -> str:
     return name
 
 
+async def _check_room_for_a_world(uow: UnitOfWork, guild_id: int) -> None:
+    if len(await uow.lore.worlds(guild_id)) >= MAX_WORLDS:
+        raise InvalidInput(
+            f"This server has {MAX_WORLDS} worlds, the most it can have. Remove one with "
+            "`/lore remove world:` first."
+        )
+
+
 class LoreService:
     def __init__(self, database: Database) -> None:
         self._db = database
@@ -140,6 +150,11 @@ class LoreService:
         entry = build_entry(draft)
         async with self._db.write() as uow:
             book = await self._book_to_change(uow, guild_id, caller, ref)
+            if len(book.book.entries) >= MAX_LORE_ENTRIES:  # what an import may hold, too
+                raise InvalidInput(
+                    f"That lorebook holds {MAX_LORE_ENTRIES:,} entries, the most it can hold. "
+                    "Remove some with `/lore remove` first."
+                )
             (entry_id,) = await uow.lore.add_entries(book.id, [entry])
         return book, StoredEntry(entry_id, book.id, entry)
 
@@ -194,6 +209,7 @@ class LoreService:
                     f"A world named {world_name!r} already exists here. Import under another "
                     "name with `world:`, or remove it first with `/lore remove world:`."
                 )
+            await _check_room_for_a_world(uow, guild_id)
             world = await uow.lore.create(guild_id=guild_id, world_name=world_name, settings=book)
             await uow.lore.add_entries(world.id, book.entries)
         log.info("Imported a world of %d entries into guild %d", len(book.entries), guild_id)
@@ -230,6 +246,7 @@ class LoreService:
             check_admin(caller)
             world = await uow.lore.world(guild_id, ref.world)
             if world is None:
+                await _check_room_for_a_world(uow, guild_id)
                 world = await uow.lore.create(
                     guild_id=guild_id,
                     world_name=clean_world_name(ref.world),

@@ -125,3 +125,33 @@ async def test_a_prompt_reads_a_book_as_it_is_after_every_change(database: Datab
     assert await contents() == [["One.", "Two."]]
     await lore.remove_entry(1, OWNER, first.id)
     assert await contents() == [["Two."]]
+
+
+async def test_a_server_holds_a_bounded_number_of_worlds(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("bot.lore.service.MAX_WORLDS", 2)
+    lore = LoreService(database)
+    draft = EntryDraft(content="Two moons.", keys=("moon",))
+    await lore.add_entry(1, ADMIN, BookRef(world="Axel"), draft)
+    await lore.add_entry(1, ADMIN, BookRef(world="Belzerg"), draft)
+    with pytest.raises(InvalidInput, match="2 worlds"):
+        await lore.add_entry(1, ADMIN, BookRef(world="Crimzon"), draft)
+    with pytest.raises(InvalidInput, match="2 worlds"):
+        await lore.import_world(1, ADMIN, "Crimzon", b'{"entries": {}}')
+    await lore.add_entry(1, ADMIN, BookRef(world="Axel"), draft)  # an existing world grows
+    assert [(w.name, w.entries) for w in await lore.worlds(1)] == [("Axel", 2), ("Belzerg", 1)]
+
+
+async def test_a_lorebook_grows_no_further_than_an_import_may_bring(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("bot.lore.service.MAX_LORE_ENTRIES", 2)
+    lore, ref = LoreService(database), BookRef(character="Aqua")
+    await aqua(database)
+    for n in range(2):
+        await lore.add_entry(1, OWNER, ref, EntryDraft(content=f"Fact {n}.", keys=("fact",)))
+    with pytest.raises(InvalidInput, match="2 entries"):
+        await lore.add_entry(1, OWNER, ref, EntryDraft(content="One more.", keys=("fact",)))
+    book = await lore.book(1, ref)
+    assert book is not None and len(book.book.entries) == 2
