@@ -180,7 +180,7 @@ async def _run(
         watch = RoundWatch(emu.bot.id)
         total = (rounds * len(channel_counts) + 1) * (round_timeout + 30)
         tap = asyncio.create_task(_watch(emu, watch, total), name="discord-bench-tap")
-        roleplay: Any = bot.roleplay_cog  # type: ignore[attr-defined]
+        roleplay = bot.roleplay
         writer = MessageWriter(seed, PEOPLE_PER_CHANNEL)
         try:
             warm = world.channels[-1]
@@ -272,7 +272,7 @@ async def _round(
         timings.append(timing)
     try:
         await asyncio.wait_for(asyncio.gather(*(t.settled.wait() for t in timings)), round_timeout)
-        await asyncio.wait_for(roleplay.replies.idle(), max(0.0, deadline - time.monotonic()))
+        await asyncio.wait_for(roleplay.idle(), max(0.0, deadline - time.monotonic()))
         finished = True
     except TimeoutError:
         finished = False

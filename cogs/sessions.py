@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import discord
 from discord import app_commands
@@ -28,6 +28,10 @@ from cogs.embeds import Embed
 from cogs.forms import Opener
 from cogs.uploads import TooLargeToUpload, Upload, batches, fit_uploads_off_loop, mib
 
+if TYPE_CHECKING:
+    from bot.client import GalateaBot
+    from cogs.roleplay import RoleplayCog
+
 
 @app_commands.guild_only()
 class SessionCog(commands.GroupCog, group_name="session", group_description="Roleplay sessions"):
@@ -35,8 +39,8 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
         self.bot = bot
 
     @property
-    def roleplay(self) -> Any:
-        return cast(Any, self.bot).roleplay_cog
+    def roleplay(self) -> RoleplayCog:
+        return cast("GalateaBot", self.bot).roleplay_cog
 
     @app_commands.command()
     @app_commands.describe(
@@ -164,7 +168,7 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
             embed.add_field(name="Lore in the prompt", value=f"{prompt.lore_included} entries")
         if view.session.author_note:
             embed.add_field(name="Author's note", value=view.session.author_note[:1024])
-        busy = self.roleplay.replies.busy(view.session.channel_id)
+        busy = core.roleplay.busy(view.session.channel_id)
         position = core.engine.scheduler.position(view.session.channel_id)
         state = f"{position} in the queue" if position else ("being written" if busy else "idle")
         embed.add_field(name="Reply", value=state)

@@ -295,7 +295,7 @@ async def test_stopping_the_session_mid_reply_takes_the_partial_text_away(
             "session stop", {}, user=world.alice, channel=world.channel
         )
         await stopped.response()
-        await asyncio.wait_for(bot.roleplay_cog.replies.idle(), 5)  # type: ignore[attr-defined]
+        await asyncio.wait_for(bot.roleplay.idle(), 5)
         await asyncio.wait_for(
             until(lambda: all(m.id != partial.id for m in emu.messages_in(world.channel))), 5
         )

@@ -213,9 +213,9 @@ async def _drive(
         run.sample()
         sampler.cancel()
         drained = await run.drain()
-        roleplay: Any = bot.roleplay_cog  # type: ignore[attr-defined]
+        roleplay = bot.roleplay
         try:
-            await asyncio.wait_for(roleplay.replies.idle(), config.drain_seconds)
+            await asyncio.wait_for(roleplay.idle(), config.drain_seconds)
             still_busy = False
         except TimeoutError:
             still_busy = True  # reported below with the lines left unanswered
