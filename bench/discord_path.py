@@ -35,10 +35,10 @@ from bot.app import open_database
 from bot.inference.base import Backend
 from bot.settings import Settings
 from bot.store import Database
-from tests.cogs.harness import galatea
-from tests.discord_emulator import Channel, DiscordEmulator, Member, StoredMessage
-from tests.load.config import LoadConfig
-from tests.load.driver import CHARACTER, build_load_world, create_character, start_session
+from testkit.discord_emulator import Channel, DiscordEmulator, Member, StoredMessage
+from testkit.harness import galatea
+from testkit.load.config import LoadConfig
+from testkit.load.driver import CHARACTER, build_load_world, create_character, start_session
 
 log = logging.getLogger(__name__)
 

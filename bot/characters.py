@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from bot.cards import DEFAULT_MAX_BYTES, export_card_json, export_card_png, import_card_async
+from bot.cards.entry_ids import for_sillytavern
 from bot.character_cards import (
     CardFormat,
     card_document,
@@ -18,7 +19,6 @@ from bot.character_cards import (
 from bot.errors import AlreadyExists, InvalidInput, NotFound, shown
 from bot.images import normalize_avatar
 from bot.lookalike import skeleton, visible_name
-from bot.lore.entry_ids import for_sillytavern
 from bot.policy import Caller, check_can_change_character, check_can_create_characters
 from bot.store import Database, UnitOfWork
 from bot.values import Character, ExampleMode

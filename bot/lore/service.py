@@ -15,13 +15,12 @@ from typing import Literal
 
 from bot.cards import LoreBook, LoreEntry
 from bot.errors import AlreadyExists, InvalidInput, NotFound, shown
-from bot.lore.models import Lorebook, StoredEntry, WorldSummary
 from bot.lore.regex_keys import regex_key_error
 from bot.lore.scan import Logic
 from bot.lore.world_file import encode_world_file, parse_world_file
 from bot.policy import Caller, check_admin, check_can_change_character, check_session_rights
 from bot.store import Database, UnitOfWork
-from bot.values import Character
+from bot.values import Character, Lorebook, StoredEntry, WorldSummary
 
 log = logging.getLogger(__name__)
 

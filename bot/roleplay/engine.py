@@ -24,9 +24,16 @@ from bot.prompt.render import PromptRenderer, RenderedPrompt
 from bot.roleplay.context import PromptBuilder, add_greeting, cast_of, load_cast, speaker_of
 from bot.roleplay.export import export_session
 from bot.roleplay.replies import OnText, Reply, ReplyWriter, join_continuation
-from bot.settings import PromptFormat
 from bot.store import Database, UnitOfWork
-from bot.values import CastMember, ChannelSession, Character, GuildSettings, Role, StoredMessage
+from bot.values import (
+    CastMember,
+    ChannelSession,
+    Character,
+    GuildSettings,
+    PromptFormat,
+    Role,
+    StoredMessage,
+)
 
 log = logging.getLogger(__name__)
 

@@ -7,9 +7,9 @@ import pytest
 
 from bot.store import Database
 from cogs import deadline
-from tests.cogs.harness import World, galatea
-from tests.discord_emulator import DiscordEmulator
-from tests.discord_emulator.interactions import DEFERRED_CHANNEL_MESSAGE
+from testkit.discord_emulator import DiscordEmulator
+from testkit.discord_emulator.interactions import DEFERRED_CHANNEL_MESSAGE
+from testkit.harness import World, galatea
 from tests.support.busy_backend import BusyBackend
 from tests.support.waiting import until
 

@@ -8,10 +8,10 @@ import asyncio
 import pytest
 
 from bot.store import Database
-from tests.cogs.harness import World, galatea, is_character_message, wait_for_reply
+from testkit.discord_emulator import DiscordEmulator, StoredMessage, permissions
+from testkit.discord_emulator.rest_webhooks import MAX_WEBHOOKS_PER_GUILD
+from testkit.harness import World, galatea, is_character_message, wait_for_reply
 from tests.cogs.test_roleplay_end_to_end import create_aqua, start_session
-from tests.discord_emulator import DiscordEmulator, StoredMessage, permissions
-from tests.discord_emulator.rest_webhooks import MAX_WEBHOOKS_PER_GUILD
 from tests.support.recording_backend import RecordingBackend
 from tests.support.waiting import until
 

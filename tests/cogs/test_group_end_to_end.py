@@ -10,9 +10,9 @@ from typing import Any
 
 from bot.store import Database
 from bot.values import Role
-from tests.cogs.harness import World, galatea, wait_for_reply
+from testkit.discord_emulator import DiscordEmulator, Member
+from testkit.harness import World, galatea, wait_for_reply
 from tests.cogs.test_roleplay_end_to_end import create_aqua, start_session
-from tests.discord_emulator import DiscordEmulator, Member
 from tests.support.recording_backend import RecordingBackend
 from tests.support.waiting import until
 

@@ -11,8 +11,8 @@ import discord
 from bot.inference.ctransformers_backend import CTransformersBackend
 from bot.store import Database
 from bot.values import Role
-from tests.cogs.harness import World, galatea, is_character_message, wait_for_reply
-from tests.discord_emulator import DiscordEmulator, permissions
+from testkit.discord_emulator import DiscordEmulator, permissions
+from testkit.harness import World, galatea, is_character_message, wait_for_reply
 from tests.support.recording_backend import RecordingBackend
 from tests.support.waiting import until
 

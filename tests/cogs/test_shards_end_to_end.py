@@ -13,7 +13,9 @@ from bot.client import GalateaBot, GalateaShardedBot, build_bot, configure_endpo
 from bot.settings import Settings
 from bot.store import Database
 from bot.values import Role
-from tests.cogs.harness import (
+from testkit.discord_emulator import DiscordEmulator, discord_py_globals_restored
+from testkit.discord_emulator.gateway import OP_IDENTIFY, shard_of
+from testkit.harness import (
     World,
     build_world,
     freeze,
@@ -22,8 +24,6 @@ from tests.cogs.harness import (
     wait_for_reply,
 )
 from tests.cogs.test_roleplay_end_to_end import create_aqua, start_session
-from tests.discord_emulator import DiscordEmulator, discord_py_globals_restored
-from tests.discord_emulator.gateway import OP_IDENTIFY, shard_of
 from tests.support.recording_backend import RecordingBackend
 
 LEASE_SECONDS = 3.0  # long enough that a slow machine still sees the hung copy hold it

@@ -1,8 +1,8 @@
 """``DiscordEmulator``: lifecycle, gateway controls, waiting helpers and fault injection.
 
-World builders live in :class:`~tests.discord_emulator.builders.BuilderMixin` and test-side
+World builders live in :class:`~testkit.discord_emulator.builders.BuilderMixin` and test-side
 user actions (messages, commands, clicks, modals) in
-:class:`~tests.discord_emulator.driver.DriverMixin`; this class includes both.
+:class:`~testkit.discord_emulator.driver.DriverMixin`; this class includes both.
 """
 
 # Explicit `timeout=` parameters are the point of these test helpers: every wait is bounded.
@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from tests.discord_emulator import (
+from testkit.discord_emulator import (
     intents,
     payloads,
     rest,
@@ -27,21 +27,21 @@ from tests.discord_emulator import (
     rest_messages,
     rest_webhooks,
 )
-from tests.discord_emulator.builders import BuilderMixin
-from tests.discord_emulator.driver import DriverMixin
-from tests.discord_emulator.faults import Fault, FaultInjector
-from tests.discord_emulator.gateway import (
+from testkit.discord_emulator.builders import BuilderMixin
+from testkit.discord_emulator.driver import DriverMixin
+from testkit.discord_emulator.faults import Fault, FaultInjector
+from testkit.discord_emulator.gateway import (
     OP_INVALID_SESSION,
     OP_RECONNECT,
     Gateway,
     GatewayFrame,
     Session,
 )
-from tests.discord_emulator.interaction_payloads import InteractionPayloads
-from tests.discord_emulator.interactions import InteractionService
-from tests.discord_emulator.messages import Author, MessageService
-from tests.discord_emulator.recorder import RecordedRequest, Recorder, Waiters
-from tests.discord_emulator.state import (
+from testkit.discord_emulator.interaction_payloads import InteractionPayloads
+from testkit.discord_emulator.interactions import InteractionService
+from testkit.discord_emulator.messages import Author, MessageService
+from testkit.discord_emulator.recorder import RecordedRequest, Recorder, Waiters
+from testkit.discord_emulator.state import (
     Channel,
     StoredMessage,
     User,

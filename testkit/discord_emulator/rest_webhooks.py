@@ -11,10 +11,10 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.discord_emulator import errors, payloads
-from tests.discord_emulator import permissions as perms
-from tests.discord_emulator.messages import Author
-from tests.discord_emulator.rest import (
+from testkit.discord_emulator import errors, payloads
+from testkit.discord_emulator import permissions as perms
+from testkit.discord_emulator.messages import Author
+from testkit.discord_emulator.rest import (
     API_PREFIX,
     body_of,
     channel_arg,
@@ -25,7 +25,7 @@ from tests.discord_emulator.rest import (
     snowflake_arg,
     uploads_of,
 )
-from tests.discord_emulator.state import Channel, StoredMessage, Webhook
+from testkit.discord_emulator.state import Channel, StoredMessage, Webhook
 
 # Topics > Opcodes and Status Codes > JSON Error Codes: 30007 "Maximum number of webhooks reached
 # (15)" (per channel) and 30058 "Maximum number of webhooks per guild reached (1000)".

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from tests.discord_emulator.messages import Upload
+from testkit.discord_emulator.messages import Upload
 
 T = TypeVar("T")
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from tests.discord_emulator.state import Guild, Member, Overwrite
+    from testkit.discord_emulator.state import Guild, Member, Overwrite
 
 CREATE_INSTANT_INVITE = 1 << 0
 KICK_MEMBERS = 1 << 1

@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import BodyPartReader, web
 
-from tests.discord_emulator import errors, payloads
-from tests.discord_emulator.limits import DEFAULT_UPLOAD_LIMIT, check_upload_sizes
-from tests.discord_emulator.messages import Upload
-from tests.discord_emulator.recorder import INTERESTING_HEADERS, RecordedRequest
-from tests.discord_emulator.state import Channel, Guild, StoredMessage
+from testkit.discord_emulator import errors, payloads
+from testkit.discord_emulator.limits import DEFAULT_UPLOAD_LIMIT, check_upload_sizes
+from testkit.discord_emulator.messages import Upload
+from testkit.discord_emulator.recorder import INTERESTING_HEADERS, RecordedRequest
+from testkit.discord_emulator.state import Channel, Guild, StoredMessage
 
 if TYPE_CHECKING:
-    from tests.discord_emulator.emulator import DiscordEmulator
+    from testkit.discord_emulator.emulator import DiscordEmulator
 
 API_PREFIX = "/api/v10"
 EMU: web.AppKey[DiscordEmulator] = web.AppKey("emulator")

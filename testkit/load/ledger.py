@@ -7,8 +7,8 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 
-from tests.discord_emulator import StoredMessage
-from tests.support.ack_backend import answer_of
+from testkit.discord_emulator import StoredMessage
+from testkit.support.ack_backend import answer_of
 
 
 @dataclass

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tests.discord_emulator import errors
+from testkit.discord_emulator import errors
 
 # -- Interactions > Receiving and Responding > Responding to an Interaction -------------------
 # "Interaction tokens are valid for 15 minutes ... but you must send an initial response within

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from tests.discord_emulator import payloads
-from tests.discord_emulator import permissions as perms
-from tests.discord_emulator.state import (
+from testkit.discord_emulator import payloads
+from testkit.discord_emulator import permissions as perms
+from testkit.discord_emulator.state import (
     PRIVATE_THREAD,
     PUBLIC_THREAD,
     Channel,

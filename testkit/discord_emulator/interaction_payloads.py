@@ -5,9 +5,9 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from tests.discord_emulator import interaction_rules, payloads
-from tests.discord_emulator.messages import MessageService, Upload
-from tests.discord_emulator.state import Channel, Member, Role, StoredMessage, User, World
+from testkit.discord_emulator import interaction_rules, payloads
+from testkit.discord_emulator.messages import MessageService, Upload
+from testkit.discord_emulator.state import Channel, Member, Role, StoredMessage, User, World
 
 APPLICATION_COMMAND, MESSAGE_COMPONENT, AUTOCOMPLETE, MODAL_SUBMIT = 2, 3, 4, 5
 SUB_COMMAND, SUB_COMMAND_GROUP = 1, 2

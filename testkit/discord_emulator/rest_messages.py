@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from tests.discord_emulator import errors, payloads
-from tests.discord_emulator import permissions as perms
-from tests.discord_emulator.rest import (
+from testkit.discord_emulator import errors, payloads
+from testkit.discord_emulator import permissions as perms
+from testkit.discord_emulator.rest import (
     API_PREFIX,
     body_of,
     channel_arg,
@@ -16,7 +16,7 @@ from tests.discord_emulator.rest import (
     no_content,
     uploads_of,
 )
-from tests.discord_emulator.state import PRIVATE_THREAD, PUBLIC_THREAD, Channel
+from testkit.discord_emulator.state import PRIVATE_THREAD, PUBLIC_THREAD, Channel
 
 
 def _require(request: web.Request, channel: Channel, needed: int) -> int:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.discord_emulator import DiscordEmulator
+from testkit.discord_emulator import DiscordEmulator
 
 MIB = 1024 * 1024
 

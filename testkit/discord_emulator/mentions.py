@@ -11,9 +11,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.discord_emulator import payloads
-from tests.discord_emulator import permissions as perms
-from tests.discord_emulator.state import Guild, World
+from testkit.discord_emulator import payloads
+from testkit.discord_emulator import permissions as perms
+from testkit.discord_emulator.state import Guild, World
 
 _USER = re.compile(r"<@!?(\d+)>")
 _ROLE = re.compile(r"<@&(\d+)>")

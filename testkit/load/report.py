@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from tests.load.config import LoadConfig
-from tests.load.memory import MIB, Sample, growth_after_warm_up
+from testkit.load.config import LoadConfig
+from testkit.load.memory import MIB, Sample, growth_after_warm_up
 
 
 @dataclass

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 from bot.inference.base import GenerationParams
-from tests.support.scripted import ScriptedBasics, stream_pieces
+from testkit.support.scripted import ScriptedBasics, stream_pieces
 
 # What a load-test user writes: "line 41 from u3: ...". The reply says "(answering 41) ...".
 LINE = re.compile(r"\bline (\d+) from ")

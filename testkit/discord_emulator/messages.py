@@ -11,9 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tests.discord_emulator import errors, limits, mentions, payloads
-from tests.discord_emulator.interaction_rules import check_message_components
-from tests.discord_emulator.state import Channel, StoredFile, StoredMessage, World, iso_now
+from testkit.discord_emulator import errors, limits, mentions, payloads
+from testkit.discord_emulator.interaction_rules import check_message_components
+from testkit.discord_emulator.state import Channel, StoredFile, StoredMessage, World, iso_now
 
 # Resources > Message > Create Message / Edit Message and Resources > Webhook > Execute Webhook
 # / Edit Webhook Message: "content: Message contents (up to 2000 characters)".

@@ -16,7 +16,7 @@ from bot.client import GalateaBot, GalateaShardedBot, configure_endpoints, shard
 from bot.inference.base import Backend
 from bot.settings import Settings
 from bot.store import Database
-from tests.discord_emulator import (
+from testkit.discord_emulator import (
     Channel,
     DiscordEmulator,
     Guild,

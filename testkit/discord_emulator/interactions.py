@@ -21,8 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.discord_emulator import errors, interaction_rules, payloads
-from tests.discord_emulator.messages import (
+from testkit.discord_emulator import errors, interaction_rules, payloads
+from testkit.discord_emulator.messages import (
     FLAG_EPHEMERAL,
     FLAG_LOADING,
     TYPE_CHAT_INPUT_COMMAND,
@@ -31,8 +31,8 @@ from tests.discord_emulator.messages import (
     MessageService,
     Upload,
 )
-from tests.discord_emulator.recorder import Waiters
-from tests.discord_emulator.state import StoredMessage, World
+from testkit.discord_emulator.recorder import Waiters
+from testkit.discord_emulator.state import StoredMessage, World
 
 PONG, CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE = 1, 4, 5
 DEFERRED_UPDATE_MESSAGE, UPDATE_MESSAGE, AUTOCOMPLETE_RESULT, MODAL = 6, 7, 8, 9

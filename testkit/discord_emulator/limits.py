@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.discord_emulator import errors
+from testkit.discord_emulator import errors
 
 MAX_EMBEDS = 10
 EMBED_TOTAL = 6000

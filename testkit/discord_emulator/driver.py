@@ -8,18 +8,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from tests.discord_emulator import payloads
-from tests.discord_emulator.interaction_payloads import (
+from testkit.discord_emulator import payloads
+from testkit.discord_emulator.interaction_payloads import (
     APPLICATION_COMMAND,
     AUTOCOMPLETE,
     MESSAGE_COMPONENT,
     MODAL_SUBMIT,
     InteractionPayloads,
 )
-from tests.discord_emulator.interaction_rules import check_submitted_text
-from tests.discord_emulator.interactions import InteractionRecord, InteractionService
-from tests.discord_emulator.messages import Author, MessageService, Upload
-from tests.discord_emulator.state import Channel, Member, StoredMessage, User, World
+from testkit.discord_emulator.interaction_rules import check_submitted_text
+from testkit.discord_emulator.interactions import InteractionRecord, InteractionService
+from testkit.discord_emulator.messages import Author, MessageService, Upload
+from testkit.discord_emulator.state import Channel, Member, StoredMessage, User, World
 
 BUTTON, STRING_SELECT = 2, 3
 

@@ -23,13 +23,13 @@ from typing import Any
 from bot.client import GalateaBot
 from bot.store import Database
 from bot.values import Role
-from tests.cogs.harness import galatea
-from tests.discord_emulator import Channel, DiscordEmulator, Guild, Member, permissions
-from tests.load.config import LoadConfig
-from tests.load.ledger import Ledger
-from tests.load.memory import Sample, take_sample
-from tests.load.report import ChannelCheck, LoadReport
-from tests.support.ack_backend import AckBackend
+from testkit.discord_emulator import Channel, DiscordEmulator, Guild, Member, permissions
+from testkit.harness import galatea
+from testkit.load.config import LoadConfig
+from testkit.load.ledger import Ledger
+from testkit.load.memory import Sample, take_sample
+from testkit.load.report import ChannelCheck, LoadReport
+from testkit.support.ack_backend import AckBackend
 
 CHARACTER = "Aqua"
 COMMAND_TIMEOUT = 10.0

@@ -25,8 +25,8 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from tests.discord_emulator import intents as intent_rules
-from tests.discord_emulator.recorder import Waiters
+from testkit.discord_emulator import intents as intent_rules
+from testkit.discord_emulator.recorder import Waiters
 
 HEARTBEAT_INTERVAL_MS = 41250
 OP_DISPATCH, OP_HEARTBEAT, OP_IDENTIFY, OP_RESUME = 0, 1, 2, 6

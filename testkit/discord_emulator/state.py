@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from tests.discord_emulator import permissions as perms
+from testkit.discord_emulator import permissions as perms
 
 DISCORD_EPOCH_MS = 1420070400000
 

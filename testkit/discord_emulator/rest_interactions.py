@@ -6,8 +6,8 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.discord_emulator import errors, interaction_rules
-from tests.discord_emulator.rest import (
+from testkit.discord_emulator import errors, interaction_rules
+from testkit.discord_emulator.rest import (
     API_PREFIX,
     BODY,
     body_of,

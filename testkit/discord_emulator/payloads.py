@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.discord_emulator.state import (
+from testkit.discord_emulator.state import (
     Channel,
     Guild,
     Member,
