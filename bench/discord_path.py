@@ -35,10 +35,10 @@ from bot.app import open_database
 from bot.inference.base import Backend
 from bot.settings import Settings
 from bot.store import Database
-from tests.cogs.harness import galatea
-from tests.discord_emulator import Channel, DiscordEmulator, Member, StoredMessage
-from tests.load.config import LoadConfig
-from tests.load.driver import CHARACTER, build_load_world, create_character, start_session
+from testkit.discord_emulator import Channel, DiscordEmulator, Member, StoredMessage
+from testkit.harness import galatea
+from testkit.load.config import LoadConfig
+from testkit.load.driver import CHARACTER, build_load_world, create_character, start_session
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +180,7 @@ async def _run(
         watch = RoundWatch(emu.bot.id)
         total = (rounds * len(channel_counts) + 1) * (round_timeout + 30)
         tap = asyncio.create_task(_watch(emu, watch, total), name="discord-bench-tap")
-        roleplay: Any = bot.roleplay_cog  # type: ignore[attr-defined]
+        roleplay = bot.roleplay
         writer = MessageWriter(seed, PEOPLE_PER_CHANNEL)
         try:
             warm = world.channels[-1]
@@ -272,7 +272,7 @@ async def _round(
         timings.append(timing)
     try:
         await asyncio.wait_for(asyncio.gather(*(t.settled.wait() for t in timings)), round_timeout)
-        await asyncio.wait_for(roleplay.replies.idle(), max(0.0, deadline - time.monotonic()))
+        await asyncio.wait_for(roleplay.idle(), max(0.0, deadline - time.monotonic()))
         finished = True
     except TimeoutError:
         finished = False

@@ -30,10 +30,12 @@ from bot.model_setup import (
     require_packages,
 )
 from bot.personas import PersonaService
+from bot.policy import ChannelReplyLimit, UserReplyLimit
 from bot.privacy import PrivacyService
 from bot.prompt.render import PromptRenderer
 from bot.prompt.tokens import TokenCounter
 from bot.roleplay.cast import CastService
+from bot.roleplay.channel import ChannelRoleplay
 from bot.roleplay.engine import SessionEngine
 from bot.roleplay.lease import ChannelLeases
 from bot.settings import EXPECTS, BackendKind, Settings
@@ -139,6 +141,9 @@ class Core:
     personas: PersonaService = field(init=False)
     privacy: PrivacyService = field(init=False)
     leases: ChannelLeases = field(init=False)
+    # The channel roleplay runtime: messages in, replies scheduled; a front end (the Discord
+    # cog) attaches the presenter that shows the replies.
+    roleplay: ChannelRoleplay = field(init=False)
 
     def __post_init__(self) -> None:
         self.lore = LoreService(self.database)
@@ -147,6 +152,14 @@ class Core:
         self.privacy = PrivacyService(self.database)
         # On even without sharding: two copies of the bot during a rolling deploy share a token.
         self.leases = ChannelLeases(self.database, self.settings.CHANNEL_LEASE_SECONDS)
+        self.roleplay = ChannelRoleplay(
+            self.engine,
+            self.guild_config,
+            personas=self.personas,
+            channel_limit=ChannelReplyLimit(self.settings.REPLIES_PER_CHANNEL_PER_MINUTE),
+            user_limit=UserReplyLimit(self.settings.REPLIES_PER_USER_PER_MINUTE),
+            leases=self.leases,
+        )
 
     async def load_model(self) -> None:
         """Load the model (or reach the server), then render for what it really is: the

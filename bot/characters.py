@@ -14,6 +14,7 @@ from bot.cards import (
     export_card_png,
     import_card_async,
 )
+from bot.cards.entry_ids import for_sillytavern
 from bot.character_cards import (
     CardFormat,
     card_document,
@@ -24,9 +25,8 @@ from bot.character_cards import (
 from bot.errors import AlreadyExists, InvalidInput, NotFound, shown
 from bot.images import normalize_avatar
 from bot.lookalike import skeleton, visible_name
-from bot.lore.entry_ids import for_sillytavern
-from bot.policy import Caller, check_can_change_character
-from bot.store import Database
+from bot.policy import Caller, check_can_change_character, check_can_create_characters
+from bot.store import Database, UnitOfWork
 from bot.values import Character, ExampleMode
 
 MAX_NAME = 64  # fits a Discord webhook name (80) with room to spare
@@ -177,10 +177,18 @@ class CharacterService:
         self._db = database
 
     async def create(
-        self, guild_id: int, owner_id: int, draft: CharacterDraft, avatar_png: bytes | None = None
+        self,
+        guild_id: int,
+        owner_id: int,
+        draft: CharacterDraft,
+        avatar_png: bytes | None = None,
+        *,
+        caller: Caller | None = None,
     ) -> Character:
+        """A new character; ``caller`` (None: the operator) must be allowed to create one."""
         clean = validate(draft)
         async with self._db.write() as uow:
+            await _check_can_create(uow, guild_id, caller)
             check_not_lookalike(clean.name, await uow.characters.names(guild_id))
             return await uow.characters.create(
                 guild_id=guild_id,
@@ -198,13 +206,19 @@ class CharacterService:
         *,
         name: str | None = None,
         nsfw: bool = False,
+        caller: Caller | None = None,
     ) -> Character:
         """Create a character from a TavernAI / SillyTavern card (PNG or JSON, V1 to V3).
 
         The file is read and checked completely before anything is stored: a bad card raises
         InvalidInput naming the problem and leaves nothing behind. ``name`` replaces the
         card's name. The card's image becomes the avatar, its lorebook the character's.
+        ``caller`` (None: the operator) must be allowed to create characters: checked before
+        the file is read.
         """
+        if caller is not None:
+            async with self._db.read() as uow:
+                await _check_can_create(uow, guild_id, caller)
         card = await import_card_async(data, filename, max_bytes=DEFAULT_MAX_BYTES)
         try:
             chosen = clean_name(name if name is not None else card.name)
@@ -234,6 +248,7 @@ class CharacterService:
             )
         try:
             async with self._db.write() as uow:
+                await _check_can_create(uow, guild_id, caller)
                 check_not_lookalike(clean.name, await uow.characters.names(guild_id))
                 character = await uow.characters.create(
                     guild_id=guild_id,
@@ -386,3 +401,9 @@ class CharacterService:
             check_can_change_character(current, caller)
             await uow.characters.delete(character_id)
         return current
+
+
+async def _check_can_create(uow: UnitOfWork, guild_id: int, caller: Caller | None) -> None:
+    """Hold ``caller`` to the server's creator roles (None: the operator, always allowed)."""
+    if caller is not None:
+        check_can_create_characters(await uow.guilds.get(guild_id), caller)

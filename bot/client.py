@@ -14,7 +14,7 @@ import logging
 import signal
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import aiohttp
 import discord
@@ -25,7 +25,11 @@ from discord.ext import commands
 from bot.app import Core, open_core, require
 from bot.errors import BackendUnavailable, ConfigError, GalateaError
 from bot.model_setup import LOCAL_BACKENDS
+from bot.roleplay.channel import ChannelRoleplay
 from bot.settings import DISCORD_API_DEFAULT, Settings
+
+if TYPE_CHECKING:
+    from cogs.roleplay import RoleplayCog
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +151,20 @@ class GalateaBot(commands.Bot):
         # Why the bot stopped itself (a model that cannot load): run_discord_bot raises it.
         self.fatal: GalateaError | None = None
 
+    @property
+    def roleplay(self) -> ChannelRoleplay:
+        """The core's roleplay runtime: messages in, replies scheduled."""
+        return self.core.roleplay
+
+    @property
+    def roleplay_cog(self) -> RoleplayCog:
+        """The cog that shows the runtime's replies on Discord (characters' lines, the
+        buttons, the webhooks); typed, so that cogs never look it up by name."""
+        cog = self.get_cog("RoleplayCog")
+        if cog is None:
+            raise RuntimeError("The roleplay cog is not loaded")
+        return cast("RoleplayCog", cog)
+
     def track(self, coro: Any, *, name: str) -> asyncio.Task[Any]:
         """Run a background task whose failure is logged rather than lost."""
         task = asyncio.create_task(coro, name=name)
@@ -235,10 +253,9 @@ class GalateaBot(commands.Bot):
         log.info("Shard %d is ready", shard_id)
 
     async def close(self) -> None:
-        cog = self.get_cog("RoleplayCog")
-        if cog is not None:
+        if self.get_cog("RoleplayCog") is not None:
             try:
-                await asyncio.wait_for(cog.shutdown(), timeout=SHUTDOWN_GRACE)  # type: ignore[attr-defined]
+                await asyncio.wait_for(self.roleplay_cog.shutdown(), timeout=SHUTDOWN_GRACE)
             except TimeoutError:
                 # Closing the connection matters more than tidying up: a container stop
                 # kills the process soon after.

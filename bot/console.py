@@ -12,9 +12,13 @@ from collections.abc import Awaitable, Callable
 
 from bot.characters import CONSOLE_GUILD_ID, CharacterDraft, CharacterService, clean_name
 from bot.errors import GalateaError, NotFound, StorageUnavailable
+from bot.policy import Caller
 from bot.prompt.sanitize import speaker_name
 from bot.roleplay.engine import SessionEngine, SessionView
 from bot.values import Character, Role
+
+# Whoever runs the console runs the bot: an admin of its one server, held to the same rules.
+OPERATOR = Caller(user_id=0, display_name="operator", is_admin=True)
 
 Ask = Callable[[str], Awaitable[str | None]]  # returns None at end of input
 Say = Callable[[str], None]
@@ -185,7 +189,9 @@ class ConsoleChat:
                 return None
             fields[key] = answer
         try:
-            return await self._characters.create(CONSOLE_GUILD_ID, 0, CharacterDraft(**fields))
+            return await self._characters.create(
+                CONSOLE_GUILD_ID, 0, CharacterDraft(**fields), caller=OPERATOR
+            )
         except GalateaError as exc:
             self._say(f"! {exc.user_message}\n")
             return await self._create_character()

@@ -12,7 +12,7 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 
 from bot.errors import PermissionDenied
-from bot.values import Character, GuildSettings
+from bot.values import ChannelSession, Character, GuildSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +72,14 @@ def check_can_change_character(character: Character, caller: Caller) -> None:
             f"Only {character.name}'s creator or a server admin (Manage Server) can change "
             "or delete it."
         )
+
+
+def check_session_rights(caller: Caller, session: ChannelSession) -> None:
+    """Who may change a running roleplay (stop, reset, note, cast, world, pause): whoever
+    started it, or a server admin."""
+    if caller.is_admin or caller.user_id == session.started_by:
+        return
+    raise PermissionDenied("Only whoever started this roleplay, or a server admin, can do that.")
 
 
 def check_admin(caller: Caller) -> None:

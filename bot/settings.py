@@ -15,21 +15,9 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.errors import ConfigError
+from bot.values import PromptFormat, UserLabel  # defined below the prompt layer, used here
 
 DISCORD_API_DEFAULT = "https://discord.com/api/v10"
-
-
-class PromptFormat(StrEnum):
-    PYGMALION = "pygmalion"
-    METHARME = "metharme"
-
-
-class UserLabel(StrEnum):
-    """How a prompt labels the member's lines: by name, or ``You:`` as the model cards write
-    it (only where one person talks: a single-player channel, the console)."""
-
-    NAMES = "names"
-    YOU = "you"
 
 
 class BackendKind(StrEnum):

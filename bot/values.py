@@ -6,6 +6,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from bot.cards import LoreBook, LoreEntry
+
+
+class PromptFormat(StrEnum):
+    PYGMALION = "pygmalion"
+    METHARME = "metharme"
+
+
+class UserLabel(StrEnum):
+    """How a prompt labels the member's lines: by name, or ``You:`` as the model cards write
+    it (only where one person talks: a single-player channel, the console)."""
+
+    NAMES = "names"
+    YOU = "you"
+
 
 class Role(StrEnum):
     HUMAN = "human"
@@ -136,3 +151,47 @@ class GuildSettings:
     nsfw_rule: str = "age_restricted"  # "age_restricted", "allow" or "never"
     max_characters: int = 4  # characters in one scene
     replies_per_message: int = 2  # character replies one human message can draw
+
+
+# Stored lorebooks as the core sees them: their fields and entries are bot.cards values, the
+# same ones a card carries, so a card's book is stored and exported again without translation.
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEntry:
+    """One lorebook entry with its row id (what ``/lore show`` and ``/lore remove`` take)."""
+
+    id: int
+    book_id: int
+    entry: LoreEntry
+
+    @property
+    def title(self) -> str:
+        """A short label: the entry's name or comment, else its keys."""
+        label = self.entry.name or self.entry.comment or ", ".join(self.entry.keys)
+        return " ".join(label.split())[:80] or "(no keys)"
+
+
+@dataclass(frozen=True, slots=True)
+class Lorebook:
+    """A character's own lorebook (``character_id``) or a server world (``name``)."""
+
+    id: int
+    guild_id: int
+    character_id: int | None
+    name: str | None
+    book: LoreBook  # the book's fields; ``book.entries`` holds the entries in order
+    entry_ids: tuple[int, ...] = ()  # the row id of each of ``book.entries``
+
+    def stored_entries(self) -> list[StoredEntry]:
+        return [
+            StoredEntry(id=entry_id, book_id=self.id, entry=entry)
+            for entry_id, entry in zip(self.entry_ids, self.book.entries, strict=True)
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class WorldSummary:
+    id: int
+    name: str
+    entries: int

@@ -68,7 +68,7 @@ class CardCommands(commands.Cog):
             await interaction.response.defer(ephemeral=True, thinking=True)
         data = await read_attachment(card, limit=DEFAULT_MAX_BYTES)
         character = await core.characters.import_card(
-            guild_id, caller.user_id, data, card.filename, name=name, nsfw=nsfw
+            guild_id, caller.user_id, data, card.filename, name=name, nsfw=nsfw, caller=caller
         )
         extras = []
         if character.alternate_greetings:

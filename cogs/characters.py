@@ -252,9 +252,10 @@ class CharacterCog(commands.GroupCog, group_name="character", group_description=
 
         async def save(inter: discord.Interaction[Any], draft: CharacterDraft) -> None:
             png, note = await _saved_avatar(pending, inter, form_filled=not persona)
-            character = await in_time(
-                inter, core.characters.create(guild_id, inter.user.id, draft, png), ephemeral=True
+            created = core.characters.create(
+                guild_id, inter.user.id, draft, png, caller=caller_of(inter)
             )
+            character = await in_time(inter, created, ephemeral=True)
             ready = (
                 f"**{character.name}** is ready. Start a roleplay with "
                 f"`/session start character:{character.name}`."

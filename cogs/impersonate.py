@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import discord
 from discord import app_commands
@@ -16,6 +16,9 @@ from cogs.common import NO_MENTIONS, core_of, place_of, require_guild
 from cogs.deadline import token_time_left
 from cogs.forms import Opener, OwnedView
 from cogs.text import split_message
+
+if TYPE_CHECKING:
+    from bot.client import GalateaBot
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +78,8 @@ class ImpersonateCog(commands.Cog):
     async def post_as_member(self, interaction: discord.Interaction[Any], text: str) -> None:
         """The bot cannot post as a member: the webhook shows their name and avatar, and the
         line joins the story as theirs (and draws the characters' replies like any other)."""
-        roleplay: Any = self.bot.roleplay_cog  # type: ignore[attr-defined]
+        bot = cast("GalateaBot", self.bot)
+        roleplay = bot.roleplay_cog
         guild_id = require_guild(interaction)
         channel = await roleplay.channel(interaction.channel_id)
         user = interaction.user
@@ -87,7 +91,7 @@ class ImpersonateCog(commands.Cog):
         sent = await delivery.send(pieces[0])
         for piece in pieces[1:]:
             await delivery.send(piece)
-        outcome = await roleplay.replies.handle(
+        outcome = await bot.roleplay.handle(
             IncomingMessage(
                 place=place_of(channel, guild_id),
                 message_id=sent.id,
@@ -100,9 +104,11 @@ class ImpersonateCog(commands.Cog):
         if outcome in (Outcome.CHANNEL_AT_LIMIT, Outcome.USER_AT_LIMIT):
             # Said to them alone: the button's answer ("Posted.") is already given.
             limit = (
-                roleplay.user_limit if outcome is Outcome.USER_AT_LIMIT else roleplay.channel_limit
+                bot.roleplay.user_limit
+                if outcome is Outcome.USER_AT_LIMIT
+                else bot.roleplay.channel_limit
             )
-            view = await roleplay.core.engine.active(channel.id)
+            view = await bot.core.engine.active(channel.id)
             name = view.character.name if view is not None else "The character"
             await interaction.followup.send(
                 f"⏳ {limit.note(name)}", ephemeral=True, allowed_mentions=NO_MENTIONS

@@ -13,12 +13,12 @@ from discord.ext import commands
 
 from bot.characters import MAX_NAME
 from bot.errors import InvalidInput, NotFound
-from bot.lore.models import Lorebook, StoredEntry
 from bot.lore.rules import is_before_char
 from bot.lore.scan import Logic, selective_logic
 from bot.lore.service import MAX_WORLD_NAME, BookRef, EntryDraft, split_keys
 from bot.lore.world_file import WORLD_FILE_MAX_BYTES
 from bot.policy import check_admin
+from bot.values import Lorebook, StoredEntry
 from cogs.characters import ListPages
 from cogs.common import (
     NO_MENTIONS,

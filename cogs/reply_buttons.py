@@ -4,11 +4,14 @@ delete. They are dynamic items, so they keep working after a restart."""
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import discord
 
 from bot.values import StoredMessage
+
+if TYPE_CHECKING:
+    from bot.client import GalateaBot
 
 ACTIONS = {
     "prev": ("◀", discord.ButtonStyle.secondary),
@@ -45,8 +48,8 @@ class ReplyButton(
         return cls(match["action"], int(match["session"]))
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        cog = interaction.client.roleplay_cog  # type: ignore[attr-defined]
-        await cog.on_reply_button(interaction, self.action, self.session_id)
+        bot = cast("GalateaBot", interaction.client)
+        await bot.roleplay_cog.on_reply_button(interaction, self.action, self.session_id)
 
 
 def reply_view(session_id: int, message: StoredMessage) -> discord.ui.View:

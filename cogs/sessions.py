@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot.characters import MAX_NAME
-from bot.errors import InvalidInput, NotFound, PermissionDenied
+from bot.errors import InvalidInput, NotFound
 from bot.lore.service import MAX_WORLD_NAME
-from bot.policy import check_can_start_sessions, check_channel_allowed, check_nsfw_allowed
+from bot.policy import (
+    check_can_start_sessions,
+    check_channel_allowed,
+    check_nsfw_allowed,
+    check_session_rights,
+)
 from cogs.common import (
     NO_MENTIONS,
     Confirm,
@@ -28,6 +33,10 @@ from cogs.embeds import Embed, listing
 from cogs.forms import Opener
 from cogs.uploads import TooLargeToUpload, Upload, batches, fit_uploads_off_loop, mib
 
+if TYPE_CHECKING:
+    from bot.client import GalateaBot
+    from cogs.roleplay import RoleplayCog
+
 
 @app_commands.guild_only()
 class SessionCog(commands.GroupCog, group_name="session", group_description="Roleplay sessions"):
@@ -35,8 +44,8 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
         self.bot = bot
 
     @property
-    def roleplay(self) -> Any:
-        return cast(Any, self.bot).roleplay_cog
+    def roleplay(self) -> RoleplayCog:
+        return cast("GalateaBot", self.bot).roleplay_cog
 
     @app_commands.command()
     @app_commands.describe(
@@ -95,11 +104,12 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
         """End the roleplay in this channel (the history is kept)."""
         core = core_of(interaction)
         view = await self._active(interaction)
-        self._check_session_rights(interaction, view.session.started_by)
+        caller = caller_of(interaction)
+        check_session_rights(caller, view.session)  # refused before anything stops
 
         async def stop() -> None:  # a reply must first stop evaluating its prompt
             await self.roleplay.stop_channel(view.session.channel_id)
-            await core.engine.stop(view.session.channel_id)
+            await core.engine.stop(view.session.channel_id, caller=caller)
 
         await in_time(interaction, stop(), ephemeral=False)
         if interaction.channel is not None:
@@ -115,7 +125,8 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
         """Clear this channel's roleplay history and start over with the greeting."""
         core = core_of(interaction)
         view = await self._active(interaction)
-        self._check_session_rights(interaction, view.session.started_by)
+        caller = caller_of(interaction)
+        check_session_rights(caller, view.session)  # refused before anything stops
         confirm = Confirm(Opener.of(interaction), "Clear the history")
         await interaction.response.send_message(
             f"Clear all {view.message_count} messages of this roleplay with "
@@ -127,7 +138,7 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
         if await confirm.wait() or not confirm.confirmed:
             return
         await self.roleplay.stop_channel(view.session.channel_id)
-        await core.engine.reset(view.session.id)
+        await core.engine.reset(view.session.id, caller=caller)
         await interaction.edit_original_response(content="The history was cleared.", view=None)
         channel = interaction.channel
         greeting = await core.engine.repost_greeting(view.session.id, interaction.user.display_name)
@@ -162,7 +173,7 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
             embed.add_field(name="Lore in the prompt", value=f"{prompt.lore_included} entries")
         if view.session.author_note:
             embed.add_field(name="Author's note", value=view.session.author_note)
-        busy = self.roleplay.replies.busy(view.session.channel_id)
+        busy = core.roleplay.busy(view.session.channel_id)
         position = core.engine.scheduler.position(view.session.channel_id)
         state = f"{position} in the queue" if position else ("being written" if busy else "idle")
         embed.add_field(name="Reply", value=state)
@@ -217,9 +228,12 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
         """Attach a server world (a lorebook made with /lore) to this roleplay, or detach it."""
         core = core_of(interaction)
         view = await self._active(interaction)
-        self._check_session_rights(interaction, view.session.started_by)
+        caller = caller_of(interaction)
+        check_session_rights(caller, view.session)  # refused before anything stops
         world = await in_time(
-            interaction, core.lore.attach_world(view.session.id, name), ephemeral=False
+            interaction,
+            core.lore.attach_world(view.session.id, name, caller=caller),
+            ephemeral=False,
         )
         await respond(
             interaction,
@@ -243,10 +257,13 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
         """Set this roleplay's author's note: a standing instruction near the end of the prompt."""
         core = core_of(interaction)
         view = await self._active(interaction)
-        self._check_session_rights(interaction, view.session.started_by)
+        caller = caller_of(interaction)
+        check_session_rights(caller, view.session)  # refused before anything stops
         await in_time(
             interaction,
-            core.engine.set_author_note(view.session.id, text or "", depth, by=interaction.user.id),
+            core.engine.set_author_note(
+                view.session.id, text or "", depth, by=interaction.user.id, caller=caller
+            ),
             ephemeral=True,
         )
         await reply_ephemeral(
@@ -272,7 +289,8 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
         """Bring another character into this roleplay; everyone can then talk with both."""
         core = core_of(interaction)
         view = await self._active(interaction)
-        self._check_session_rights(interaction, view.session.started_by)
+        caller = caller_of(interaction)
+        check_session_rights(caller, view.session)  # refused before anything stops
         guild_id = require_guild(interaction)
         config = await core.guild_config.get(guild_id)
         found = await core.characters.find(guild_id, character)
@@ -285,6 +303,7 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
                 added_by=interaction.user.id,
                 max_characters=config.max_characters,
                 full_history=full_history,
+                caller=caller,
             ),
             ephemeral=False,
         )
@@ -306,9 +325,12 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
         """Have a character leave this roleplay (what they said stays in the story)."""
         core = core_of(interaction)
         view = await self._active(interaction)
-        self._check_session_rights(interaction, view.session.started_by)
+        caller = caller_of(interaction)
+        check_session_rights(caller, view.session)  # refused before anything stops
         found = await core.characters.find(require_guild(interaction), character)
-        cast = await in_time(interaction, core.cast.remove(view.session.id, found), ephemeral=False)
+        cast = await in_time(
+            interaction, core.cast.remove(view.session.id, found, caller=caller), ephemeral=False
+        )
         names = ", ".join(f"**{m.character.name}**" for m in cast)
         await respond(
             interaction, f"**{found.name}** leaves the scene. Still here: {names}.", ephemeral=False
@@ -327,7 +349,8 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
     async def _set_paused(self, interaction: discord.Interaction[Any], paused: bool) -> None:
         core = core_of(interaction)
         view = await self._active(interaction)
-        self._check_session_rights(interaction, view.session.started_by)
+        caller = caller_of(interaction)
+        check_session_rights(caller, view.session)  # refused before anything stops
         if view.session.paused == paused:
             await reply_ephemeral(
                 interaction,
@@ -340,7 +363,7 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
         async def change() -> None:  # a reply must first stop evaluating its prompt
             if paused:
                 await self.roleplay.stop_channel(view.session.channel_id)
-            await core.cast.set_paused(view.session.id, paused)
+            await core.cast.set_paused(view.session.id, paused, caller=caller)
 
         await in_time(interaction, change(), ephemeral=False)
         await respond(
@@ -360,17 +383,6 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
         if view is None:
             raise NotFound("No roleplay is running here. Start one with `/session start`.")
         return view
-
-    def _check_session_rights(
-        self, interaction: discord.Interaction[Any], started_by: int | None
-    ) -> None:
-        caller = caller_of(interaction)
-        if caller.is_admin or caller.user_id == started_by:
-            return
-
-        raise PermissionDenied(
-            "Only whoever started this roleplay, or a server admin, can do that."
-        )
 
 
 async def setup(bot: commands.Bot) -> None:

@@ -16,9 +16,9 @@ from bot.client import configure_endpoints, login_delay, record_login
 from bot.settings import Settings
 from bot.store import Database
 from bot.values import Role
-from tests.cogs.harness import build_world, is_character_message, wait_for_reply
+from testkit.discord_emulator import DiscordEmulator, discord_py_globals_restored
+from testkit.harness import build_world, is_character_message, wait_for_reply
 from tests.cogs.test_roleplay_end_to_end import create_aqua, start_session
-from tests.discord_emulator import DiscordEmulator, discord_py_globals_restored
 from tests.inference.fake_http import FakeServer, Received, endless_stream, sse, stream_events
 from tests.support.recording_backend import RecordingBackend
 

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from bot.client import INVITE_PERMISSIONS
-from tests.discord_emulator import DiscordEmulator
+from testkit.discord_emulator import DiscordEmulator
 from tests.test_main import run_main
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -2,8 +2,9 @@
 
 ``scan`` decides which entries a conversation brings into the prompt (SillyTavern's rules,
 read by ``rules``), with every key of a book compiled once per revision by ``matcher`` and
-regex keys run on RE2 (``regex_keys``); ``models`` holds the stored books as values,
-``service`` the operations front ends call; ``entry_ids`` and ``world_file`` keep books
-readable by SillyTavern (unique ids, world info files in and out).
-Entries are ``bot.cards.LoreEntry`` values, the same a character card carries.
+regex keys run on RE2 (``regex_keys``); ``service`` holds the operations front ends call
+and ``world_file`` reads and writes SillyTavern's world info files. The stored books are
+values in ``bot.values`` and their entry ids are kept unique by ``bot.cards.entry_ids``
+(both below the store, which this package uses). Entries are ``bot.cards.LoreEntry``
+values, the same a character card carries.
 """

@@ -16,13 +16,12 @@ from typing import Literal
 from bot.cards import LoreBook, LoreEntry
 from bot.cards.limits import MAX_LORE_ENTRIES
 from bot.errors import AlreadyExists, InvalidInput, NotFound, shown
-from bot.lore.models import Lorebook, StoredEntry, WorldSummary
 from bot.lore.regex_keys import regex_key_error
 from bot.lore.scan import Logic
 from bot.lore.world_file import encode_world_file, parse_world_file
-from bot.policy import Caller, check_admin, check_can_change_character
+from bot.policy import Caller, check_admin, check_can_change_character, check_session_rights
 from bot.store import Database, UnitOfWork
-from bot.values import Character
+from bot.values import Character, Lorebook, StoredEntry, WorldSummary
 
 log = logging.getLogger(__name__)
 
@@ -225,12 +224,17 @@ class LoreService:
         stem = "".join(c if c.isalnum() or c in "-_ " else "_" for c in world.name or "world")
         return data, f"{'_'.join(stem.split()) or 'world'}.json"
 
-    async def attach_world(self, session_id: int, name: str | None) -> Lorebook | None:
-        """Attach a server world to a roleplay session (None detaches it); returns the world."""
+    async def attach_world(
+        self, session_id: int, name: str | None, *, caller: Caller | None = None
+    ) -> Lorebook | None:
+        """Attach a server world to a roleplay session (None detaches it); returns the world.
+        ``caller`` (None: the operator) must have the right to change the session."""
         async with self._db.write() as uow:
             session = await uow.sessions.get(session_id)
             if session is None:
                 raise NotFound("That roleplay has ended.")
+            if caller is not None:
+                check_session_rights(caller, session)
             world = None
             if name is not None:
                 world = await uow.lore.world(session.guild_id, name)

@@ -22,11 +22,11 @@ from typing import Any
 from pydantic import JsonValue, ValidationError
 
 from bot.cards import LoreBook, LoreEntry, limits
+from bot.cards.entry_ids import fill_ids
 from bot.cards.json_text import count_containers, encode_json
 from bot.cards.model import json_depth
 from bot.cards.schema import WireBook, WireEntry, extra_of
 from bot.errors import InvalidInput
-from bot.lore.entry_ids import fill_ids
 from bot.lore.rules import DEFAULT_SCAN_DEPTH
 
 WORLD_FILE_MAX_BYTES = 10 * limits.MIB  # Discord's attachment_size_limit for a bot's answer

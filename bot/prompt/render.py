@@ -12,8 +12,7 @@ from bot.prompt.examples import split_example_blocks
 from bot.prompt.formats import ORIGINAL, MetharmeFormat, PromptFormatter, PygmalionFormat, Sheet
 from bot.prompt.sanitize import defuse_tokens, names_pattern, neutralize, speaker_name
 from bot.prompt.tokens import TokenCounter
-from bot.settings import PromptFormat, UserLabel
-from bot.values import ExampleMode, Role, Turn
+from bot.values import ExampleMode, PromptFormat, Role, Turn, UserLabel
 
 # Tokens reserved beyond the reply budget: piecewise counts can differ from the whole by a few.
 SAFETY_MARGIN = 8

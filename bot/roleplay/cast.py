@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from bot.errors import AlreadyExists, InvalidInput, NotFound
+from bot.policy import Caller, check_session_rights
 from bot.roleplay.context import load_cast
 from bot.store import Database, UnitOfWork
 from bot.values import CastMember, ChannelSession, Character
@@ -31,11 +32,12 @@ class CastService:
         added_by: int | None,
         max_characters: int,
         full_history: bool = False,
+        caller: Caller | None = None,
     ) -> tuple[CastMember, ...]:
         """``character`` joins the scene; it knows only what is said from now on unless
         ``full_history``."""
         async with self._db.write() as uow:
-            session = await _session(uow, session_id)
+            session = await _session(uow, session_id, caller)
             cast = await load_cast(uow, session)
             if any(m.character.id == character.id for m in cast):
                 raise AlreadyExists(f"{character.name} is already in this roleplay.")
@@ -54,10 +56,12 @@ class CastService:
         log.info("Character %d joined session %d", character.id, session_id)
         return cast
 
-    async def remove(self, session_id: int, character: Character) -> tuple[CastMember, ...]:
+    async def remove(
+        self, session_id: int, character: Character, *, caller: Caller | None = None
+    ) -> tuple[CastMember, ...]:
         """``character`` leaves the scene (its lines stay in the history)."""
         async with self._db.write() as uow:
-            session = await _session(uow, session_id)
+            session = await _session(uow, session_id, caller)
             if character.id == session.character_id:
                 raise InvalidInput(
                     f"{character.name} opened this roleplay and cannot leave it; "
@@ -69,15 +73,22 @@ class CastService:
         log.info("Character %d left session %d", character.id, session_id)
         return cast
 
-    async def set_paused(self, session_id: int, paused: bool) -> ChannelSession:
+    async def set_paused(
+        self, session_id: int, paused: bool, *, caller: Caller | None = None
+    ) -> ChannelSession:
         """Paused: messages are still recorded, but no character answers."""
         async with self._db.write() as uow:
-            await _session(uow, session_id)
+            await _session(uow, session_id, caller)
             return await uow.sessions.set_paused(session_id, paused)
 
 
-async def _session(uow: UnitOfWork, session_id: int) -> ChannelSession:
+async def _session(
+    uow: UnitOfWork, session_id: int, caller: Caller | None = None
+) -> ChannelSession:
+    """The running session; ``caller`` (None: the operator) must have the right to change it."""
     session = await uow.sessions.get(session_id)
     if session is None:
         raise NotFound("That roleplay has ended.")
+    if caller is not None:
+        check_session_rights(caller, session)
     return session

@@ -123,6 +123,10 @@ class ReplyPresenter(Protocol):
 PresenterFactory = Callable[[SessionView], ReplyPresenter]
 
 
+def _no_front_end(view: SessionView) -> ReplyPresenter:
+    raise RuntimeError("No front end shows replies yet (call ChannelRoleplay.present_with)")
+
+
 def is_out_of_character(content: str, prefix: str) -> bool:
     text = content.strip()
     if prefix and text.startswith(prefix):
@@ -135,7 +139,7 @@ class ChannelRoleplay:
         self,
         engine: SessionEngine,
         config: GuildConfigService,
-        presenter_factory: PresenterFactory,
+        presenter_factory: PresenterFactory | None = None,
         *,
         personas: PersonaService | None = None,
         rng: random.Random | None = None,
@@ -146,7 +150,7 @@ class ChannelRoleplay:
         self._leases = leases
         self._engine = engine
         self._config = config
-        self._presenter_factory = presenter_factory
+        self._presenter_factory = presenter_factory or _no_front_end
         self._personas = personas
         self._rng = rng or random.Random()
         self._cooldowns = Cooldowns()
@@ -163,6 +167,19 @@ class ChannelRoleplay:
         self._intake: KeyedLocks[int] = KeyedLocks()  # per channel, only while in use
         self._storage_down = False  # the last message could not be stored
         self._storage_told: BoundedDict[int, float] = BoundedDict(ANSWERS_REMEMBERED)
+
+    def present_with(self, presenter_factory: PresenterFactory) -> None:
+        """Show replies through this front end (the Discord cog attaches itself at load; the
+        runtime is built with the other services, before any front end exists)."""
+        self._presenter_factory = presenter_factory
+
+    @property
+    def channel_limit(self) -> ChannelReplyLimit:
+        return self._channel_limit
+
+    @property
+    def user_limit(self) -> UserReplyLimit:
+        return self._user_limit
 
     async def handle(self, message: IncomingMessage) -> Outcome:
         """Take one message: record it when it belongs to the story, schedule a reply.

@@ -19,13 +19,21 @@ from bot.inference.presets import apply_preset
 from bot.inference.scheduler import Scheduler
 from bot.keyed_locks import KeyedLocks
 from bot.memo import BoundedDict
+from bot.policy import Caller, check_session_rights
 from bot.prompt.render import PromptRenderer, RenderedPrompt
 from bot.roleplay.context import PromptBuilder, add_greeting, cast_of, load_cast, speaker_of
 from bot.roleplay.export import export_session
 from bot.roleplay.replies import OnText, Reply, ReplyWriter, join_continuation
-from bot.settings import PromptFormat
 from bot.store import Database, UnitOfWork
-from bot.values import CastMember, ChannelSession, Character, GuildSettings, Role, StoredMessage
+from bot.values import (
+    CastMember,
+    ChannelSession,
+    Character,
+    GuildSettings,
+    PromptFormat,
+    Role,
+    StoredMessage,
+)
 
 log = logging.getLogger(__name__)
 
@@ -131,19 +139,32 @@ class SessionEngine:
                 session = await uow.sessions.reactivate(session.id)
             return await self._view(uow, session, count_messages=True)
 
-    async def stop(self, channel_id: int) -> bool:
+    async def stop(self, channel_id: int, *, caller: Caller | None = None) -> bool:
+        """End the channel's roleplay. ``caller``: the member asking, held to
+        ``check_session_rights`` (None: the operator, at the console or in a test)."""
         async with self._db.write() as uow:
+            if caller is not None:
+                running = await uow.sessions.active_in_channel(channel_id)
+                if running is not None:
+                    check_session_rights(caller, running)
             return await uow.sessions.end_in_channel(channel_id) > 0
 
-    async def reset(self, session_id: int) -> int:
+    async def reset(self, session_id: int, *, caller: Caller | None = None) -> int:
         """Forget a session's history; the greeting is posted again by the caller if wanted."""
         async with self._db.write() as uow:
+            await _check_rights(uow, session_id, caller)
             removed = await uow.messages.clear(session_id)
         self._prompts.forget(session_id)
         return removed
 
     async def set_author_note(
-        self, session_id: int, text: str, depth: int, by: int | None = None
+        self,
+        session_id: int,
+        text: str,
+        depth: int,
+        by: int | None = None,
+        *,
+        caller: Caller | None = None,
     ) -> ChannelSession:
         """The session's author's note (empty: none), inserted before the last ``depth``
         messages of every prompt as a system line; ``by`` is the member who wrote it."""
@@ -152,6 +173,7 @@ class SessionEngine:
         if not 0 <= depth <= MAX_NOTE_DEPTH:
             raise InvalidInput(f"The note's depth must be between 0 and {MAX_NOTE_DEPTH}.")
         async with self._db.write() as uow:
+            await _check_rights(uow, session_id, caller)
             return await uow.sessions.set_author_note(session_id, text.strip(), depth, by)
 
     async def repost_greeting(self, session_id: int, user_name: str) -> StoredMessage | None:
@@ -462,3 +484,12 @@ class SessionEngine:
                 "Only the character's latest reply can be changed, and someone has spoken since."
             )
         return latest, speaker_of(latest, session)
+
+
+async def _check_rights(uow: UnitOfWork, session_id: int, caller: Caller | None) -> None:
+    """Hold ``caller`` to ``check_session_rights`` for the session (None: the operator)."""
+    if caller is None:
+        return
+    session = await uow.sessions.get(session_id)
+    if session is not None:
+        check_session_rights(caller, session)

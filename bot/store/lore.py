@@ -11,11 +11,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.cards import LoreBook, LoreEntry
+from bot.cards.entry_ids import fill_ids
 from bot.errors import AlreadyExists
-from bot.lore.entry_ids import fill_ids
-from bot.lore.models import Lorebook, StoredEntry, WorldSummary
 from bot.store.characters import name_key
 from bot.store.models import LorebookRow, LoreEntryRow, utcnow
+from bot.values import Lorebook, StoredEntry, WorldSummary
 
 # Entries are stored as their card documents; the book row holds the book's own fields.
 _NOT_SETTINGS = {"entries"}
@@ -68,7 +68,7 @@ class LoreStore:
     async def add_entries(self, book_id: int, entries: Sequence[LoreEntry]) -> list[int]:
         """Append entries to a book (in order); returns their row ids.
 
-        Every entry is stored with a card ``id`` unique in its book (``bot.lore.entry_ids``):
+        Every entry is stored with a card ``id`` unique in its book (``bot.cards.entry_ids``):
         a new entry keeps its own unless taken, else gets the next number. Entries stored
         before ids were given get theirs now, so that the ids never move afterwards."""
         stored = (

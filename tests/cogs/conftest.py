@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.cogs.harness import World, build_world
-from tests.discord_emulator import DiscordEmulator
+from testkit.discord_emulator import DiscordEmulator
+from testkit.harness import World, build_world
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from PIL import Image
 from bot.avatar_fetch import AvatarFetcher
 from bot.client import GalateaBot
 from bot.store import Database
-from tests.cogs.harness import World, galatea
-from tests.discord_emulator import DiscordEmulator, InteractionRecord, Upload
+from testkit.discord_emulator import DiscordEmulator, InteractionRecord, Upload
+from testkit.harness import World, galatea
 from tests.support.recording_backend import RecordingBackend
 from tests.test_avatar_fetch import image_site, loopback_or_public
 from tests.test_images import png_claiming

@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 
 from bot.store import Database
+from testkit.discord_emulator import DiscordEmulator, Upload
+from testkit.harness import World, galatea
 from tests.cards.builders import to_json, v2_document
-from tests.cogs.harness import World, galatea
 from tests.cogs.test_cards_end_to_end import EPHEMERAL, export_card, import_card
-from tests.discord_emulator import DiscordEmulator, Upload
 from tests.support.recording_backend import RecordingBackend
 
 LONG = "A knight of the old road. " * 200  # 5,200 characters: past the form's 4,000

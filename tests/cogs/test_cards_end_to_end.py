@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 
 from bot.cards import CharacterCard, parse_card
-from bot.lore.entry_ids import for_sillytavern
+from bot.cards.entry_ids import for_sillytavern
 from bot.lore.service import BookRef
 from bot.store import Database
+from testkit.discord_emulator import DiscordEmulator, StoredMessage, Upload
+from testkit.harness import World, galatea, wait_for_reply
 from tests.cards.builders import b64, image_png, to_json, v2_document, v3_document
-from tests.cogs.harness import World, galatea, wait_for_reply
-from tests.discord_emulator import DiscordEmulator, StoredMessage, Upload
 from tests.support.recording_backend import RecordingBackend
 
 EPHEMERAL = 64

@@ -1,6 +1,6 @@
 """Every slash command, subcommand and option fits Discord's documented limits, reads whole,
 and every string option is bounded (Interactions > Application Commands > Application Command
-Object; the rules themselves live in tests/discord_emulator/interaction_rules.py)."""
+Object; the rules themselves live in testkit/discord_emulator/interaction_rules.py)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from bot.store import Database
-from tests.cogs.harness import World, galatea
-from tests.discord_emulator import DiscordEmulator
-from tests.discord_emulator import interaction_rules as rules
+from testkit.discord_emulator import DiscordEmulator
+from testkit.discord_emulator import interaction_rules as rules
+from testkit.harness import World, galatea
 from tests.support.recording_backend import RecordingBackend
 
 # What discord.py appends when it cuts a docstring or description to 100 characters.

@@ -8,9 +8,9 @@ import json
 from PIL import Image
 
 from bot.store import Database
-from tests.cogs.harness import World, galatea, is_character_message, wait_for_reply
+from testkit.discord_emulator import DiscordEmulator, Upload
+from testkit.harness import World, galatea, is_character_message, wait_for_reply
 from tests.cogs.test_roleplay_end_to_end import create_aqua, start_session
-from tests.discord_emulator import DiscordEmulator, Upload
 from tests.support.recording_backend import RecordingBackend
 
 

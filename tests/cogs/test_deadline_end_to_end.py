@@ -7,9 +7,9 @@ import pytest
 
 from bot.store import Database
 from cogs import deadline
-from tests.cogs.harness import World, galatea
-from tests.discord_emulator import DiscordEmulator
-from tests.discord_emulator.interactions import DEFERRED_CHANNEL_MESSAGE
+from testkit.discord_emulator import DiscordEmulator
+from testkit.discord_emulator.interactions import DEFERRED_CHANNEL_MESSAGE
+from testkit.harness import World, galatea
 from tests.support.busy_backend import BusyBackend
 from tests.support.waiting import until
 
@@ -38,7 +38,7 @@ async def test_status_answers_in_time_while_the_model_thread_counts_for_a_reply(
         await start_roleplay(emu, world)
         backend.hold_counts = True
         await emu.send_message(world.channel, world.bob, "A new line to count.")
-        await until(lambda: bot.roleplay_cog.replies.busy(world.channel.id), timeout=5)
+        await until(lambda: bot.roleplay.busy(world.channel.id), timeout=5)
         status = await emu.invoke_command("session status", user=world.alice, channel=world.channel)
         first = await status.response(timeout=IN_TIME)
         assert first["type"] == DEFERRED_CHANNEL_MESSAGE

@@ -8,10 +8,10 @@ import asyncio
 import pytest
 
 from bot.store import Database
-from tests.cogs.harness import World, galatea, is_character_message, wait_for_reply
+from testkit.discord_emulator import DiscordEmulator, StoredMessage, permissions
+from testkit.discord_emulator.rest_webhooks import MAX_WEBHOOKS_PER_GUILD
+from testkit.harness import World, galatea, is_character_message, wait_for_reply
 from tests.cogs.test_roleplay_end_to_end import create_aqua, start_session
-from tests.discord_emulator import DiscordEmulator, StoredMessage, permissions
-from tests.discord_emulator.rest_webhooks import MAX_WEBHOOKS_PER_GUILD
 from tests.support.recording_backend import RecordingBackend
 from tests.support.waiting import until
 
@@ -131,7 +131,7 @@ async def test_stopping_a_roleplay_gives_its_webhooks_back(
 ) -> None:
     backend = RecordingBackend(replies=["Bye."])
     async with galatea(emu, database, backend) as bot:
-        cog = bot.roleplay_cog  # type: ignore[attr-defined]
+        cog = bot.roleplay_cog
         await create_aqua(emu, world, greeting="")
         await start_session(emu, world)
         await emu.send_message(world.channel, world.alice, "Hi!")
@@ -169,7 +169,7 @@ async def test_webhook_pools_are_kept_for_a_bounded_number_of_channels(
     channels = [world.channel] + [emu.add_text_channel(world.guild, f"rp-{i}") for i in range(3)]
     backend = RecordingBackend(replies=["Here."])
     async with galatea(emu, database, backend) as bot:
-        deliveries = bot.roleplay_cog.deliveries  # type: ignore[attr-defined]
+        deliveries = bot.roleplay_cog.deliveries
         deliveries.CHANNELS_KEPT = 2  # the real bound is 1,000; the rule is the same
         await create_aqua(emu, world, greeting="")
         for channel in channels:

@@ -1,5 +1,5 @@
 """cogs/embeds.py: whatever goes in, the payload passes the emulation's check of Discord's
-documented embed limits (tests/discord_emulator/limits.py), cut visibly."""
+documented embed limits (testkit/discord_emulator/limits.py), cut visibly."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from cogs.embeds import Embed, clip, fit_embed, fit_embeds, listing
 from cogs.text import split_message
-from tests.discord_emulator.errors import ApiError
-from tests.discord_emulator.limits import check_embeds
+from testkit.discord_emulator.errors import ApiError
+from testkit.discord_emulator.limits import check_embeds
 
 COGS = Path(__file__).resolve().parents[2] / "cogs"
 

@@ -9,10 +9,10 @@ from typing import Any
 
 from bot.lore.service import BookRef
 from bot.store import Database
+from testkit.discord_emulator import DiscordEmulator, Upload
+from testkit.harness import World, galatea
 from tests.cards.builders import ENTRY_V2, to_json, v2_document
-from tests.cogs.harness import World, galatea
 from tests.cogs.test_cards_end_to_end import import_card
-from tests.discord_emulator import DiscordEmulator, Upload
 from tests.support.recording_backend import RecordingBackend
 
 EMBED_TEXTS = (("title",), ("description",), ("footer", "text"), ("author", "name"))

@@ -21,9 +21,9 @@ from bot.client import GalateaBot
 from bot.inference.base import Backend
 from bot.store import Database
 from bot.values import Role
-from tests.cogs.harness import World, galatea, is_character_message, wait_for_reply
+from testkit.discord_emulator import DiscordEmulator, StoredMessage
+from testkit.harness import World, galatea, is_character_message, wait_for_reply
 from tests.cogs.test_roleplay_end_to_end import create_aqua, start_session
-from tests.discord_emulator import DiscordEmulator, StoredMessage
 from tests.support.failing_backend import dying_backend, refusing_backend
 from tests.support.recording_backend import RecordingBackend
 from tests.support.waiting import until

@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from bot.store import Database
-from tests.cogs.harness import World, build_world, galatea
-from tests.discord_emulator import DiscordEmulator, InteractionRecord
-from tests.discord_emulator.interaction_payloads import MODAL_SUBMIT, InteractionPayloads
+from testkit.discord_emulator import DiscordEmulator, InteractionRecord
+from testkit.discord_emulator.interaction_payloads import MODAL_SUBMIT, InteractionPayloads
+from testkit.harness import World, build_world, galatea
 from tests.support.recording_backend import RecordingBackend
 
 

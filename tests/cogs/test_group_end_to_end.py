@@ -10,9 +10,9 @@ from typing import Any
 
 from bot.store import Database
 from bot.values import Role
-from tests.cogs.harness import World, galatea, wait_for_reply
+from testkit.discord_emulator import DiscordEmulator, Member
+from testkit.harness import World, galatea, wait_for_reply
 from tests.cogs.test_roleplay_end_to_end import create_aqua, start_session
-from tests.discord_emulator import DiscordEmulator, Member
 from tests.support.recording_backend import RecordingBackend
 from tests.support.waiting import until
 
@@ -252,7 +252,7 @@ async def test_a_posted_draft_held_by_the_members_limit_tells_them_privately(
         await set_up_the_scene(emu, world)
         await emu.send_message(world.channel, world.carol, "Hello all!")
         await until(lambda: bool(backend.calls), timeout=5)
-        await asyncio.wait_for(bot.roleplay_cog.replies.idle(), 5)  # type: ignore[attr-defined]
+        await asyncio.wait_for(bot.roleplay.idle(), 5)
         before = len(backend.calls)  # one or two characters answered
         record = await emu.invoke_command(
             "impersonate", {}, user=world.carol, channel=world.channel
@@ -263,6 +263,6 @@ async def test_a_posted_draft_held_by_the_members_limit_tells_them_privately(
         click = await emu.click_button(draft, button, world.carol)
         await click.response()
         note = await click.followup()
-        await asyncio.wait_for(bot.roleplay_cog.replies.idle(), 5)  # type: ignore[attr-defined]
+        await asyncio.wait_for(bot.roleplay.idle(), 5)
     assert note.ephemeral and note.content.startswith("⏳")
     assert len(backend.calls) == before + 1  # the draft; the held line drew no reply

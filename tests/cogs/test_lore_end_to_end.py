@@ -6,9 +6,9 @@ import json
 
 from bot.lore.service import BookRef
 from bot.store import Database
+from testkit.discord_emulator import DiscordEmulator, StoredMessage, Upload
+from testkit.harness import World, galatea, wait_for_reply
 from tests.cards.builders import to_json, v2_document
-from tests.cogs.harness import World, galatea, wait_for_reply
-from tests.discord_emulator import DiscordEmulator, StoredMessage, Upload
 from tests.lore.worlds import CHUB_LOREBOOK, ST_WORLD, to_bytes
 from tests.support.recording_backend import RecordingBackend
 

@@ -11,9 +11,9 @@ from sqlalchemy import select
 
 from bot.store import Database
 from bot.store.models import Base
-from tests.cogs.harness import World, galatea
+from testkit.discord_emulator import DiscordEmulator
+from testkit.harness import World, galatea
 from tests.cogs.test_roleplay_end_to_end import create_aqua, start_session
-from tests.discord_emulator import DiscordEmulator
 from tests.support.recording_backend import RecordingBackend
 
 # Commands Carol (neither admin, nor Aqua's creator, nor the session's starter) may not use.

@@ -11,9 +11,9 @@ from sqlalchemy import update
 
 from bot.store import Database
 from bot.store.models import MessageRow
-from tests.cogs.harness import World, galatea, wait_for_reply
+from testkit.discord_emulator import DiscordEmulator
+from testkit.harness import World, galatea, wait_for_reply
 from tests.cogs.test_roleplay_end_to_end import create_aqua, start_session
-from tests.discord_emulator import DiscordEmulator
 from tests.support.recording_backend import RecordingBackend
 from tests.support.waiting import until
 

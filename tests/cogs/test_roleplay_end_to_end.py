@@ -11,8 +11,8 @@ import discord
 from bot.inference.ctransformers_backend import CTransformersBackend
 from bot.store import Database
 from bot.values import Role
-from tests.cogs.harness import World, galatea, is_character_message, wait_for_reply
-from tests.discord_emulator import DiscordEmulator, permissions
+from testkit.discord_emulator import DiscordEmulator, permissions
+from testkit.harness import World, galatea, is_character_message, wait_for_reply
 from tests.support.recording_backend import RecordingBackend
 from tests.support.waiting import until
 
@@ -295,7 +295,7 @@ async def test_stopping_the_session_mid_reply_takes_the_partial_text_away(
             "session stop", {}, user=world.alice, channel=world.channel
         )
         await stopped.response()
-        await asyncio.wait_for(bot.roleplay_cog.replies.idle(), 5)  # type: ignore[attr-defined]
+        await asyncio.wait_for(bot.roleplay.idle(), 5)
         await asyncio.wait_for(
             until(lambda: all(m.id != partial.id for m in emu.messages_in(world.channel))), 5
         )

@@ -7,9 +7,9 @@ import logging
 import pytest
 
 from bot.store import Database
-from tests.cogs.harness import World, galatea, wait_for_reply
+from testkit.discord_emulator import DiscordEmulator
+from testkit.harness import World, galatea, wait_for_reply
 from tests.cogs.test_roleplay_end_to_end import create_aqua, start_session
-from tests.discord_emulator import DiscordEmulator
 from tests.support.failing_backend import refusing_backend
 
 API_KEY = "sk-galatea-test-3f9a1c0e7b2d"

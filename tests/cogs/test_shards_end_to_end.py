@@ -13,7 +13,9 @@ from bot.client import GalateaBot, GalateaShardedBot, build_bot, configure_endpo
 from bot.settings import Settings
 from bot.store import Database
 from bot.values import Role
-from tests.cogs.harness import (
+from testkit.discord_emulator import DiscordEmulator, discord_py_globals_restored
+from testkit.discord_emulator.gateway import OP_IDENTIFY, shard_of
+from testkit.harness import (
     World,
     build_world,
     freeze,
@@ -22,8 +24,6 @@ from tests.cogs.harness import (
     wait_for_reply,
 )
 from tests.cogs.test_roleplay_end_to_end import create_aqua, start_session
-from tests.discord_emulator import DiscordEmulator, discord_py_globals_restored
-from tests.discord_emulator.gateway import OP_IDENTIFY, shard_of
 from tests.support.recording_backend import RecordingBackend
 
 LEASE_SECONDS = 3.0  # long enough that a slow machine still sees the hung copy hold it
@@ -88,7 +88,7 @@ async def test_two_shards_each_answer_their_own_server(
             await emu.send_message(world.channel, world.bob, f"Hello shard {shard}!")
             reply = await wait_for_reply(emu, world.channel, "Aqua")
             assert reply.content == f"Shard {shard} here."
-        await asyncio.wait_for(asyncio.gather(*(b.roleplay_cog.replies.idle() for b in bots)), 5)  # type: ignore[attr-defined]
+        await asyncio.wait_for(asyncio.gather(*(b.roleplay.idle() for b in bots)), 5)
 
     assert [len(b.calls) for b in backends] == [1, 1]
     for shard, world in enumerate(worlds):
@@ -112,7 +112,7 @@ async def test_two_copies_of_the_bot_answer_each_message_once_and_hand_over(
             for index in (1, 2):
                 await emu.send_message(world.channel, world.bob, f"Message {index}")
                 last = (await wait_for_reply(emu, world.channel, "Aqua", after=last)).id
-            await asyncio.wait_for(second.roleplay_cog.replies.idle(), 5)  # type: ignore[attr-defined]
+            await asyncio.wait_for(second.roleplay.idle(), 5)
             assert aqua_lines(emu, world) == ["Old copy."] * 3
             assert (len(old.calls), len(new.calls)) == (3, 0)
 
@@ -123,7 +123,7 @@ async def test_two_copies_of_the_bot_answer_each_message_once_and_hand_over(
             await emu.send_message(world.channel, world.bob, "Hello again.")
             taken_over = await wait_for_reply(emu, world.channel, "Aqua", after=last)
             assert taken_over.content == "New copy."
-            await asyncio.wait_for(second.roleplay_cog.replies.idle(), 5)  # type: ignore[attr-defined]
+            await asyncio.wait_for(second.roleplay.idle(), 5)
             humans, characters = await stored(second, world)
 
     assert aqua_lines(emu, world) == ["Old copy."] * 3 + ["New copy."]
@@ -147,7 +147,7 @@ async def test_a_clean_shutdown_hands_channels_over_at_once(
             await start_session(emu, world)
             await emu.send_message(world.channel, world.bob, "First.")
             first_reply = await wait_for_reply(emu, world.channel, "Aqua")
-            await asyncio.wait_for(first.roleplay_cog.replies.idle(), 5)  # type: ignore[attr-defined]
+            await asyncio.wait_for(first.roleplay.idle(), 5)
             async with galatea(emu, database, new, **settings) as second:
                 await old_copy.aclose()  # the old copy stops cleanly, giving its channels back
                 # Leaving the old copy's harness put discord.py's globals back: point them again.

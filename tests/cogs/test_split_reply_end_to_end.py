@@ -4,9 +4,9 @@ a restart: regenerate and browse replace all of it, delete removes all of it."""
 from __future__ import annotations
 
 from bot.store import Database
-from tests.cogs.harness import World, galatea, is_character_message, wait_for_reply
+from testkit.discord_emulator import DiscordEmulator, StoredMessage
+from testkit.harness import World, galatea, is_character_message, wait_for_reply
 from tests.cogs.test_roleplay_end_to_end import create_aqua, start_session
-from tests.discord_emulator import DiscordEmulator, StoredMessage
 from tests.support.recording_backend import RecordingBackend
 from tests.support.waiting import until
 

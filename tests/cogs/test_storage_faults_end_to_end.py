@@ -12,9 +12,9 @@ import pytest
 from bot.roleplay import channel as channel_module
 from bot.store import Database, sqlite_driver
 from bot.values import Role
-from tests.cogs.harness import World, wait_for_reply
+from testkit.discord_emulator import DiscordEmulator
+from testkit.harness import World, wait_for_reply
 from tests.cogs.test_faults_end_to_end import history, is_warning, playing_aqua
-from tests.discord_emulator import DiscordEmulator
 from tests.support.recording_backend import RecordingBackend
 from tests.support.waiting import until
 

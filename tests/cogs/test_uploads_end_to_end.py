@@ -10,11 +10,11 @@ import random
 import string
 
 from bot.store import Database
-from tests.cogs.harness import World, galatea
+from testkit.discord_emulator import DiscordEmulator, StoredFile
+from testkit.harness import World, galatea
 from tests.cogs.test_cards_end_to_end import import_card
 from tests.cogs.test_embeds_end_to_end import long_card
 from tests.cogs.test_roleplay_end_to_end import create_aqua, start_session
-from tests.discord_emulator import DiscordEmulator, StoredFile
 from tests.support.recording_backend import RecordingBackend
 
 KIB = 1024

@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.discord_emulator import DiscordEmulator
-from tests.discord_emulator.discord_py import running_bot
+from testkit.discord_emulator import DiscordEmulator
+from testkit.discord_emulator.discord_py import running_bot
 from tests.discord_emulator.sample_bot import EmuBot, Scene
 
 BOT_READY_TIMEOUT = 10.0

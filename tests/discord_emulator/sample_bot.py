@@ -13,7 +13,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from tests.discord_emulator import Channel, Guild, Member
+from testkit.discord_emulator import Channel, Guild, Member
 
 CHARACTERS = ["Aria", "Bram", "Celeste"]
 

@@ -9,15 +9,15 @@ import aiohttp
 import discord
 import pytest
 
-from tests.discord_emulator import (
+from testkit.discord_emulator import (
     DiscordEmulator,
     Upload,
     discord_py_globals_restored,
     permissions,
     point_discord_py_at,
 )
-from tests.discord_emulator.discord_py import running_bot
-from tests.discord_emulator.gateway import OP_IDENTIFY, OP_REQUEST_MEMBERS, OP_RESUME
+from testkit.discord_emulator.discord_py import running_bot
+from testkit.discord_emulator.gateway import OP_IDENTIFY, OP_REQUEST_MEMBERS, OP_RESUME
 from tests.discord_emulator.sample_bot import EmuBot, Scene, wait_until
 
 pytestmark = pytest.mark.timeout(30)

@@ -5,15 +5,15 @@ from __future__ import annotations
 import discord
 import pytest
 
-from tests.discord_emulator import DiscordEmulator, Upload
-from tests.discord_emulator.interactions import (
+from testkit.discord_emulator import DiscordEmulator, Upload
+from testkit.discord_emulator.interactions import (
     AUTOCOMPLETE_RESULT,
     CHANNEL_MESSAGE,
     DEFERRED_CHANNEL_MESSAGE,
     MODAL,
     UPDATE_MESSAGE,
 )
-from tests.discord_emulator.messages import FLAG_EPHEMERAL, FLAG_LOADING
+from testkit.discord_emulator.messages import FLAG_EPHEMERAL, FLAG_LOADING
 from tests.discord_emulator.sample_bot import EmuBot, Scene
 
 pytestmark = pytest.mark.timeout(30)

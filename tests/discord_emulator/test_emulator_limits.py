@@ -11,8 +11,8 @@ import aiohttp
 import discord
 import pytest
 
-from tests.discord_emulator import DiscordEmulator
-from tests.discord_emulator.rest_webhooks import MAX_WEBHOOKS_PER_GUILD
+from testkit.discord_emulator import DiscordEmulator
+from testkit.discord_emulator.rest_webhooks import MAX_WEBHOOKS_PER_GUILD
 from tests.discord_emulator.sample_bot import EmuBot, Scene, wait_until
 
 pytestmark = pytest.mark.timeout(30)

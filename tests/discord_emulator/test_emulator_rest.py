@@ -5,8 +5,8 @@ from __future__ import annotations
 import discord
 import pytest
 
-from tests.discord_emulator import DiscordEmulator
-from tests.discord_emulator.interactions import DEFERRED_UPDATE_MESSAGE
+from testkit.discord_emulator import DiscordEmulator
+from testkit.discord_emulator.interactions import DEFERRED_UPDATE_MESSAGE
 from tests.discord_emulator.sample_bot import EmuBot, Scene, wait_until
 
 pytestmark = pytest.mark.timeout(30)

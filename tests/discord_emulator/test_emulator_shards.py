@@ -8,9 +8,9 @@ from typing import Any
 import discord
 import pytest
 
-from tests.discord_emulator import DiscordEmulator
-from tests.discord_emulator.discord_py import running_bot
-from tests.discord_emulator.gateway import CLOSE_INVALID_SHARD, OP_IDENTIFY, shard_of
+from testkit.discord_emulator import DiscordEmulator
+from testkit.discord_emulator.discord_py import running_bot
+from testkit.discord_emulator.gateway import CLOSE_INVALID_SHARD, OP_IDENTIFY, shard_of
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -8,8 +8,8 @@ import discord
 import pytest
 from discord import app_commands
 
-from tests.discord_emulator import DiscordEmulator, errors
-from tests.discord_emulator import interaction_rules as rules
+from testkit.discord_emulator import DiscordEmulator, errors
+from testkit.discord_emulator import interaction_rules as rules
 from tests.discord_emulator.sample_bot import EmuBot, Scene
 
 pytestmark = pytest.mark.timeout(30)

@@ -12,10 +12,10 @@ from pathlib import Path
 
 from bot.store import Database
 from bot.store.migrate import upgrade_to_head
-from tests.discord_emulator import DiscordEmulator
-from tests.load.config import LoadConfig
-from tests.load.driver import run_load
-from tests.load.report import LoadReport
+from testkit.discord_emulator import DiscordEmulator
+from testkit.load.config import LoadConfig
+from testkit.load.driver import run_load
+from testkit.load.report import LoadReport
 
 
 async def _main(config: LoadConfig, url: str | None) -> LoadReport:

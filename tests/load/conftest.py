@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.discord_emulator import DiscordEmulator
+from testkit.discord_emulator import DiscordEmulator
 
 
 @pytest.fixture

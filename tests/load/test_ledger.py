@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 
 from bot.inference.base import Backend, GenerationParams
-from tests.discord_emulator import StoredMessage
-from tests.load.ledger import Ledger
-from tests.load.memory import MIB, Sample, growth_after_warm_up, warm_up_end
-from tests.load.report import percentile
-from tests.support.ack_backend import AckBackend, answer_of
+from testkit.discord_emulator import StoredMessage
+from testkit.load.ledger import Ledger
+from testkit.load.memory import MIB, Sample, growth_after_warm_up, warm_up_end
+from testkit.load.report import percentile
+from testkit.support.ack_backend import AckBackend, answer_of
 
 CHANNEL = 10
 

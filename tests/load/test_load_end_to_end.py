@@ -12,10 +12,10 @@ from __future__ import annotations
 import pytest
 
 from bot.store import Database
-from tests.discord_emulator import DiscordEmulator
-from tests.load.config import LoadConfig
-from tests.load.driver import run_load
-from tests.load.report import LoadReport
+from testkit.discord_emulator import DiscordEmulator
+from testkit.load.config import LoadConfig
+from testkit.load.driver import run_load
+from testkit.load.report import LoadReport
 
 CONFIG = LoadConfig.from_env()
 # Set-up (character, 20 sessions), the load, the drain and the checks, with room to spare.

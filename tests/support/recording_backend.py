@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from bot.inference.base import GenerationParams
-from tests.support.scripted import ScriptedBasics, stream_pieces
+from testkit.support.scripted import ScriptedBasics, stream_pieces
 
 
 @dataclass

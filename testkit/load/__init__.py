@@ -1,0 +1,1 @@
+"""The load driver: a world of channels and members posting at once (tests/load runs it)."""

@@ -1,0 +1,1 @@
+"""Scripted backends the load driver uses."""
