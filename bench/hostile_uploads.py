@@ -25,7 +25,6 @@ import base64
 import io
 import json
 import resource
-import struct
 import subprocess
 import sys
 import tempfile
@@ -36,30 +35,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from testkit.png_files import chunk, raw_png, zlib_bomb
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CASE_TIMEOUT_SECONDS = 120
 MIB = 1024 * 1024
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 # --- building the hostile files -------------------------------------------------------------
 
 
-def _chunk(kind: bytes, payload: bytes) -> bytes:
-    crc = zlib.crc32(kind + payload)
-    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", crc)
-
-
 def _tiny_png(*extra: bytes, width: int = 4, height: int = 4) -> bytes:
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
     rows = zlib.compress(b"\0" * min(width + 1, 4096) * min(height, 4))
-    return (
-        PNG_SIGNATURE
-        + _chunk(b"IHDR", ihdr)
-        + b"".join(extra)
-        + _chunk(b"IDAT", rows)
-        + _chunk(b"IEND", b"")
-    )
+    return raw_png(width, height, *extra, idat=rows)
 
 
 def _just_under_limit_json(filler: bytes) -> bytes:
@@ -70,18 +58,7 @@ def _just_under_limit_json(filler: bytes) -> bytes:
 
 
 def _ztxt(keyword: bytes, text: bytes) -> bytes:
-    return _chunk(b"zTXt", keyword + b"\0\0" + zlib.compress(text, 9))
-
-
-def _zeros_bomb(inflated_mib: int) -> bytes:
-    zeros = bytes(MIB)
-    compressor = zlib.compressobj(9)
-    first = compressor.compress(zeros) + compressor.flush(zlib.Z_FULL_FLUSH)
-    repeat = compressor.compress(zeros) + compressor.flush(zlib.Z_FULL_FLUSH)
-    checksum = 1
-    for _ in range(inflated_mib):
-        checksum = zlib.adler32(zeros, checksum)
-    return first + repeat * (inflated_mib - 1) + b"\x03\x00" + struct.pack(">I", checksum)
+    return chunk(b"zTXt", keyword + b"\0\0" + zlib.compress(text, 9))
 
 
 def _image(fmt: str, size: tuple[int, int], mode: str = "RGB") -> bytes:
@@ -135,7 +112,7 @@ def _eps() -> bytes:
 CARD_CASES: dict[str, Callable[[], bytes]] = {
     # The file: a ~22 KB PNG whose zTXt inflates to 16 MiB of JSON (empty lists).
     "png_ztxt_16mib_json": lambda: _tiny_png(_ztxt(b"chara", _just_under_limit_json(b"[],"))),
-    "png_ztxt_1gib_zeros": lambda: _tiny_png(_chunk(b"zTXt", b"chara\0\0" + _zeros_bomb(1024))),
+    "png_ztxt_1gib_zeros": lambda: _tiny_png(chunk(b"zTXt", b"chara\0\0" + zlib_bomb(1024))),
     "png_ztxt_huge_base64": lambda: _tiny_png(_ztxt(b"chara", b"QUFB" * (6 * MIB))),
     "json_16mib_empty_objects": lambda: _just_under_limit_json(b"{},"),
     "json_16mib_numbers": lambda: _just_under_limit_json(b"1,"),

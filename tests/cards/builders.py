@@ -13,12 +13,11 @@ import copy
 import io
 import json
 import struct
-import zlib
 from typing import Any, Literal
 
 from PIL import Image, PngImagePlugin
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+from testkit.png_files import PNG_SIGNATURE, chunk
 
 ENTRY_V2: dict[str, Any] = {
     "keys": ["castle", "keep"],
@@ -180,13 +179,6 @@ def gradient(size: tuple[int, int], mode: str) -> Image.Image:
     return img.convert(mode)
 
 
-def chunk(cid: bytes, payload: bytes) -> bytes:
-    """One PNG chunk, length and CRC included (Pillow's putchunk does the CRC)."""
-    buffer = io.BytesIO()
-    PngImagePlugin.putchunk(buffer, cid, payload)
-    return buffer.getvalue()
-
-
 def text_chunk(keyword: str, value: str) -> bytes:
     return chunk(b"tEXt", keyword.encode("latin-1") + b"\0" + value.encode("latin-1"))
 
@@ -195,38 +187,6 @@ def insert_before_iend(png: bytes, *chunks: bytes) -> bytes:
     """Chunks placed after the image data, where SillyTavern writes its card chunks."""
     assert png.endswith(chunk(b"IEND", b""))
     return png[:-12] + b"".join(chunks) + png[-12:]
-
-
-def raw_png(width: int, height: int, *extra: bytes, idat: bytes | None = None) -> bytes:
-    """An 8-bit greyscale PNG header claiming any size, with little or no real image data."""
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    # One row at most: a bomb is refused from its header, long before the data would matter.
-    data = zlib.compress(b"\0" * min(width + 1, 4096)) if idat is None else idat
-    return (
-        PNG_SIGNATURE
-        + chunk(b"IHDR", ihdr)
-        + b"".join(extra)
-        + chunk(b"IDAT", data)
-        + chunk(b"IEND", b"")
-    )
-
-
-def zlib_bomb(inflated_mib: int) -> bytes:
-    """A valid zlib stream of ``inflated_mib`` MiB of zeros, about 1 KiB per MiB, built fast.
-
-    After a full flush deflate starts afresh, so compressing the same block again gives the
-    same bytes: compress one MiB twice, repeat the second block, close with an empty final
-    block and the checksum of all the zeros.
-    """
-    zeros = bytes(1 << 20)
-    compressor = zlib.compressobj(9)
-    first = compressor.compress(zeros) + compressor.flush(zlib.Z_FULL_FLUSH)
-    repeat = compressor.compress(zeros) + compressor.flush(zlib.Z_FULL_FLUSH)
-    checksum = 1
-    for _ in range(inflated_mib):
-        checksum = zlib.adler32(zeros, checksum)
-    final_empty_block = b"\x03\x00"
-    return first + repeat * (inflated_mib - 1) + final_empty_block + struct.pack(">I", checksum)
 
 
 def png_text(png: bytes) -> dict[str, str]:

@@ -24,16 +24,14 @@ from bot.cards.limits import (
     MAX_TOTAL_CHARS,
 )
 from bot.errors import InvalidInput
+from testkit.png_files import chunk, raw_png, zlib_bomb
 from tests.cards.builders import (
     V1_DOCUMENT,
     b64,
-    chunk,
     image_png,
-    raw_png,
     to_json,
     v2_document,
     v3_document,
-    zlib_bomb,
 )
 
 
