@@ -109,7 +109,7 @@ async def chat(settings: Settings, character: str | None, user: str) -> int:
 
 
 def download(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.model_download import catalogue_text, download, find_known
+    from bot.model_files.download import catalogue_text, download, find_known
 
     if args.repo or args.file:
         if not (args.repo and args.file):
@@ -133,7 +133,7 @@ def download(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def run_bot(settings: Settings) -> int:
-    from bot.client import run_discord_bot
+    from cogs.client import run_discord_bot
 
     return await run_discord_bot(settings)
 

@@ -23,7 +23,7 @@ from bench.conversation import (
 )
 from bench.instrumented import MeasuredBackend
 from bot.app import Core, assemble, open_database
-from bot.characters import CharacterDraft
+from bot.characters.service import CharacterDraft
 from bot.inference.base import Backend, GenerationParams
 from bot.settings import Settings
 

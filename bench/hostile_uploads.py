@@ -209,7 +209,7 @@ def _reset_peak() -> None:
 
 def _handle(case: str, data: bytes) -> str:
     from bot.cards import parse_card
-    from bot.images import normalize_avatar
+    from bot.common.images import normalize_avatar
 
     if case.startswith("avatar_"):
         normalize_avatar(data)
@@ -222,8 +222,8 @@ def _handle(case: str, data: bytes) -> str:
 
 def measure_case(case: str, path: Path) -> dict[str, Any]:
     from bot.cards import parse_card  # noqa: F401 - imported before the baseline
+    from bot.common.images import normalize_avatar  # noqa: F401
     from bot.errors import InvalidInput
-    from bot.images import normalize_avatar  # noqa: F401
 
     data = path.read_bytes()
     baseline_peak = _peak_rss_mib()

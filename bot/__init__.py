@@ -1,4 +1,4 @@
 """Galatea's core: settings, store, prompts, inference and roleplay sessions.
 
-Nothing in this package imports discord, except bot/client.py, the discord.py adapter.
+Nothing in this package imports discord: the discord.py client and cogs live in cogs/.
 """

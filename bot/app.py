@@ -8,10 +8,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from bot.avatar_fetch import AvatarFetcher
-from bot.characters import CharacterService
+from bot.characters.avatar_fetch import AvatarFetcher
+from bot.characters.service import CharacterService
 from bot.errors import BackendUnavailable, ConfigError
-from bot.guild_config import GuildConfigService
+from bot.guilds.config import GuildConfigService
 from bot.inference.base import Backend, GenerationParams
 from bot.inference.cerebrium_backend import CerebriumBackend
 from bot.inference.ctransformers_backend import CTransformersBackend
@@ -21,17 +21,17 @@ from bot.inference.llama_cpp_backend import LlamaCppBackend
 from bot.inference.openai_backend import OpenAICompletionsBackend
 from bot.inference.scheduler import Scheduler
 from bot.lore.service import LoreService
-from bot.model_file import ModelFileInfo
-from bot.model_setup import (
+from bot.members.personas import PersonaService
+from bot.members.privacy import PrivacyService
+from bot.model_files.header import ModelFileInfo
+from bot.model_files.setup import (
     LOCAL_BACKENDS,
     check_model_file,
     choose_prompt_format,
     local_context_length,
     require_packages,
 )
-from bot.personas import PersonaService
 from bot.policy import ChannelReplyLimit, UserReplyLimit
-from bot.privacy import PrivacyService
 from bot.prompt.render import PromptRenderer
 from bot.prompt.tokens import TokenCounter
 from bot.roleplay.cast import CastService

@@ -10,7 +10,7 @@ import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 
-from bot.characters import CONSOLE_GUILD_ID, CharacterDraft, CharacterService, clean_name
+from bot.characters.service import CONSOLE_GUILD_ID, CharacterDraft, CharacterService, clean_name
 from bot.errors import GalateaError, NotFound, StorageUnavailable
 from bot.policy import Caller
 from bot.prompt.sanitize import speaker_name

@@ -14,7 +14,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.cards import DEFAULT_MAX_BYTES
-from bot.characters import MAX_NAME
+from bot.characters.service import MAX_NAME
 from bot.errors import InvalidInput
 from bot.lore.service import BookRef
 from bot.policy import check_can_change_character, check_can_create_characters

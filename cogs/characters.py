@@ -13,10 +13,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.avatar_fetch import AvatarFetcher
-from bot.characters import MAX_NAME, CharacterDraft
+from bot.characters.avatar_fetch import AvatarFetcher
+from bot.characters.service import MAX_NAME, CharacterDraft
+from bot.common.images import normalize_avatar
 from bot.errors import GalateaError, InvalidInput
-from bot.images import normalize_avatar
 from bot.policy import check_can_change_character, check_can_create_characters
 from bot.values import Character, ExampleMode
 from cogs.common import (

@@ -14,7 +14,7 @@ from cogs.forms import Opener, OwnedView
 
 if TYPE_CHECKING:
     from bot.app import Core
-    from bot.client import GalateaBot
+    from cogs.client import GalateaBot
 
 NO_MENTIONS = discord.AllowedMentions.none()
 MAX_ATTACHMENT_BYTES = 8 * 1024 * 1024

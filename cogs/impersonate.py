@@ -18,7 +18,7 @@ from cogs.forms import Opener, OwnedView
 from cogs.text import split_message
 
 if TYPE_CHECKING:
-    from bot.client import GalateaBot
+    from cogs.client import GalateaBot
 
 log = logging.getLogger(__name__)
 

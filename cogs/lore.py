@@ -11,7 +11,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.characters import MAX_NAME
+from bot.characters.service import MAX_NAME
 from bot.errors import InvalidInput, NotFound
 from bot.lore.rules import is_before_char
 from bot.lore.scan import Logic, selective_logic

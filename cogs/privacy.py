@@ -17,7 +17,7 @@ def _report(messages: int, characters: int | None) -> str:
     text = f"Done: {messages:,} of your messages were erased from this server's roleplays"
     if characters is not None:
         text += f", and {characters:,} of your characters with their histories"
-    # bot/privacy.py erases these every time (README, Privacy).
+    # bot/members/privacy.py erases these every time (README, Privacy).
     return (
         text + ". Your persona, the author's notes you wrote and your id on sessions are gone too."
     )

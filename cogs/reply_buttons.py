@@ -11,7 +11,7 @@ import discord
 from bot.values import StoredMessage
 
 if TYPE_CHECKING:
-    from bot.client import GalateaBot
+    from cogs.client import GalateaBot
 
 ACTIONS = {
     "prev": ("◀", discord.ButtonStyle.secondary),

@@ -8,7 +8,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.characters import MAX_NAME
+from bot.characters.service import MAX_NAME
 from bot.errors import InvalidInput, NotFound
 from bot.lore.service import MAX_WORLD_NAME
 from bot.policy import (
@@ -34,7 +34,7 @@ from cogs.forms import Opener
 from cogs.uploads import TooLargeToUpload, Upload, batches, fit_uploads_off_loop, mib
 
 if TYPE_CHECKING:
-    from bot.client import GalateaBot
+    from cogs.client import GalateaBot
     from cogs.roleplay import RoleplayCog
 
 

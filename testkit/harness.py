@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.app import Core, assemble
-from bot.client import GalateaBot, GalateaShardedBot, configure_endpoints, shard_options
 from bot.inference.base import Backend
 from bot.settings import Settings
 from bot.store import Database
+from cogs.client import GalateaBot, GalateaShardedBot, configure_endpoints, shard_options
 from testkit.discord_emulator import (
     Channel,
     DiscordEmulator,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.app import assemble
-from bot.characters import CONSOLE_GUILD_ID, CharacterDraft
+from bot.characters.service import CONSOLE_GUILD_ID, CharacterDraft
 from bot.console import ConsoleChat
 from bot.settings import Settings
 from bot.store import Database, sqlite_driver

@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.client import INVITE_PERMISSIONS
+from cogs.client import INVITE_PERMISSIONS
 from testkit.discord_emulator import DiscordEmulator
 from tests.test_main import run_main
 

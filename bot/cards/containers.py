@@ -26,8 +26,8 @@ from PIL import Image
 
 from bot.cards import limits
 from bot.cards.json_text import decode_json
+from bot.common.images import CARD_IMAGE_SIDE, card_image_png, decode_bounded, sniff_format
 from bot.errors import InvalidInput
-from bot.images import CARD_IMAGE_SIDE, card_image_png, decode_bounded, sniff_format
 
 USER_COMMENT = 0x9286
 EXIF_IFD = 0x8769

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from bot import images
+from bot.common import images
 
 MIB: Final = 1024 * 1024
 

@@ -26,8 +26,8 @@ from bot.cards.json_text import decode_json
 from bot.cards.model import Asset, CharacterCard, LoreBook, LoreEntry, SpecVersion
 from bot.cards.png_chunks import CARD_KEYWORDS, DAMAGED_PNG, read_png
 from bot.cards.schema import CardData, WireBook, WireEntry, extra_of
+from bot.common.images import sniff_format
 from bot.errors import InvalidInput
-from bot.images import sniff_format
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,9 @@ process-wide settings, set here to the card limits when this module is imported.
 
 Pillow's ``_safe_zlib_decompress`` inflates each text chunk through ``zlib.decompressobj``
 with ``max_length``, so a zTXt bomb stops after ``MAX_TEXT_CHUNK`` bytes, not at its end.
-``Image.MAX_IMAGE_PIXELS`` is set by ``bot.images``; our own pixel limit is checked first, and
-Pillow's DecompressionBombError, should it fire, becomes InvalidInput like every other failure.
+``Image.MAX_IMAGE_PIXELS`` is set by ``bot.common.images``; our own pixel limit is checked
+first, and Pillow's DecompressionBombError, should it fire, becomes InvalidInput like every
+other failure.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from dataclasses import dataclass
 from PIL import Image, PngImagePlugin
 
 from bot.cards import limits
+from bot.common.images import CARD_IMAGE_SIDE, card_image_png, decode_bounded
 from bot.errors import InvalidInput
-from bot.images import CARD_IMAGE_SIDE, card_image_png, decode_bounded
 
 # Pillow's defaults (1 MiB per compressed text chunk) would refuse big lorebooks stored in
 # zTXt; these keep room for the largest card we accept and still stop a zTXt bomb early.

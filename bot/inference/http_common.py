@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 import aiohttp
 from yarl import URL
 
-from bot.bounded_read import BodyTooLarge, read_at_most
+from bot.common.bounded_read import BodyTooLarge, read_at_most
 from bot.errors import BackendUnavailable, GalateaError, GenerationTimeout, InferenceError
 from bot.inference.stops import StopMatcher
 

@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable
 from functools import lru_cache
 
-from bot.lookalike import COLONS, skeleton, visible_name, visible_text
+from bot.characters.lookalike import COLONS, skeleton, visible_name, visible_text
 
 MAX_SPEAKER_NAME = 40
 # Every prompt renders its whole window again: remembering the recent lines' results (pure

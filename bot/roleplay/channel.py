@@ -16,11 +16,11 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Protocol
 
+from bot.common.keyed_locks import KeyedLocks
+from bot.common.memo import BoundedDict
 from bot.errors import GalateaError, PermissionDenied, StorageUnavailable
-from bot.guild_config import GuildConfigService
-from bot.keyed_locks import KeyedLocks
-from bot.memo import BoundedDict
-from bot.personas import PersonaService
+from bot.guilds.config import GuildConfigService
+from bot.members.personas import PersonaService
 from bot.policy import (
     ChannelReplyLimit,
     Cooldowns,

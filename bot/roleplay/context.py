@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from bot.cards import LoreBook, substitute_macros
+from bot.common.memo import BoundedDict
 from bot.errors import NotFound
-from bot.memo import BoundedDict
 from bot.prompt.render import AuthorNote, CharacterPrompt, PromptRenderer, RenderedPrompt
 from bot.store import Database, UnitOfWork
 from bot.store.scenes import Scene

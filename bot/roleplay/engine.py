@@ -13,12 +13,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, replace
 
+from bot.common.keyed_locks import KeyedLocks
+from bot.common.memo import BoundedDict
 from bot.errors import InvalidInput, NotFound
 from bot.inference.base import Backend, GenerationParams
 from bot.inference.presets import apply_preset
 from bot.inference.scheduler import Scheduler
-from bot.keyed_locks import KeyedLocks
-from bot.memo import BoundedDict
 from bot.policy import Caller, check_session_rights
 from bot.prompt.render import PromptRenderer, RenderedPrompt
 from bot.roleplay.context import PromptBuilder, add_greeting, cast_of, load_cast, speaker_of

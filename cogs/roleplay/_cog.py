@@ -22,7 +22,7 @@ from cogs.roleplay._intake import answer_outcome, incoming
 from cogs.roleplay._presenter import DiscordReplyPresenter
 
 if TYPE_CHECKING:
-    from bot.client import GalateaBot
+    from cogs.client import GalateaBot
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot.memo import BoundedDict
+from bot.common.memo import BoundedDict
 from bot.roleplay.engine import SessionView
 from bot.values import Character, StoredMessage
 from cogs.delivery import Deliveries, Delivery

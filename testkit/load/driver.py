@@ -20,9 +20,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.client import GalateaBot
 from bot.store import Database
 from bot.values import Role
+from cogs.client import GalateaBot
 from testkit.discord_emulator import Channel, DiscordEmulator, Guild, Member, permissions
 from testkit.harness import galatea
 from testkit.load.config import LoadConfig

@@ -8,14 +8,14 @@ from typing import Any
 
 from PIL import Image
 
-from bot.avatar_fetch import AvatarFetcher
-from bot.client import GalateaBot
+from bot.characters.avatar_fetch import AvatarFetcher
 from bot.store import Database
+from cogs.client import GalateaBot
 from testkit.discord_emulator import DiscordEmulator, InteractionRecord, Upload
 from testkit.harness import World, galatea
+from tests.characters.test_avatar_fetch import image_site, loopback_or_public
+from tests.common.test_images import png_claiming
 from tests.support.recording_backend import RecordingBackend
-from tests.test_avatar_fetch import image_site, loopback_or_public
-from tests.test_images import png_claiming
 
 EPHEMERAL = 64
 

@@ -17,10 +17,10 @@ import discord.webhook.async_
 import pytest
 
 from bot.app import Core
-from bot.client import GalateaBot
 from bot.inference.base import Backend
 from bot.store import Database
 from bot.values import Role
+from cogs.client import GalateaBot
 from testkit.discord_emulator import DiscordEmulator, StoredMessage
 from testkit.harness import World, galatea, is_character_message, wait_for_reply
 from tests.cogs.test_roleplay_end_to_end import create_aqua, start_session

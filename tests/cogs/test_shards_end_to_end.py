@@ -9,10 +9,10 @@ import contextlib
 import discord
 
 from bot.app import assemble
-from bot.client import GalateaBot, GalateaShardedBot, build_bot, configure_endpoints
 from bot.settings import Settings
 from bot.store import Database
 from bot.values import Role
+from cogs.client import GalateaBot, GalateaShardedBot, build_bot, configure_endpoints
 from testkit.discord_emulator import DiscordEmulator, discord_py_globals_restored
 from testkit.discord_emulator.gateway import OP_IDENTIFY, shard_of
 from testkit.harness import (

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.app import assemble
-from bot.characters import CharacterDraft
+from bot.characters.service import CharacterDraft
 from bot.inference.base import GenerationParams
 from bot.inference.ctransformers_backend import CTransformersBackend
 from bot.inference.ctransformers_pool import CTransformersPool

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from bot.cards import LoreBook, LoreEntry
 from bot.cards.entry_ids import fill_ids, for_sillytavern
-from bot.characters import CharacterService
+from bot.characters.service import CharacterService
 from bot.lore.service import BookRef, EntryDraft, LoreService
 from bot.lore.world_file import WORLD_FILE_MAX_BYTES, encode_world_file
 from bot.policy import Caller

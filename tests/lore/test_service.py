@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.characters import CharacterDraft, CharacterService
+from bot.characters.service import CharacterDraft, CharacterService
 from bot.errors import InvalidInput, NotFound, PermissionDenied
 from bot.lore.scan import Logic
 from bot.lore.service import BookRef, EntryDraft, LoreService, build_entry, split_keys

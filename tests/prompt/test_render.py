@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.lookalike import COLONS, skeleton
+from bot.characters.lookalike import COLONS, skeleton
 from bot.prompt.render import CharacterPrompt, PromptRenderer, stop_sequences
 from bot.prompt.tokens import TokenCounter
 from bot.settings import PromptFormat, UserLabel

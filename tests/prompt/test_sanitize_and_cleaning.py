@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.lookalike import COLONS, skeleton
+from bot.characters.lookalike import COLONS, skeleton
 from bot.prompt.cleaning import ReplyCleaner, clean_reply
 from bot.prompt.examples import split_example_blocks
 from bot.prompt.sanitize import names_pattern, neutralize, speaker_name

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from bot.characters import CharacterDraft, CharacterService
+from bot.characters.service import CharacterDraft, CharacterService
 from bot.errors import GenerationTimeout
-from bot.guild_config import GuildConfigService
+from bot.guilds.config import GuildConfigService
 from bot.inference.scheduler import Scheduler
 from bot.policy import Place
 from bot.prompt.render import PromptRenderer

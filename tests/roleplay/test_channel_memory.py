@@ -12,7 +12,7 @@ import tracemalloc
 
 import pytest
 
-from bot.keyed_locks import KeyedLocks
+from bot.common.keyed_locks import KeyedLocks
 from bot.policy import Place
 from bot.roleplay.channel import IncomingMessage, Outcome
 from bot.store import Database

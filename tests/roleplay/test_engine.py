@@ -7,7 +7,7 @@ from itertools import pairwise
 
 import pytest
 
-from bot.characters import CharacterDraft, CharacterService
+from bot.characters.service import CharacterDraft, CharacterService
 from bot.errors import InferenceError, InvalidInput
 from bot.inference.base import Backend, GenerationParams
 from bot.inference.ctransformers_backend import CTransformersBackend

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.characters import CharacterService
+from bot.characters.service import CharacterService
 from bot.errors import InvalidInput
 from bot.lore.service import BookRef, EntryDraft, LoreService
 from bot.policy import Caller

@@ -6,10 +6,10 @@ import asyncio
 
 import pytest
 
-from bot.characters import CharacterDraft, CharacterService
+from bot.characters.service import CharacterDraft, CharacterService
 from bot.errors import AlreadyExists, InvalidInput, NotFound
-from bot.guild_config import GuildConfigService
-from bot.personas import PersonaService
+from bot.guilds.config import GuildConfigService
+from bot.members.personas import PersonaService
 from bot.roleplay.cast import CastService
 from bot.roleplay.channel import ChannelRoleplay, Outcome
 from bot.roleplay.engine import SessionEngine, SessionView

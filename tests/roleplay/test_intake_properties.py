@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.characters import CharacterDraft, CharacterService
+from bot.characters.service import CharacterDraft, CharacterService
 from bot.errors import GalateaError
 from bot.policy import Caller
 from bot.roleplay.channel import MAX_MESSAGE_CHARS, ChannelRoleplay, IncomingMessage, Outcome

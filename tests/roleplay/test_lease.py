@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import event
 
-from bot.guild_config import GuildConfigService
+from bot.guilds.config import GuildConfigService
 from bot.inference.scheduler import Scheduler
 from bot.prompt.render import PromptRenderer
 from bot.prompt.tokens import TokenCounter

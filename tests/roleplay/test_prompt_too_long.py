@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp import web
 
-from bot.characters import CharacterDraft, CharacterService
+from bot.characters.service import CharacterDraft, CharacterService
 from bot.inference.base import GenerationParams
 from bot.inference.http_common import PromptTooLong
 from bot.inference.openai_backend import OpenAICompletionsBackend

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.guild_config import GuildConfigService
+from bot.guilds.config import GuildConfigService
 from bot.policy import ChannelReplyLimit, ReplyLimit, UserReplyLimit
 from bot.roleplay.channel import ChannelRoleplay, IncomingMessage, Outcome
 from bot.roleplay.engine import SessionEngine, SessionView

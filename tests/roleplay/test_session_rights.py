@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot.characters import CharacterDraft, CharacterService
+from bot.characters.service import CharacterDraft, CharacterService
 from bot.errors import PermissionDenied
-from bot.guild_config import GuildConfigService
+from bot.guilds.config import GuildConfigService
 from bot.lore.service import LoreService
 from bot.policy import Caller
 from bot.roleplay.cast import CastService

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.characters import CharacterDraft, CharacterService
+from bot.characters.service import CharacterDraft, CharacterService
 from bot.store import Database
 from bot.store.leases import LeaseStore
 from bot.store.messages import MessageAlreadyStored

@@ -6,7 +6,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bot.personas import PersonaService
+from bot.members.personas import PersonaService
 from bot.store import Database
 from bot.store.text import storable
 from tests.roleplay.test_channel import setup

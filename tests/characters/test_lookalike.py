@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from bot.characters import CharacterDraft, CharacterService, clean_name
+from bot.characters.lookalike import looks_alike, skeleton, visible_name
+from bot.characters.service import CharacterDraft, CharacterService, clean_name
 from bot.errors import AlreadyExists, InvalidInput
-from bot.lookalike import looks_alike, skeleton, visible_name
-from bot.personas import clean_persona_name
+from bot.members.personas import clean_persona_name
 from bot.policy import Caller
 from bot.store import Database
 

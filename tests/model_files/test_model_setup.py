@@ -13,15 +13,15 @@ import pytest
 from aiohttp import web
 
 from bot.app import assemble, build_backend, open_core
-from bot.client import build_bot
 from bot.errors import BackendUnavailable
 from bot.inference.ctransformers_backend import CTransformersBackend
 from bot.inference.load_progress import LoadProgress
 from bot.inference.openai_backend import OpenAICompletionsBackend
-from bot.model_file import NotAModelFile, inspect_model_file
-from bot.model_setup import check_model_file
+from bot.model_files.header import NotAModelFile, inspect_model_file
+from bot.model_files.setup import check_model_file
 from bot.settings import PromptFormat, Settings
 from bot.store import Database
+from cogs.client import build_bot
 from tests.inference.fake_http import FAST_RETRY, FakeServer, closed_port
 from tests.support.tiny_gguf import write_tiny_llama
 from tests.support.waiting import until
@@ -108,13 +108,13 @@ async def test_prompt_format_and_context_length_settings_override_the_server(
 async def test_a_format_guessed_from_nothing_is_warned_about(
     server: FakeServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="bot.model_setup"):
+    with caplog.at_level(logging.WARNING, logger="bot.model_files.setup"):
         core = await openai_core(server, tmp_path, "mistral-7b-instruct")
     try:
         assert core.engine.renderer.prompt_format is PromptFormat.PYGMALION
     finally:
         await core.close()
-    [warning] = [r.getMessage() for r in caplog.records if r.name == "bot.model_setup"]
+    [warning] = [r.getMessage() for r in caplog.records if r.name == "bot.model_files.setup"]
     assert "Prompt format pygmalion is a guess" in warning and "'mistral-7b-instruct'" in warning
 
 
@@ -191,7 +191,7 @@ async def test_the_bot_asks_a_server_that_is_not_up_yet_again_then_adopts_its_mo
     app.router.add_get("/v1/models", models)
     runner = web.AppRunner(app)
     try:
-        with caplog.at_level(logging.WARNING, logger="bot.client"):
+        with caplog.at_level(logging.WARNING, logger="cogs.client"):
             loading = asyncio.create_task(bot.load_model(retry_delay=0.05))
             await until(
                 lambda: any("trying again in" in r.getMessage() for r in caplog.records),

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from bot.characters import CharacterDraft, CharacterService
+from bot.characters.service import CharacterDraft, CharacterService
 from bot.errors import InvalidInput
 from bot.policy import Caller
 from bot.store import Database

@@ -8,7 +8,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from bot.bounded_read import BodyTooLarge, read_at_most
+from bot.common.bounded_read import BodyTooLarge, read_at_most
 
 LIMIT = 10_000
 

@@ -13,7 +13,7 @@ import logging
 from pathlib import Path
 
 from bot.errors import ConfigError
-from bot.model_file import ModelFileInfo, NotAModelFile, inspect_model_file
+from bot.model_files.header import ModelFileInfo, NotAModelFile, inspect_model_file
 from bot.settings import BackendKind, PromptFormat, Settings, recognised_prompt_format
 
 log = logging.getLogger(__name__)

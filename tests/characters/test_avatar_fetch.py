@@ -15,9 +15,9 @@ import pytest
 from aiohttp import web
 from PIL import Image
 
-from bot.avatar_fetch import IPAddress, fetch_avatar, public_only
+from bot.characters.avatar_fetch import IPAddress, fetch_avatar, public_only
+from bot.common.images import normalize_avatar
 from bot.errors import InvalidInput
-from bot.images import normalize_avatar
 
 LOOPBACK = ipaddress.ip_address("127.0.0.1")
 PRIVATE = "private or local address"
@@ -277,7 +277,7 @@ def test_public_only_judges_addresses(address: str, allowed: bool) -> None:
 async def test_refusals_log_the_host_but_never_the_link(
     site: ImageSite, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="bot.avatar_fetch")
+    caplog.set_level(logging.INFO, logger="bot.characters.avatar_fetch")
     await refused(f"http://127.0.0.1:{site.port}/avatar.png?token=hunter2")
     await refused(site.url("/page?sig=hunter3"), policy=loopback_or_public)
     logged = "\n".join(r.getMessage() for r in caplog.records)

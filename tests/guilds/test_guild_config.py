@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.guild_config import GuildConfigService
+from bot.guilds.config import GuildConfigService
 from bot.store import Database
 from tests.support.clock import ManualClock
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.memo import ExpiringMemo
-from bot.personas import PersonaService
+from bot.common.memo import ExpiringMemo
+from bot.members.personas import PersonaService
 from bot.store import Database
 from tests.support.clock import ManualClock
 

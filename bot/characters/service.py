@@ -15,16 +15,16 @@ from bot.cards import (
     import_card_async,
 )
 from bot.cards.entry_ids import for_sillytavern
-from bot.character_cards import (
+from bot.characters.card_io import (
     CardFormat,
     card_document,
     card_for_export,
     card_talkativeness,
     export_filename,
 )
+from bot.characters.lookalike import skeleton, visible_name
+from bot.common.images import normalize_avatar
 from bot.errors import AlreadyExists, InvalidInput, NotFound, shown
-from bot.images import normalize_avatar
-from bot.lookalike import skeleton, visible_name
 from bot.policy import Caller, check_can_change_character, check_can_create_characters
 from bot.store import Database, UnitOfWork
 from bot.values import Character, ExampleMode

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.errors import InvalidInput
-from bot.model_download import CATALOGUE, DownloadError, download, find_known
+from bot.model_files.download import CATALOGUE, DownloadError, download, find_known
 from tests.support.fake_hub import FakeHub
 from tests.test_main import run_main
 

@@ -5,7 +5,7 @@ not become a way into the host's own network (SSRF): only http(s); the host is r
 refused if any address is not public; the connection goes to the address that was checked (a
 name that resolves differently a moment later, "DNS rebinding", changes nothing); each redirect
 is checked the same way; the whole fetch has a time limit and the body a size limit. Callers run
-:func:`bot.images.normalize_avatar` on the bytes, in a thread (``AvatarFetcher.fetch_png``).
+:func:`bot.common.images.normalize_avatar` on the bytes, in a thread (``AvatarFetcher.fetch_png``).
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
-from bot.bounded_read import BodyTooLarge, read_at_most
+from bot.common.bounded_read import BodyTooLarge, read_at_most
+from bot.common.images import MAX_AVATAR_BYTES, normalize_avatar
 from bot.errors import InvalidInput
-from bot.images import MAX_AVATAR_BYTES, normalize_avatar
 
 log = logging.getLogger(__name__)
 
@@ -264,5 +264,5 @@ class AvatarFetcher:
         )
 
     async def fetch_png(self, link: str) -> bytes:
-        """The image at ``link`` as the avatar Galatea stores (see bot/images.py)."""
+        """The image at ``link`` as the avatar Galatea stores (see bot/common/images.py)."""
         return await asyncio.to_thread(normalize_avatar, await self.fetch(link))

@@ -10,8 +10,7 @@ import zlib
 import pytest
 from PIL import Image
 
-from bot.errors import InvalidInput
-from bot.images import (
+from bot.common.images import (
     AVATAR_SIZE,
     CARD_IMAGE_SIDE,
     MAX_CARD_IMAGE_BYTES,
@@ -19,6 +18,7 @@ from bot.images import (
     decode_bounded,
     normalize_avatar,
 )
+from bot.errors import InvalidInput
 
 
 def encoded(img: Image.Image, fmt: str, **params: object) -> bytes:

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import update
 
-from bot import privacy as privacy_module
-from bot.characters import CharacterDraft, CharacterService
-from bot.privacy import PrivacyService
+from bot.characters.service import CharacterDraft, CharacterService
+from bot.members import privacy as privacy_module
+from bot.members.privacy import PrivacyService
 from bot.roleplay.engine import SessionEngine
 from bot.store import Database
 from bot.store.models import MessageRow

@@ -6,9 +6,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from bot.characters.lookalike import COLONS, visible_name
+from bot.common.memo import ExpiringMemo
 from bot.errors import InvalidInput
-from bot.lookalike import COLONS, visible_name
-from bot.memo import ExpiringMemo
 from bot.store import Database
 from bot.values import Persona
 
@@ -26,7 +26,7 @@ def clean_persona_name(raw: str) -> str:
 
 
 class PersonaService:
-    CACHE_SECONDS = 10.0  # signing a message reads the author's persona (see bot/memo.py)
+    CACHE_SECONDS = 10.0  # signing a message reads the author's persona (see bot/common/memo.py)
 
     def __init__(self, database: Database, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._db = database

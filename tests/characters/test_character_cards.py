@@ -11,7 +11,7 @@ from PIL import Image
 
 from bot.cards import CharacterCard, parse_card
 from bot.cards.entry_ids import for_sillytavern
-from bot.characters import CharacterDraft, CharacterService
+from bot.characters.service import CharacterDraft, CharacterService
 from bot.errors import AlreadyExists, InvalidInput
 from bot.lore.service import BookRef, EntryDraft, LoreService
 from bot.policy import Caller

@@ -12,17 +12,17 @@ import discord
 from aiohttp import web
 
 from bot.app import assemble
-from bot.client import configure_endpoints, login_delay, record_login
 from bot.settings import Settings
 from bot.store import Database
 from bot.values import Role
+from cogs.client import configure_endpoints, login_delay, record_login
 from testkit.discord_emulator import DiscordEmulator, discord_py_globals_restored
 from testkit.harness import build_world, is_character_message, wait_for_reply
 from tests.cogs.test_roleplay_end_to_end import create_aqua, start_session
 from tests.inference.fake_http import FakeServer, Received, endless_stream, sse, stream_events
 from tests.support.recording_backend import RecordingBackend
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 async def test_a_moved_rest_base_brings_its_gateway_with_it() -> None:

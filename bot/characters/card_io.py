@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from bot.cards import CharacterCard, LoreBook
-from bot.lookalike import visible_name
+from bot.characters.lookalike import visible_name
 from bot.values import Character
 
 CardFormat = Literal["png", "json"]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from bot.common.memo import ExpiringMemo
 from bot.errors import InvalidInput
 from bot.inference.presets import PRESETS
-from bot.memo import ExpiringMemo
 from bot.store import Database
 from bot.values import GuildSettings
 

@@ -1,4 +1,4 @@
-"""The discord.py adapter: the only module of bot/ that imports discord.
+"""The discord.py client: the typed Bot that carries the core and loads the cogs.
 
 It points discord.py at the configured API (REST base and gateway), builds the typed Bot with
 the core injected, loads the cogs, syncs slash commands when they changed, turns errors into
@@ -24,7 +24,7 @@ from discord.ext import commands
 
 from bot.app import Core, open_core, require
 from bot.errors import BackendUnavailable, ConfigError, GalateaError
-from bot.model_setup import LOCAL_BACKENDS
+from bot.model_files.setup import LOCAL_BACKENDS
 from bot.roleplay.channel import ChannelRoleplay
 from bot.settings import DISCORD_API_DEFAULT, Settings
 

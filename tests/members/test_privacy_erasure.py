@@ -6,9 +6,9 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from bot.characters import CharacterDraft, CharacterService
-from bot.personas import PersonaService
-from bot.privacy import PrivacyService
+from bot.characters.service import CharacterDraft, CharacterService
+from bot.members.personas import PersonaService
+from bot.members.privacy import PrivacyService
 from bot.store import Database
 from tests.roleplay.test_channel import setup
 from tests.support.recording_backend import RecordingBackend

@@ -1,0 +1,1 @@
+"""Characters: creating, editing and finding them, their cards, names and avatar images."""

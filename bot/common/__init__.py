@@ -1,0 +1,1 @@
+"""Small tools every part of the core uses: bounded caches, per-key locks, capped HTTP reads."""

@@ -1,0 +1,1 @@
+"""Servers: what each server's admins configure, validated."""

@@ -1,0 +1,1 @@
+"""Members: their personas, and what Galatea forgets on request."""

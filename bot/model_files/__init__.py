@@ -1,0 +1,1 @@
+"""Local model files: what a file is (read from its header), fetching one, start-up choices."""
