@@ -58,10 +58,11 @@ async def test_one_process_holds_a_channel_and_renews_from_memory(database: Data
 
 
 async def test_an_expired_lease_hands_the_channel_over(database: Database) -> None:
-    first, second = ChannelLeases(database, 0.4), ChannelLeases(database, 0.4)
+    # A TTL long enough that a loaded machine does not expire it between the first two claims.
+    first, second = ChannelLeases(database, 1.5), ChannelLeases(database, 1.5)
     assert await first.claim(7)
     assert not await second.claim(7)
-    await asyncio.sleep(0.45)
+    await asyncio.sleep(1.55)
     assert not first.holds(7)
     assert await second.claim(7)
     assert not await first.claim(7)
