@@ -25,6 +25,11 @@ class Caller:
     is_admin: bool = False  # Manage Server (or owner)
 
 
+# Whoever runs the bot (the console, start-up and maintenance paths): an admin of every
+# server, held to the same rules as one. Front ends for members never use it.
+OPERATOR = Caller(user_id=0, display_name="operator", is_admin=True)
+
+
 @dataclass(frozen=True, slots=True)
 class Place:
     """Where they act."""
