@@ -24,6 +24,10 @@ class Caller:
     role_ids: frozenset[int] = frozenset()
     is_admin: bool = False  # Manage Server (or owner)
 
+    @property
+    def is_operator(self) -> bool:
+        return self == OPERATOR
+
 
 # Whoever runs the bot (the console, start-up and maintenance paths): an admin of every
 # server, held to the same rules as one. Front ends for members never use it.
@@ -90,6 +94,29 @@ def check_session_rights(caller: Caller, session: ChannelSession) -> None:
 def check_admin(caller: Caller) -> None:
     if not caller.is_admin:
         raise PermissionDenied("This needs the Manage Server permission.")
+
+
+def check_can_configure(caller: Caller) -> None:
+    """A server's settings (``/config``, reading them too) are for its admins."""
+    check_admin(caller)
+
+
+def check_can_manage_worlds(caller: Caller) -> None:
+    """Server worlds (created, imported, deleted, entries changed) are for admins."""
+    check_admin(caller)
+
+
+def check_own_data(caller: Caller, user_id: int) -> None:
+    """A member's persona and stored data are changed or erased by that member alone (or by
+    the operator): an admin does not rename members or erase them."""
+    if caller.user_id != user_id and not caller.is_operator:
+        raise PermissionDenied("You can change or erase only your own persona and data.")
+
+
+def check_operator(caller: Caller) -> None:
+    """Maintenance (the retention prune) is run by whoever runs the bot, never by a member."""
+    if not caller.is_operator:
+        raise PermissionDenied("Only whoever runs Galatea can do that.")
 
 
 def check_nsfw_allowed(config: GuildSettings, character: Character, place: Place) -> None:
