@@ -11,6 +11,7 @@ from collections import deque
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 
+from bot.common.memo import LruCache
 from bot.errors import PermissionDenied
 from bot.values import ChannelSession, Character, GuildSettings
 
@@ -139,8 +140,10 @@ def check_nsfw_allowed(config: GuildSettings, character: Character, place: Place
 class Cooldowns:
     """Per-user cooldown between messages that make the character speak."""
 
+    REMEMBERED = 50_000  # members; the least recently heard from go first
+
     def __init__(self) -> None:
-        self._last: dict[tuple[int, int], float] = {}
+        self._last: LruCache[tuple[int, int], float] = LruCache(self.REMEMBERED)
 
     def remaining(self, guild_id: int, user_id: int, seconds: float) -> float:
         if seconds <= 0:
@@ -150,9 +153,6 @@ class Cooldowns:
         if last is not None and now - last < seconds:
             return seconds - (now - last)
         self._last[(guild_id, user_id)] = now
-        if len(self._last) > 50_000:  # bounded: drop the oldest half
-            for key in sorted(self._last, key=self._last.__getitem__)[:25_000]:
-                del self._last[key]
         return 0.0
 
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing
 
+from bot.common.memo import LruCache
 from bot.inference.base import Capabilities, GenerationParams
 from bot.inference.ctransformers_backend import CTransformersBackend, GenerationStats
 
@@ -33,7 +33,8 @@ class CTransformersPool:
             raise ValueError("a pool needs at least one instance")
         self._instances = list(instances)
         self._busy: set[int] = set()
-        self._home: OrderedDict[str, int] = OrderedDict()  # conversation -> instance index
+        # conversation -> the instance holding its context
+        self._home: LruCache[str, int] = LruCache(MAX_REMEMBERED_CONVERSATIONS)
         self._last_used: list[float] = [0.0] * len(self._instances)
         self.last_stats: GenerationStats | None = None
 
@@ -111,9 +112,6 @@ class CTransformersPool:
             index = min(candidates, key=lambda i: self._last_used[i])
         if conversation is not None:
             self._home[conversation] = index
-            self._home.move_to_end(conversation)
-            while len(self._home) > MAX_REMEMBERED_CONVERSATIONS:
-                self._home.popitem(last=False)
         return index
 
     async def _stream_on(

@@ -41,7 +41,7 @@ from bot.inference.http_common import (
     translate_errors,
     unreadable_error,
 )
-from bot.inference.token_estimate import TokenCountCache, estimate_tokens
+from bot.inference.token_estimate import estimate_tokens
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,6 @@ class KoboldBackend:
         self._session: aiohttp.ClientSession | None = None
         self._model_name = "unknown"
         self._koboldcpp_version: str | None = None  # set when the server has /api/extra
-        self._count_cache = TokenCountCache()
         self._sampler_log = UnsupportedSamplerLog(self.name)
         self._aborts: set[asyncio.Task[None]] = set()
 
@@ -199,14 +198,9 @@ class KoboldBackend:
     async def count_tokens(self, text: str) -> int:
         if not text:
             return 0
-        cached = self._count_cache.get(text)
-        if cached is not None:
-            return cached
+        # Not cached here: bot/prompt/tokens.py's TokenCounter remembers counts for every backend.
         count = await self._exact_count(text)
-        if count is None:  # not cached: the server may answer next time
-            return estimate_tokens(text)
-        self._count_cache.put(text, count)
-        return count
+        return estimate_tokens(text) if count is None else count
 
     async def _exact_count(self, text: str) -> int | None:
         """KoboldCpp's ``/api/extra/tokencount``; None without it or when it fails."""

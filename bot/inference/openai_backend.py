@@ -40,7 +40,7 @@ from bot.inference.http_common import (
     translate_errors,
     unreadable_error,
 )
-from bot.inference.token_estimate import TokenCountCache, TokenEstimator
+from bot.inference.token_estimate import TokenEstimator
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,6 @@ class OpenAICompletionsBackend:
         self._session: aiohttp.ClientSession | None = None
         self._tokenize_endpoint: _TokenizeEndpoint | None = None
         self._local_tokenizer: Any = None  # a ``tokenizers.Tokenizer`` when configured
-        self._count_cache = TokenCountCache()
         self._estimator = TokenEstimator()  # learns from the server's usage reports
         self._sampler_log = UnsupportedSamplerLog(self.name)
         self._count_failure_logged = False
@@ -194,14 +193,9 @@ class OpenAICompletionsBackend:
     async def count_tokens(self, text: str) -> int:
         if not text:
             return 0
-        cached = self._count_cache.get(text)
-        if cached is not None:
-            return cached
+        # Not cached here: bot/prompt/tokens.py's TokenCounter remembers counts for every backend.
         count = await self._exact_count(text)
-        if count is None:  # not cached: the server may answer next time
-            return self._estimator.estimate(text)
-        self._count_cache.put(text, count)
-        return count
+        return self._estimator.estimate(text) if count is None else count
 
     async def _exact_count(self, text: str) -> int | None:
         """The server's or the tokenizer file's count; None when neither can give one."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -12,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.cards import LoreBook, LoreEntry
 from bot.cards.entry_ids import fill_ids
+from bot.common.memo import LruCache
 from bot.errors import AlreadyExists
 from bot.store.characters import name_key
 from bot.store.models import LorebookRow, LoreEntryRow, utcnow
@@ -20,8 +20,8 @@ from bot.values import Lorebook, StoredEntry, WorldSummary
 # Entries are stored as their card documents; the book row holds the book's own fields.
 _NOT_SETTINGS = {"entries"}
 BOOKS_REMEMBERED = 256
-# Books as last read, by (id, updated_at): shared by every unit of work of this process.
-_BOOKS_READ: OrderedDict[tuple[int, datetime], LoreBook] = OrderedDict()
+# Books as last read, by (id, updated_at): one per Database, shared by its units of work.
+BooksRead = LruCache[tuple[int, datetime], LoreBook]
 
 
 # Built once (it runs for every reply). A world id of NULL matches no book.
@@ -33,9 +33,14 @@ _BOOKS_FOR_PROMPT = select(LorebookRow).where(
 )
 
 
+def books_read() -> BooksRead:
+    return LruCache(BOOKS_REMEMBERED)
+
+
 class LoreStore:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, books_read: BooksRead) -> None:
         self._session = session
+        self._books_read = books_read
 
     async def create(
         self,
@@ -165,12 +170,9 @@ class LoreStore:
         books = []
         for row in sorted(rows, key=lambda r: r.character_id is None):  # the character's first
             key = (row.id, row.updated_at)
-            book = _BOOKS_READ.get(key)
+            book = self._books_read.get(key)
             if book is None:
-                book = (await self._value(row)).book
-                _BOOKS_READ[key] = book
-                while len(_BOOKS_READ) > BOOKS_REMEMBERED:
-                    _BOOKS_READ.popitem(last=False)
+                book = self._books_read[key] = (await self._value(row)).book
             books.append(book)
         return books
 
