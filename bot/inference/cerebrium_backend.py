@@ -23,19 +23,10 @@ import aiohttp
 
 from bot.errors import BackendUnavailable, InferenceError
 from bot.inference.base import Capabilities, GenerationParams, UnsupportedSamplerLog
-from bot.inference.http_common import (
-    HttpTimeouts,
-    ReplyLimit,
-    RetryPolicy,
-    build_session,
-    open_response,
-    read_json,
-    server_label,
-    stream_with_retries,
-    translate_errors,
-    unreadable_error,
-    with_detail,
-)
+from bot.inference.http.errors import translate_errors, unreadable_error, with_detail
+from bot.inference.http.limits import HttpTimeouts, RetryPolicy
+from bot.inference.http.requests import build_session, open_response, read_json, server_label
+from bot.inference.http.streaming import ReplyLimit, stream_with_retries
 from bot.inference.token_estimate import estimate_tokens
 
 log = logging.getLogger(__name__)

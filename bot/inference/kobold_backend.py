@@ -22,25 +22,20 @@ import aiohttp
 
 from bot.errors import BackendUnavailable, GalateaError, GenerationTimeout
 from bot.inference.base import Capabilities, GenerationParams, UnsupportedSamplerLog
-from bot.inference.http_common import (
-    NO_RETRY,
-    HttpTimeouts,
-    ReplyLimit,
-    RetryPolicy,
+from bot.inference.http.errors import not_answering_error, translate_errors, unreadable_error
+from bot.inference.http.limits import NO_RETRY, HttpTimeouts, RetryPolicy
+from bot.inference.http.requests import (
     bearer_headers,
     build_session,
-    iter_sse,
     join_url,
-    not_answering_error,
     open_response,
     parse_json,
     read_json,
     request_json,
     server_label,
-    stream_with_retries,
-    translate_errors,
-    unreadable_error,
 )
+from bot.inference.http.sse import iter_sse
+from bot.inference.http.streaming import ReplyLimit, stream_with_retries
 from bot.inference.token_estimate import estimate_tokens
 
 log = logging.getLogger(__name__)

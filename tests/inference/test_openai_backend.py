@@ -15,7 +15,7 @@ from aiohttp import web
 
 from bot.errors import BackendUnavailable, GenerationTimeout, InferenceError
 from bot.inference.base import Backend, GenerationParams, generate_text
-from bot.inference.http_common import PromptTooLong, ServerError
+from bot.inference.http.errors import PromptTooLong, ServerError
 from bot.inference.openai_backend import OpenAICompletionsBackend
 from bot.inference.token_estimate import estimate_tokens
 from bot.prompt.tokens import TokenCounter
