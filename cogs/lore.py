@@ -296,7 +296,7 @@ class LoreCog(
         self, interaction: discord.Interaction[Any], title: str, items: Iterable[str]
     ) -> None:
         lines = list(items)
-        pages = []
+        pages: list[discord.Embed] = []
         for start in range(0, len(lines), PAGE_SIZE):
             embed = Embed(title=title, description="\n".join(lines[start : start + PAGE_SIZE]))
             embed.set_footer(text=f"Page {start // PAGE_SIZE + 1} of {-(-len(lines) // PAGE_SIZE)}")

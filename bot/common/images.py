@@ -14,6 +14,7 @@ before any mode conversion, so a conversion copies the small image, not the larg
 from __future__ import annotations
 
 import io
+from typing import Any
 
 from PIL import Image
 
@@ -102,7 +103,9 @@ def shrunk(img: Image.Image, max_side: int) -> Image.Image:
     Only the copy is allocated (the scaled one when scaling), and a mode conversion happens on
     the small image; the copy keeps only the metadata that affects how it looks.
     """
-    info = {key: img.info[key] for key in _KEPT_INFO if key in img.info}
+    info: dict[str | tuple[int, int], Any] = {
+        key: img.info[key] for key in _KEPT_INFO if key in img.info
+    }
     width, height = img.size
     if max(width, height) > max_side:
         scale = max_side / max(width, height)

@@ -14,7 +14,7 @@ whole reply is yielded at once, after stop sequences are applied.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
 from functools import partial
 from typing import Any
@@ -190,7 +190,7 @@ class CerebriumBackend:
 
     async def stream(
         self, prompt: str, params: GenerationParams, stop: Sequence[str]
-    ) -> AsyncIterator[str]:
+    ) -> AsyncGenerator[str, None]:
         session = self._require_session()
         self._sampler_log.check(params, self.capabilities)
         log.debug("Cerebrium request to %s, prompt: %r", self._label, prompt)
@@ -205,7 +205,7 @@ class CerebriumBackend:
 
     async def _attempt(
         self, session: aiohttp.ClientSession, prompt: str, payload: dict[str, Any]
-    ) -> AsyncIterator[str]:
+    ) -> AsyncGenerator[str, None]:
         with translate_errors(self._label, self._timeouts):
             async with open_response(
                 session, "POST", self._url, label=self._label, json_body=payload

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
 
 from bot.common.memo import LruCache
@@ -82,12 +82,12 @@ class CTransformersPool:
 
     def stream(
         self, prompt: str, params: GenerationParams, stop: Sequence[str]
-    ) -> AsyncIterator[str]:
+    ) -> AsyncGenerator[str, None]:
         return self._stream_on(self._choose(None), prompt, params, stop)
 
     def stream_for(
         self, conversation: str, prompt: str, params: GenerationParams, stop: Sequence[str]
-    ) -> AsyncIterator[str]:
+    ) -> AsyncGenerator[str, None]:
         return self._stream_on(self._choose(conversation), prompt, params, stop)
 
     def home_of(self, conversation: str) -> int | None:
@@ -116,12 +116,12 @@ class CTransformersPool:
 
     async def _stream_on(
         self, index: int, prompt: str, params: GenerationParams, stop: Sequence[str]
-    ) -> AsyncIterator[str]:
+    ) -> AsyncGenerator[str, None]:
         instance = self._instances[index]
         self._busy.add(index)
         self._last_used[index] = asyncio.get_running_loop().time()
         try:
-            async with aclosing(instance.stream(prompt, params, stop)) as pieces:  # type: ignore[type-var]
+            async with aclosing(instance.stream(prompt, params, stop)) as pieces:
                 async for piece in pieces:
                     yield piece
         finally:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from contextlib import aclosing
 from functools import partial
 from typing import Any
@@ -249,14 +249,14 @@ class KoboldBackend:
 
     async def stream(
         self, prompt: str, params: GenerationParams, stop: Sequence[str]
-    ) -> AsyncIterator[str]:
+    ) -> AsyncGenerator[str, None]:
         session = self._require_session()
         self._sampler_log.check(params, self.capabilities)
         log.debug("Kobold generate request to %s, prompt: %r", self._label, prompt)
         extras = self._koboldcpp_version is not None
         genkey = f"galatea-{uuid.uuid4().hex[:12]}" if extras else None  # names our job
         payload = self.generate_payload(prompt, params, stop, genkey)
-        attempt: Callable[[], AsyncIterator[str]]
+        attempt: Callable[[], AsyncGenerator[str, None]]
         if genkey is not None:
             url = join_url(self._base, "api/extra/generate/stream")
             attempt = partial(self._attempt_stream, session, url, payload, genkey)
@@ -272,7 +272,7 @@ class KoboldBackend:
 
     async def _attempt_stream(
         self, session: aiohttp.ClientSession, url: str, payload: dict[str, Any], genkey: str
-    ) -> AsyncIterator[str]:
+    ) -> AsyncGenerator[str, None]:
         """KoboldCpp SSE: ``event: message`` / ``data: {"token": ..., "finish_reason": ...}``."""
         started = completed = False
         try:
@@ -305,7 +305,7 @@ class KoboldBackend:
 
     async def _attempt_whole(
         self, session: aiohttp.ClientSession, url: str, payload: dict[str, Any]
-    ) -> AsyncIterator[str]:
+    ) -> AsyncGenerator[str, None]:
         """Plain KoboldAI: one request, ``{"results": [{"text": ...}]}``."""
         with translate_errors(self._label, self._timeouts):
             async with open_response(

@@ -10,7 +10,7 @@ locally, because some servers ignore them or only stop after the string was stre
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
 from pathlib import Path
 from typing import Any
@@ -218,7 +218,7 @@ class OpenAICompletionsBackend:
 
     async def stream(
         self, prompt: str, params: GenerationParams, stop: Sequence[str]
-    ) -> AsyncIterator[str]:
+    ) -> AsyncGenerator[str, None]:
         session = self._require_session()
         self._sampler_log.check(params, self.capabilities)
         payload = self.completion_payload(prompt, params, stop)
@@ -272,7 +272,7 @@ class OpenAICompletionsBackend:
 
     async def _attempt(
         self, session: aiohttp.ClientSession, url: str, payload: dict[str, Any]
-    ) -> AsyncIterator[str]:
+    ) -> AsyncGenerator[str, None]:
         """One request: yield the text of each streamed choice until [DONE]."""
         with translate_errors(self._label, self._timeouts):
             async with open_response(

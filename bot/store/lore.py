@@ -15,6 +15,7 @@ from bot.common.memo import LruCache
 from bot.errors import AlreadyExists
 from bot.store.characters import name_key
 from bot.store.models import LorebookRow, LoreEntryRow, utcnow
+from bot.store.results import rows_changed
 from bot.values import Lorebook, StoredEntry, WorldSummary
 
 # Entries are stored as their card documents; the book row holds the book's own fields.
@@ -154,7 +155,7 @@ class LoreStore:
 
     async def delete(self, book_id: int) -> bool:
         result = await self._session.execute(delete(LorebookRow).where(LorebookRow.id == book_id))
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return rows_changed(result) > 0
 
     async def for_prompt(self, character_id: int, world_id: int | None) -> list[LoreBook]:
         """The books a session's prompt scans: the character's own, then its world.

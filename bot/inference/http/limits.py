@@ -33,7 +33,7 @@ class RetryPolicy:
 
     def delay(self, retry_number: int) -> float:
         """Seconds to wait before retry ``retry_number`` (1-based): exponential backoff."""
-        return min(self.max_delay, self.base_delay * 2 ** (retry_number - 1))
+        return min(self.max_delay, self.base_delay * 2.0 ** (retry_number - 1))
 
 
 NO_RETRY = RetryPolicy(max_retries=0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import codecs
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
 import aiohttp
@@ -80,7 +80,7 @@ class _SseParser:
 
 async def iter_sse(
     response: aiohttp.ClientResponse, label: str = "the model server"
-) -> AsyncIterator[SseEvent]:
+) -> AsyncGenerator[SseEvent, None]:
     """The events of a text/event-stream response, as they arrive (each bounded in size)."""
     parser = _SseParser()
     try:

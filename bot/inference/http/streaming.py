@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 
@@ -44,12 +44,12 @@ def _clip_utf8(text: str, max_bytes: int) -> str:
 
 
 async def stream_with_retries(
-    attempt: Callable[[], AsyncIterator[str]],
+    attempt: Callable[[], AsyncGenerator[str, None]],
     stop: Sequence[str],
     retry: RetryPolicy,
     label: str,
     limit: ReplyLimit | None = None,
-) -> AsyncIterator[str]:
+) -> AsyncGenerator[str, None]:
     """Run ``attempt()`` (one request's raw text pieces) through a StopMatcher, with retries.
 
     A ``ServerError`` is retried only while nothing has been yielded: text held back by the
