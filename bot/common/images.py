@@ -27,7 +27,6 @@ and Pillow's WebP and GIF readers hold a few copies of it. Cards are 400×600 to
 MAX_JPEG_PIXELS = 8192 * 8192
 """A JPEG is decoded at 1/2 to 1/8 scale (``Image.draft``), so a phone photo (12-50 MP) is
 fine: at most 2048² pixels are ever decoded for a card, 1024² for an avatar."""
-MAX_AVATAR_PIXELS = MAX_IMAGE_PIXELS  # the old name, kept for callers
 AVATAR_SIZE = 512
 CARD_IMAGE_SIDE = 2048
 """The longest side of a card's own image, kept for export."""
@@ -41,7 +40,6 @@ MAX_CARD_IMAGE_BYTES = 4 * 1024 * 1024
 # runs in worker threads.)
 Image.MAX_IMAGE_PIXELS = MAX_JPEG_PIXELS
 
-ACCEPTED_FORMATS = ("PNG", "JPEG", "GIF", "WEBP")
 NOT_AN_IMAGE = "That file is not an image Galatea can read (PNG, JPEG, GIF or WebP)."
 DAMAGED = "That image file is damaged or truncated."
 # Modes Pillow writes as PNG without conversion.

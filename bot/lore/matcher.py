@@ -49,9 +49,6 @@ NEVER = -1  # the probe of a key that cannot match (empty, refused, past a bound
 _IS_DELIMITED = methodcaller("startswith", "/")
 _REGEX_SET_MEMORY = 64 << 20
 
-# An automaton's value: (key length, ((probe id, whole words only), ...)).
-_Probes = tuple[int, tuple[tuple[int, bool], ...]]
-
 
 @dataclass(frozen=True, slots=True)
 class EntryPlan:
