@@ -12,13 +12,10 @@ from collections.abc import Awaitable, Callable
 
 from bot.characters.service import CONSOLE_GUILD_ID, CharacterDraft, CharacterService, clean_name
 from bot.errors import GalateaError, NotFound, StorageUnavailable
-from bot.policy import Caller
+from bot.policy import OPERATOR
 from bot.prompt.sanitize import speaker_name
 from bot.roleplay.engine import SessionEngine, SessionView
 from bot.values import Character, Role
-
-# Whoever runs the console runs the bot: an admin of its one server, held to the same rules.
-OPERATOR = Caller(user_id=0, display_name="operator", is_admin=True)
 
 Ask = Callable[[str], Awaitable[str | None]]  # returns None at end of input
 Say = Callable[[str], None]
@@ -138,7 +135,7 @@ class ConsoleChat:
                 user = speaker_name(arg)
                 self._say(f"Now speaking as {user}.\n")
         elif name == "characters":
-            for character in await self._characters.list(CONSOLE_GUILD_ID, limit=100):
+            for character in await self._characters.in_guild(CONSOLE_GUILD_ID, limit=100):
                 self._say(f"- {character.name}\n")
         elif name == "new":
             created = await self._create_character()
@@ -163,7 +160,7 @@ class ConsoleChat:
                 return await self._characters.find(CONSOLE_GUILD_ID, name)
             except GalateaError as exc:
                 self._say(f"! {exc.user_message}\n")
-        existing = await self._characters.list(CONSOLE_GUILD_ID, limit=100)
+        existing = await self._characters.in_guild(CONSOLE_GUILD_ID, limit=100)
         if existing:
             self._say("Characters: " + ", ".join(c.name for c in existing) + "\n")
             answer = await self._ask("Pick one by name, or press Enter to create a new one: ")

@@ -11,6 +11,7 @@ from collections import deque
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 
+from bot.common.memo import LruCache
 from bot.errors import PermissionDenied
 from bot.values import ChannelSession, Character, GuildSettings
 
@@ -23,6 +24,15 @@ class Caller:
     display_name: str
     role_ids: frozenset[int] = frozenset()
     is_admin: bool = False  # Manage Server (or owner)
+
+    @property
+    def is_operator(self) -> bool:
+        return self == OPERATOR
+
+
+# Whoever runs the bot (the console, start-up and maintenance paths): an admin of every
+# server, held to the same rules as one. Front ends for members never use it.
+OPERATOR = Caller(user_id=0, display_name="operator", is_admin=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +97,29 @@ def check_admin(caller: Caller) -> None:
         raise PermissionDenied("This needs the Manage Server permission.")
 
 
+def check_can_configure(caller: Caller) -> None:
+    """A server's settings (``/config``, reading them too) are for its admins."""
+    check_admin(caller)
+
+
+def check_can_manage_worlds(caller: Caller) -> None:
+    """Server worlds (created, imported, deleted, entries changed) are for admins."""
+    check_admin(caller)
+
+
+def check_own_data(caller: Caller, user_id: int) -> None:
+    """A member's persona and stored data are changed or erased by that member alone (or by
+    the operator): an admin does not rename members or erase them."""
+    if caller.user_id != user_id and not caller.is_operator:
+        raise PermissionDenied("You can change or erase only your own persona and data.")
+
+
+def check_operator(caller: Caller) -> None:
+    """Maintenance (the retention prune) is run by whoever runs the bot, never by a member."""
+    if not caller.is_operator:
+        raise PermissionDenied("Only whoever runs Galatea can do that.")
+
+
 def check_nsfw_allowed(config: GuildSettings, character: Character, place: Place) -> None:
     """NSFW characters play only in age-restricted channels unless the server says otherwise."""
     if not character.nsfw:
@@ -107,8 +140,10 @@ def check_nsfw_allowed(config: GuildSettings, character: Character, place: Place
 class Cooldowns:
     """Per-user cooldown between messages that make the character speak."""
 
+    REMEMBERED = 50_000  # members; the least recently heard from go first
+
     def __init__(self) -> None:
-        self._last: dict[tuple[int, int], float] = {}
+        self._last: LruCache[tuple[int, int], float] = LruCache(self.REMEMBERED)
 
     def remaining(self, guild_id: int, user_id: int, seconds: float) -> float:
         if seconds <= 0:
@@ -118,9 +153,6 @@ class Cooldowns:
         if last is not None and now - last < seconds:
             return seconds - (now - last)
         self._last[(guild_id, user_id)] = now
-        if len(self._last) > 50_000:  # bounded: drop the oldest half
-            for key in sorted(self._last, key=self._last.__getitem__)[:25_000]:
-                del self._last[key]
         return 0.0
 
 

@@ -375,7 +375,7 @@ class CharacterCog(commands.GroupCog, group_name="character", group_description=
         """List this server's characters."""
         core = core_of(interaction)
         guild_id = require_guild(interaction)
-        characters = await core.characters.list(guild_id, limit=500)
+        characters = await core.characters.in_guild(guild_id, limit=500)
         if not characters:
             await reply_ephemeral(
                 interaction, "No characters yet. Create one with `/character create`."

@@ -25,6 +25,7 @@ from discord.ext import commands
 from bot.app import Core, open_core, require
 from bot.errors import BackendUnavailable, ConfigError, GalateaError
 from bot.model_files.setup import LOCAL_BACKENDS
+from bot.policy import OPERATOR
 from bot.roleplay.channel import ChannelRoleplay
 from bot.settings import DISCORD_API_DEFAULT, Settings
 
@@ -216,7 +217,7 @@ class GalateaBot(commands.Bot):
         days = self.core.settings.HISTORY_RETENTION_DAYS
         while True:
             try:
-                await self.core.privacy.prune(days)
+                await self.core.privacy.prune(days, caller=OPERATOR)
             except Exception:
                 # A locked or unreachable database today must not stop tomorrow's run.
                 log.exception("Pruning old messages failed; trying again in %.0f s", interval)

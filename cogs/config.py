@@ -9,8 +9,8 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.errors import GalateaError
+from bot.guilds.config import Setting
 from bot.inference.presets import PRESETS
-from bot.policy import check_admin
 from bot.values import GuildSettings
 from cogs.common import NO_MENTIONS, caller_of, core_of, reply_ephemeral, require_guild
 from cogs.deadline import in_time, respond
@@ -70,19 +70,24 @@ class ConfigCog(commands.GroupCog, group_name="config", group_description="Serve
         self.bot = bot
 
     async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
-        # default_member_permissions can be overridden by a server; check again here.
+        # default_member_permissions can be overridden by a server: ask the core, before
+        # anything is shown (the settings' changes are checked again where they are made).
         try:
-            check_admin(caller_of(interaction))
+            core_of(interaction).guild_config.check_can_configure(caller_of(interaction))
         except GalateaError as refusal:
             await reply_ephemeral(interaction, refusal.user_message)
             return False
         return True
 
-    async def _update(self, interaction: discord.Interaction[Any], **changes: Any) -> None:
+    async def _update(
+        self, interaction: discord.Interaction[Any], setting: Setting, value: object
+    ) -> None:
         core = core_of(interaction)
         config = await in_time(
             interaction,
-            core.guild_config.update(require_guild(interaction), **changes),
+            core.guild_config.update(
+                require_guild(interaction), {setting: value}, caller=caller_of(interaction)
+            ),
             ephemeral=True,
         )
         await respond(interaction, "Saved.", embed=config_embed(config), ephemeral=True)
@@ -111,7 +116,8 @@ class ConfigCog(commands.GroupCog, group_name="config", group_description="Serve
         current = (await core.guild_config.get(require_guild(interaction))).allowed_channel_ids
         await self._update(
             interaction,
-            allowed_channel_ids=_change(current, action, channel.id if channel else None),
+            Setting.ALLOWED_CHANNELS,
+            _change(current, action, channel.id if channel else None),
         )
 
     @app_commands.command()
@@ -130,10 +136,12 @@ class ConfigCog(commands.GroupCog, group_name="config", group_description="Serve
         """Choose which roles may create characters or start sessions."""
         core = core_of(interaction)
         config = await core.guild_config.get(require_guild(interaction))
-        field = "creator_role_ids" if permission == "create characters" else "session_role_ids"
+        if permission == "create characters":
+            setting, current = Setting.CREATOR_ROLES, config.creator_role_ids
+        else:
+            setting, current = Setting.SESSION_ROLES, config.session_role_ids
         await self._update(
-            interaction,
-            **{field: _change(getattr(config, field), action, role.id if role else None)},
+            interaction, setting, _change(current, action, role.id if role else None)
         )
 
     @app_commands.command(name="reply-mode")
@@ -142,7 +150,7 @@ class ConfigCog(commands.GroupCog, group_name="config", group_description="Serve
         self, interaction: discord.Interaction[Any], mode: Literal["all", "mention"]
     ) -> None:
         """Reply to every message, or only when the character is mentioned, named or replied to."""
-        await self._update(interaction, reply_mode=mode)
+        await self._update(interaction, Setting.REPLY_MODE, mode)
 
     @app_commands.command(name="ooc-prefix")
     @app_commands.describe(prefix="Up to 8 characters, e.g. //")
@@ -150,7 +158,7 @@ class ConfigCog(commands.GroupCog, group_name="config", group_description="Serve
         self, interaction: discord.Interaction[Any], prefix: app_commands.Range[str, 1, 8]
     ) -> None:
         """Messages starting with this are out of character (default //)."""
-        await self._update(interaction, ooc_prefix=prefix)
+        await self._update(interaction, Setting.OOC_PREFIX, prefix)
 
     @app_commands.command(name="reply-length")
     @app_commands.describe(tokens="From 16 to 1,024 tokens")
@@ -158,14 +166,14 @@ class ConfigCog(commands.GroupCog, group_name="config", group_description="Serve
         self, interaction: discord.Interaction[Any], tokens: app_commands.Range[int, 16, 1024]
     ) -> None:
         """The longest reply, in tokens."""
-        await self._update(interaction, max_reply_tokens=tokens)
+        await self._update(interaction, Setting.MAX_REPLY_TOKENS, tokens)
 
     @app_commands.command()
     @app_commands.describe(preset="A named set of sampler settings")
     @app_commands.choices(preset=[app_commands.Choice(name=name, value=name) for name in PRESETS])
     async def preset(self, interaction: discord.Interaction[Any], preset: str) -> None:
         """The sampler preset replies use."""
-        await self._update(interaction, sampler_preset=preset)
+        await self._update(interaction, Setting.SAMPLER_PRESET, preset)
 
     @app_commands.command()
     @app_commands.describe(seconds="From 0 (no wait) to 3,600 seconds")
@@ -173,7 +181,7 @@ class ConfigCog(commands.GroupCog, group_name="config", group_description="Serve
         self, interaction: discord.Interaction[Any], seconds: app_commands.Range[float, 0, 3600]
     ) -> None:
         """How long each member waits before their next message makes the character answer."""
-        await self._update(interaction, user_cooldown_seconds=seconds)
+        await self._update(interaction, Setting.USER_COOLDOWN, seconds)
 
     @app_commands.command()
     @app_commands.describe(rule="age_restricted, allow or never")
@@ -183,7 +191,7 @@ class ConfigCog(commands.GroupCog, group_name="config", group_description="Serve
         rule: Literal["age_restricted", "allow", "never"],
     ) -> None:
         """Where NSFW characters may play: age-restricted channels only, anywhere, or nowhere."""
-        await self._update(interaction, nsfw_rule=rule)
+        await self._update(interaction, Setting.NSFW_RULE, rule)
 
     @app_commands.command()
     @app_commands.rename(limit="max")
@@ -192,7 +200,7 @@ class ConfigCog(commands.GroupCog, group_name="config", group_description="Serve
         self, interaction: discord.Interaction[Any], limit: app_commands.Range[int, 1, 10]
     ) -> None:
         """How many characters may share one roleplay (`/session add`)."""
-        await self._update(interaction, max_characters=limit)
+        await self._update(interaction, Setting.MAX_CHARACTERS, limit)
 
     @app_commands.command()
     @app_commands.describe(
@@ -202,7 +210,7 @@ class ConfigCog(commands.GroupCog, group_name="config", group_description="Serve
         self, interaction: discord.Interaction[Any], per_message: app_commands.Range[int, 1, 10]
     ) -> None:
         """How many characters may answer one message; characters never answer each other."""
-        await self._update(interaction, replies_per_message=per_message)
+        await self._update(interaction, Setting.REPLIES_PER_MESSAGE, per_message)
 
 
 async def setup(bot: commands.Bot) -> None:

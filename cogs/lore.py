@@ -17,7 +17,6 @@ from bot.lore.rules import is_before_char
 from bot.lore.scan import Logic, selective_logic
 from bot.lore.service import MAX_WORLD_NAME, BookRef, EntryDraft, split_keys
 from bot.lore.world_file import WORLD_FILE_MAX_BYTES
-from bot.policy import check_admin
 from bot.values import Lorebook, StoredEntry
 from cogs.characters import ListPages
 from cogs.common import (
@@ -136,9 +135,9 @@ class LoreCog(
             interaction,
             core.lore.add_entry(
                 require_guild(interaction),
-                caller_of(interaction),
                 BookRef(character=character, world=world),
                 draft,
+                caller=caller_of(interaction),
             ),
             ephemeral=True,
         )
@@ -216,14 +215,14 @@ class LoreCog(
             raise InvalidInput("Name an entry (its number from `/lore list`) or a world.")
         if entry is not None:
             removed = await in_time(
-                interaction, core.lore.remove_entry(guild_id, caller, entry), ephemeral=True
+                interaction, core.lore.remove_entry(guild_id, entry, caller=caller), ephemeral=True
             )
             await reply_ephemeral(
                 interaction, f"Removed lore entry `#{removed.id}` ({removed.title})."
             )
             return
         assert world is not None
-        check_admin(caller)  # refuse before asking to confirm, not after
+        core.lore.check_can_manage_worlds(caller)  # refuse before asking to confirm
         names = await core.lore.world_names(guild_id)
         if world.strip().casefold() not in {n.casefold() for n in names}:
             raise NotFound(f"There is no world named {world.strip()!r} here.")
@@ -237,7 +236,7 @@ class LoreCog(
         )
         if await confirm.wait() or not confirm.confirmed:
             return
-        deleted = await core.lore.delete_world(guild_id, caller, world)
+        deleted = await core.lore.delete_world(guild_id, world, caller=caller)
         await interaction.edit_original_response(
             content=f"The world **{deleted.name}** was deleted.",
             view=None,
@@ -259,11 +258,11 @@ class LoreCog(
         core = core_of(interaction)
         guild_id = require_guild(interaction)
         caller = caller_of(interaction)
-        check_admin(caller)  # refuse before reading the file
+        core.lore.check_can_manage_worlds(caller)  # refuse before reading the file
         await interaction.response.defer(ephemeral=True, thinking=True)
         data = await read_attachment(file, limit=WORLD_FILE_MAX_BYTES)
         name = world or PurePath(file.filename).stem.replace("_", " ")[:MAX_WORLD_NAME]
-        book, count = await core.lore.import_world(guild_id, caller, name, data)
+        book, count = await core.lore.import_world(guild_id, name, data, caller=caller)
         await interaction.followup.send(
             f"The world **{book.name}** was imported with {count} entries. Attach it to a "
             f"roleplay with `/session world name:{book.name}`.",
@@ -297,7 +296,7 @@ class LoreCog(
         self, interaction: discord.Interaction[Any], title: str, items: Iterable[str]
     ) -> None:
         lines = list(items)
-        pages = []
+        pages: list[discord.Embed] = []
         for start in range(0, len(lines), PAGE_SIZE):
             embed = Embed(title=title, description="\n".join(lines[start : start + PAGE_SIZE]))
             embed.set_footer(text=f"Page {start // PAGE_SIZE + 1} of {-(-len(lines) // PAGE_SIZE)}")

@@ -8,7 +8,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from cogs.common import core_of, reply_ephemeral, require_guild
+from cogs.common import caller_of, core_of, reply_ephemeral, require_guild
 from cogs.deadline import in_time
 
 
@@ -34,7 +34,11 @@ class PersonaCog(
         persona = await in_time(
             interaction,
             core_of(interaction).personas.set(
-                require_guild(interaction), interaction.user.id, name, description
+                require_guild(interaction),
+                interaction.user.id,
+                name,
+                description,
+                caller=caller_of(interaction),
             ),
             ephemeral=True,
         )
@@ -49,7 +53,9 @@ class PersonaCog(
         """Forget your persona here: the characters use your display name again."""
         removed = await in_time(
             interaction,
-            core_of(interaction).personas.clear(require_guild(interaction), interaction.user.id),
+            core_of(interaction).personas.clear(
+                require_guild(interaction), interaction.user.id, caller=caller_of(interaction)
+            ),
             ephemeral=True,
         )
         await reply_ephemeral(

@@ -8,7 +8,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from cogs.common import NO_MENTIONS, Confirm, core_of, reply_ephemeral, require_guild
+from cogs.common import NO_MENTIONS, Confirm, caller_of, core_of, reply_ephemeral, require_guild
 from cogs.deadline import in_time
 from cogs.forms import Opener
 
@@ -38,17 +38,18 @@ class PrivacyCog(commands.GroupCog, group_name="forget", group_description="Eras
         This cannot be undone."""
         core = core_of(interaction)
         guild_id = require_guild(interaction)
-        user_id = interaction.user.id
+        caller = caller_of(interaction)
+        user_id = caller.user_id
         if not characters:
             forgotten = await in_time(
-                interaction, core.privacy.forget(guild_id, user_id), ephemeral=True
+                interaction, core.privacy.forget(guild_id, user_id, caller=caller), ephemeral=True
             )
             await reply_ephemeral(interaction, _report(forgotten.messages, None))
             return
         owned = await core.privacy.characters_of(guild_id, user_id)
         if not owned:
             forgotten = await in_time(
-                interaction, core.privacy.forget(guild_id, user_id), ephemeral=True
+                interaction, core.privacy.forget(guild_id, user_id, caller=caller), ephemeral=True
             )
             await reply_ephemeral(
                 interaction, _report(forgotten.messages, 0) + " You had no characters here."
@@ -66,7 +67,7 @@ class PrivacyCog(commands.GroupCog, group_name="forget", group_description="Eras
         )
         if await view.wait() or not view.confirmed:
             return
-        forgotten = await core.privacy.forget(guild_id, user_id, characters=True)
+        forgotten = await core.privacy.forget(guild_id, user_id, caller=caller, characters=True)
         await interaction.edit_original_response(
             content=_report(forgotten.messages, forgotten.characters),
             view=None,

@@ -353,9 +353,9 @@ class CharacterService:
             raise NotFound(f"There is no character named {shown(name)!r} here.")
         return character
 
-    async def list(self, guild_id: int, *, offset: int = 0, limit: int = 25) -> list[Character]:
+    async def in_guild(self, guild_id: int, *, offset: int = 0, limit: int = 25) -> list[Character]:
         async with self._db.read() as uow:
-            return await uow.characters.list(guild_id, offset=offset, limit=limit)
+            return await uow.characters.in_guild(guild_id, offset=offset, limit=limit)
 
     async def names(self, guild_id: int) -> list[str]:
         async with self._db.read() as uow:

@@ -14,6 +14,7 @@ before any mode conversion, so a conversion copies the small image, not the larg
 from __future__ import annotations
 
 import io
+from typing import Any
 
 from PIL import Image
 
@@ -26,7 +27,6 @@ and Pillow's WebP and GIF readers hold a few copies of it. Cards are 400×600 to
 MAX_JPEG_PIXELS = 8192 * 8192
 """A JPEG is decoded at 1/2 to 1/8 scale (``Image.draft``), so a phone photo (12-50 MP) is
 fine: at most 2048² pixels are ever decoded for a card, 1024² for an avatar."""
-MAX_AVATAR_PIXELS = MAX_IMAGE_PIXELS  # the old name, kept for callers
 AVATAR_SIZE = 512
 CARD_IMAGE_SIDE = 2048
 """The longest side of a card's own image, kept for export."""
@@ -40,7 +40,6 @@ MAX_CARD_IMAGE_BYTES = 4 * 1024 * 1024
 # runs in worker threads.)
 Image.MAX_IMAGE_PIXELS = MAX_JPEG_PIXELS
 
-ACCEPTED_FORMATS = ("PNG", "JPEG", "GIF", "WEBP")
 NOT_AN_IMAGE = "That file is not an image Galatea can read (PNG, JPEG, GIF or WebP)."
 DAMAGED = "That image file is damaged or truncated."
 # Modes Pillow writes as PNG without conversion.
@@ -102,7 +101,9 @@ def shrunk(img: Image.Image, max_side: int) -> Image.Image:
     Only the copy is allocated (the scaled one when scaling), and a mode conversion happens on
     the small image; the copy keeps only the metadata that affects how it looks.
     """
-    info = {key: img.info[key] for key in _KEPT_INFO if key in img.info}
+    info: dict[str | tuple[int, int], Any] = {
+        key: img.info[key] for key in _KEPT_INFO if key in img.info
+    }
     width, height = img.size
     if max(width, height) > max_side:
         scale = max_side / max(width, height)

@@ -1,23 +1,81 @@
 """What the bot keeps in memory between messages: always bounded.
 
-``ExpiringMemo``: values read on every message, kept for a few seconds. The process that
-changes a value forgets it at once; a change made by another process (a rolling deploy of a
-shard) is seen once the memory runs out. ``BoundedDict``: per-session facts that only this
-process produces, forgetting the least recently set past a limit.
+``LruCache``: the one bounded map for anything remembered to save work (token counts, books
+read, built matchers), forgetting the least recently used past a limit. ``ExpiringMemo``:
+values read on every message, kept for a few seconds. The process that changes a value
+forgets it at once; a change made by another process (a rolling deploy of a shard) is seen
+once the memory runs out. ``BoundedDict``: per-session facts that only this process produces,
+forgetting the least recently set past a limit.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
-from typing import Generic, TypeVar
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Generic, TypeVar, overload
 
 K = TypeVar("K")
 V = TypeVar("V")
+D = TypeVar("D")
+
+
+class LruCache(Generic[K, V]):
+    """At most ``limit`` entries; past it, the least recently used (read or written) goes.
+
+    Not locked: a cache shared between threads is used under the owner's lock. Membership
+    tests (``in``) do not count as a use, so a check-then-read pays once."""
+
+    def __init__(self, limit: int) -> None:
+        if limit < 1:
+            raise ValueError("an LRU cache holds at least one entry")
+        self.limit = limit
+        self._items: OrderedDict[K, V] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._items
+
+    def __iter__(self) -> Iterator[K]:
+        """Keys from the least to the most recently used."""
+        return iter(self._items)
+
+    def __getitem__(self, key: K) -> V:
+        value = self._items[key]
+        self._items.move_to_end(key)
+        return value
+
+    def __setitem__(self, key: K, value: V) -> None:
+        self._items[key] = value
+        self._items.move_to_end(key)
+        if len(self._items) > self.limit:
+            self._items.popitem(last=False)
+
+    @overload
+    def get(self, key: K) -> V | None: ...
+    @overload
+    def get(self, key: K, default: D) -> V | D: ...
+    def get(self, key: K, default: object = None) -> object:
+        """The value for ``key`` (now the most recently used), else ``default``."""
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def pop(self, key: K) -> V | None:
+        """Forget ``key``; its value, or None when it was not kept."""
+        return self._items.pop(key, None)
+
+    def clear(self) -> None:
+        self._items.clear()
 
 
 class BoundedDict(dict[K, V]):
-    """A dict that forgets its least recently set entries past ``limit``."""
+    """A dict that forgets its least recently set entries past ``limit``.
+
+    Kept for the per-session facts in bot/roleplay and cogs/roleplay; caches use LruCache."""
 
     def __init__(self, limit: int) -> None:
         super().__init__()
@@ -31,13 +89,14 @@ class BoundedDict(dict[K, V]):
 
 
 class ExpiringMemo(Generic[K, V]):
+    """Values kept ``seconds`` each, at most ``size`` of them (the least recently used go)."""
+
     def __init__(
         self, seconds: float, *, size: int = 10_000, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self.seconds = seconds
-        self._size = size
         self._clock = clock
-        self._values: dict[K, tuple[float, V]] = {}
+        self._values: LruCache[K, tuple[float, V]] = LruCache(size)
         self._changes = 0  # a read that overlapped a change must not keep the old value
 
     async def get(self, key: K, read: Callable[[], Awaitable[V]]) -> V:
@@ -52,11 +111,9 @@ class ExpiringMemo(Generic[K, V]):
         return value
 
     def put(self, key: K, value: V) -> None:
-        if len(self._values) >= self._size:
-            self._values.clear()  # bounded; what is in use comes back at once
         self._values[key] = (self._clock() + self.seconds, value)
 
     def forget(self, key: K) -> None:
         """Call before and after changing ``key``'s value."""
         self._changes += 1
-        self._values.pop(key, None)
+        self._values.pop(key)

@@ -14,7 +14,7 @@ whole reply is yielded at once, after stop sequences are applied.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
 from functools import partial
 from typing import Any
@@ -23,19 +23,10 @@ import aiohttp
 
 from bot.errors import BackendUnavailable, InferenceError
 from bot.inference.base import Capabilities, GenerationParams, UnsupportedSamplerLog
-from bot.inference.http_common import (
-    HttpTimeouts,
-    ReplyLimit,
-    RetryPolicy,
-    build_session,
-    open_response,
-    read_json,
-    server_label,
-    stream_with_retries,
-    translate_errors,
-    unreadable_error,
-    with_detail,
-)
+from bot.inference.http.errors import translate_errors, unreadable_error, with_detail
+from bot.inference.http.limits import HttpTimeouts, RetryPolicy
+from bot.inference.http.requests import build_session, open_response, read_json, server_label
+from bot.inference.http.streaming import ReplyLimit, stream_with_retries
 from bot.inference.token_estimate import estimate_tokens
 
 log = logging.getLogger(__name__)
@@ -199,7 +190,7 @@ class CerebriumBackend:
 
     async def stream(
         self, prompt: str, params: GenerationParams, stop: Sequence[str]
-    ) -> AsyncIterator[str]:
+    ) -> AsyncGenerator[str, None]:
         session = self._require_session()
         self._sampler_log.check(params, self.capabilities)
         log.debug("Cerebrium request to %s, prompt: %r", self._label, prompt)
@@ -214,7 +205,7 @@ class CerebriumBackend:
 
     async def _attempt(
         self, session: aiohttp.ClientSession, prompt: str, payload: dict[str, Any]
-    ) -> AsyncIterator[str]:
+    ) -> AsyncGenerator[str, None]:
         with translate_errors(self._label, self._timeouts):
             async with open_response(
                 session, "POST", self._url, label=self._label, json_body=payload

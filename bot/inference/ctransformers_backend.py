@@ -13,7 +13,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from contextlib import aclosing
 from ctypes import c_int
 from dataclasses import dataclass
@@ -249,7 +249,7 @@ class CTransformersBackend:
 
     async def stream(
         self, prompt: str, params: GenerationParams, stop: Sequence[str]
-    ) -> AsyncIterator[str]:
+    ) -> AsyncGenerator[str, None]:
         llm = self._require_loaded()
         self._sampler_log.check(params, self.capabilities)
         producer = self._producer(llm, prompt, params, list(stop))

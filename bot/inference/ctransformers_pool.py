@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import OrderedDict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
 
+from bot.common.memo import LruCache
 from bot.inference.base import Capabilities, GenerationParams
 from bot.inference.ctransformers_backend import CTransformersBackend, GenerationStats
 
@@ -33,7 +33,8 @@ class CTransformersPool:
             raise ValueError("a pool needs at least one instance")
         self._instances = list(instances)
         self._busy: set[int] = set()
-        self._home: OrderedDict[str, int] = OrderedDict()  # conversation -> instance index
+        # conversation -> the instance holding its context
+        self._home: LruCache[str, int] = LruCache(MAX_REMEMBERED_CONVERSATIONS)
         self._last_used: list[float] = [0.0] * len(self._instances)
         self.last_stats: GenerationStats | None = None
 
@@ -81,12 +82,12 @@ class CTransformersPool:
 
     def stream(
         self, prompt: str, params: GenerationParams, stop: Sequence[str]
-    ) -> AsyncIterator[str]:
+    ) -> AsyncGenerator[str, None]:
         return self._stream_on(self._choose(None), prompt, params, stop)
 
     def stream_for(
         self, conversation: str, prompt: str, params: GenerationParams, stop: Sequence[str]
-    ) -> AsyncIterator[str]:
+    ) -> AsyncGenerator[str, None]:
         return self._stream_on(self._choose(conversation), prompt, params, stop)
 
     def home_of(self, conversation: str) -> int | None:
@@ -111,19 +112,16 @@ class CTransformersPool:
             index = min(candidates, key=lambda i: self._last_used[i])
         if conversation is not None:
             self._home[conversation] = index
-            self._home.move_to_end(conversation)
-            while len(self._home) > MAX_REMEMBERED_CONVERSATIONS:
-                self._home.popitem(last=False)
         return index
 
     async def _stream_on(
         self, index: int, prompt: str, params: GenerationParams, stop: Sequence[str]
-    ) -> AsyncIterator[str]:
+    ) -> AsyncGenerator[str, None]:
         instance = self._instances[index]
         self._busy.add(index)
         self._last_used[index] = asyncio.get_running_loop().time()
         try:
-            async with aclosing(instance.stream(prompt, params, stop)) as pieces:  # type: ignore[type-var]
+            async with aclosing(instance.stream(prompt, params, stop)) as pieces:
                 async for piece in pieces:
                     yield piece
         finally:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from contextlib import aclosing
 from functools import partial
 from typing import Any
@@ -22,26 +22,21 @@ import aiohttp
 
 from bot.errors import BackendUnavailable, GalateaError, GenerationTimeout
 from bot.inference.base import Capabilities, GenerationParams, UnsupportedSamplerLog
-from bot.inference.http_common import (
-    NO_RETRY,
-    HttpTimeouts,
-    ReplyLimit,
-    RetryPolicy,
+from bot.inference.http.errors import not_answering_error, translate_errors, unreadable_error
+from bot.inference.http.limits import NO_RETRY, HttpTimeouts, RetryPolicy
+from bot.inference.http.requests import (
     bearer_headers,
     build_session,
-    iter_sse,
     join_url,
-    not_answering_error,
     open_response,
     parse_json,
     read_json,
     request_json,
     server_label,
-    stream_with_retries,
-    translate_errors,
-    unreadable_error,
 )
-from bot.inference.token_estimate import TokenCountCache, estimate_tokens
+from bot.inference.http.sse import iter_sse
+from bot.inference.http.streaming import ReplyLimit, stream_with_retries
+from bot.inference.token_estimate import estimate_tokens
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +82,6 @@ class KoboldBackend:
         self._session: aiohttp.ClientSession | None = None
         self._model_name = "unknown"
         self._koboldcpp_version: str | None = None  # set when the server has /api/extra
-        self._count_cache = TokenCountCache()
         self._sampler_log = UnsupportedSamplerLog(self.name)
         self._aborts: set[asyncio.Task[None]] = set()
 
@@ -199,14 +193,9 @@ class KoboldBackend:
     async def count_tokens(self, text: str) -> int:
         if not text:
             return 0
-        cached = self._count_cache.get(text)
-        if cached is not None:
-            return cached
+        # Not cached here: bot/prompt/tokens.py's TokenCounter remembers counts for every backend.
         count = await self._exact_count(text)
-        if count is None:  # not cached: the server may answer next time
-            return estimate_tokens(text)
-        self._count_cache.put(text, count)
-        return count
+        return estimate_tokens(text) if count is None else count
 
     async def _exact_count(self, text: str) -> int | None:
         """KoboldCpp's ``/api/extra/tokencount``; None without it or when it fails."""
@@ -260,14 +249,14 @@ class KoboldBackend:
 
     async def stream(
         self, prompt: str, params: GenerationParams, stop: Sequence[str]
-    ) -> AsyncIterator[str]:
+    ) -> AsyncGenerator[str, None]:
         session = self._require_session()
         self._sampler_log.check(params, self.capabilities)
         log.debug("Kobold generate request to %s, prompt: %r", self._label, prompt)
         extras = self._koboldcpp_version is not None
         genkey = f"galatea-{uuid.uuid4().hex[:12]}" if extras else None  # names our job
         payload = self.generate_payload(prompt, params, stop, genkey)
-        attempt: Callable[[], AsyncIterator[str]]
+        attempt: Callable[[], AsyncGenerator[str, None]]
         if genkey is not None:
             url = join_url(self._base, "api/extra/generate/stream")
             attempt = partial(self._attempt_stream, session, url, payload, genkey)
@@ -283,7 +272,7 @@ class KoboldBackend:
 
     async def _attempt_stream(
         self, session: aiohttp.ClientSession, url: str, payload: dict[str, Any], genkey: str
-    ) -> AsyncIterator[str]:
+    ) -> AsyncGenerator[str, None]:
         """KoboldCpp SSE: ``event: message`` / ``data: {"token": ..., "finish_reason": ...}``."""
         started = completed = False
         try:
@@ -316,7 +305,7 @@ class KoboldBackend:
 
     async def _attempt_whole(
         self, session: aiohttp.ClientSession, url: str, payload: dict[str, Any]
-    ) -> AsyncIterator[str]:
+    ) -> AsyncGenerator[str, None]:
         """Plain KoboldAI: one request, ``{"results": [{"text": ...}]}``."""
         with translate_errors(self._label, self._timeouts):
             async with open_response(

@@ -10,78 +10,47 @@ locally, because some servers ignore them or only stop after the string was stre
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from bot.errors import BackendUnavailable, GalateaError, GenerationTimeout, InferenceError
+from bot.errors import BackendUnavailable, GalateaError, GenerationTimeout
 from bot.inference.base import Capabilities, GenerationParams, UnsupportedSamplerLog
-from bot.inference.http_common import (
-    NO_RETRY,
-    HttpTimeouts,
-    ReplyLimit,
-    RetryPolicy,
+from bot.inference.http.errors import (
+    error_from_stream_payload,
+    not_answering_error,
+    translate_errors,
+    unreadable_error,
+)
+from bot.inference.http.limits import HttpTimeouts, RetryPolicy
+from bot.inference.http.requests import (
     bearer_headers,
     build_session,
-    error_from_stream_payload,
-    iter_sse,
     join_url,
-    not_answering_error,
     open_response,
     parse_json,
     read_json,
     request_json,
     server_label,
-    stream_with_retries,
-    translate_errors,
-    unreadable_error,
 )
-from bot.inference.token_estimate import TokenCountCache, TokenEstimator
+from bot.inference.http.sse import iter_sse
+from bot.inference.http.streaming import ReplyLimit, stream_with_retries
+from bot.inference.openai_discovery import (
+    ServerProbe,
+    TokenizeEndpoint,
+    load_tokenizer_file,
+    server_root,
+)
+from bot.inference.token_estimate import TokenEstimator
 
 log = logging.getLogger(__name__)
 
 OPENAI_SAMPLERS = frozenset(
     {"top_k", "top_p", "repetition_penalty", "typical_p", "min_p", "mirostat_mode", "seed"}
 )
-_PROBE_TEXT = "Hello there, how are you?"
-_PROBE_TIMEOUT_SECONDS = 10.0
-
-
-@dataclass(frozen=True, slots=True)
-class _TokenizeEndpoint:
-    """One server dialect of "count these tokens": where to POST, what to send, what to read."""
-
-    dialect: str
-    url: str
-    body: Callable[[str], dict[str, Any]]
-    count: Callable[[Any], int | None]
-
-
-def _count_from_tokens(reply: Any) -> int | None:
-    if isinstance(reply, dict):
-        if isinstance(reply.get("count"), int):
-            return int(reply["count"])
-        if isinstance(reply.get("tokens"), list):
-            return len(reply["tokens"])
-    return None
-
-
-def _int_field(field: str) -> Callable[[Any], int | None]:
-    def read(reply: Any) -> int | None:
-        value = reply.get(field) if isinstance(reply, dict) else None
-        return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-    return read
-
-
-def _server_root(base_url: str) -> str:
-    """The server root for non-OpenAI endpoints: ``http://h:8000/v1`` -> ``http://h:8000``."""
-    base = base_url.rstrip("/")
-    return base.removesuffix("/v1") if base.endswith("/v1") else base
 
 
 class OpenAICompletionsBackend:
@@ -103,14 +72,13 @@ class OpenAICompletionsBackend:
         default_context_length: int = 2048,
     ) -> None:
         self._base = base_url.rstrip("/")
-        self._root = _server_root(self._base)
+        self._root = server_root(self._base)
         self._label = server_label(self._base)
         self._api_key = api_key
         self._model = model
         self._configured_context = context_length
         self._context_length = context_length or default_context_length
         self._default_context_length = default_context_length
-        self._reported_context: int | None = None  # from the server's model list
         self._timeouts = HttpTimeouts(
             connect=connect_timeout, total=request_timeout, read=read_timeout
         )
@@ -118,9 +86,8 @@ class OpenAICompletionsBackend:
         self._tokenizer_path = Path(tokenizer_path) if tokenizer_path else None
         self._retry = retry or RetryPolicy()
         self._session: aiohttp.ClientSession | None = None
-        self._tokenize_endpoint: _TokenizeEndpoint | None = None
+        self._tokenize_endpoint: TokenizeEndpoint | None = None
         self._local_tokenizer: Any = None  # a ``tokenizers.Tokenizer`` when configured
-        self._count_cache = TokenCountCache()
         self._estimator = TokenEstimator()  # learns from the server's usage reports
         self._sampler_log = UnsupportedSamplerLog(self.name)
         self._count_failure_logged = False
@@ -160,15 +127,16 @@ class OpenAICompletionsBackend:
             bearer_headers(self._api_key),
             connection_limit=self._max_concurrency + 4,
         )
+        probe = ServerProbe(session, self._base, self._root, self._label, self._timeouts)
         try:
-            await self._discover_model(session)
+            self._model, reported_context = await probe.models(self._model, self._retry)
             if self._configured_context is None:
-                self._context_length = self._reported_context or (
-                    await self._probe_context_length(session)
+                self._context_length = reported_context or (
+                    await probe.context_length(self._default_context_length)
                 )
-            self._tokenize_endpoint = await self._probe_tokenize(session)
+            self._tokenize_endpoint = await probe.tokenize_endpoint(self._model)
             if self._tokenize_endpoint is None and self._tokenizer_path is not None:
-                self._local_tokenizer = _load_tokenizer_file(self._tokenizer_path)
+                self._local_tokenizer = load_tokenizer_file(self._tokenizer_path)
         except GenerationTimeout as error:
             await session.close()
             raise not_answering_error(self._label) from error
@@ -194,14 +162,9 @@ class OpenAICompletionsBackend:
     async def count_tokens(self, text: str) -> int:
         if not text:
             return 0
-        cached = self._count_cache.get(text)
-        if cached is not None:
-            return cached
+        # Not cached here: bot/prompt/tokens.py's TokenCounter remembers counts for every backend.
         count = await self._exact_count(text)
-        if count is None:  # not cached: the server may answer next time
-            return self._estimator.estimate(text)
-        self._count_cache.put(text, count)
-        return count
+        return self._estimator.estimate(text) if count is None else count
 
     async def _exact_count(self, text: str) -> int | None:
         """The server's or the tokenizer file's count; None when neither can give one."""
@@ -233,7 +196,7 @@ class OpenAICompletionsBackend:
         return endpoint.count(reply)
 
     async def _count_request(
-        self, session: aiohttp.ClientSession, endpoint: _TokenizeEndpoint, text: str
+        self, session: aiohttp.ClientSession, endpoint: TokenizeEndpoint, text: str
     ) -> Any:
         return await request_json(
             session,
@@ -255,7 +218,7 @@ class OpenAICompletionsBackend:
 
     async def stream(
         self, prompt: str, params: GenerationParams, stop: Sequence[str]
-    ) -> AsyncIterator[str]:
+    ) -> AsyncGenerator[str, None]:
         session = self._require_session()
         self._sampler_log.check(params, self.capabilities)
         payload = self.completion_payload(prompt, params, stop)
@@ -309,7 +272,7 @@ class OpenAICompletionsBackend:
 
     async def _attempt(
         self, session: aiohttp.ClientSession, url: str, payload: dict[str, Any]
-    ) -> AsyncIterator[str]:
+    ) -> AsyncGenerator[str, None]:
         """One request: yield the text of each streamed choice until [DONE]."""
         with translate_errors(self._label, self._timeouts):
             async with open_response(
@@ -368,144 +331,3 @@ class OpenAICompletionsBackend:
         if self._session is None:
             raise BackendUnavailable("The model server connection is not open yet.")
         return self._session
-
-    # --- discovery (load) -------------------------------------------------------------------
-
-    async def _discover_model(self, session: aiohttp.ClientSession) -> None:
-        """``GET {base}/models``: checks reachability and the key; picks a model if unset."""
-        try:
-            reply = await request_json(
-                session,
-                "GET",
-                join_url(self._base, "models"),
-                label=self._label,
-                timeouts=self._timeouts,
-                retry=self._retry,
-            )
-        except (BackendUnavailable, GenerationTimeout):
-            raise
-        except InferenceError as error:
-            # Reachable but without a model list (404, odd body): usable if we know the model.
-            log.warning("%s lists no models (%s)", self._label, error.user_message)
-            return
-        entries = reply.get("data") if isinstance(reply, dict) else None
-        models = [e for e in entries or [] if isinstance(e, dict) and isinstance(e.get("id"), str)]
-        if self._model is None:
-            if not models:
-                raise BackendUnavailable(
-                    "The model server serves no model. Load a model there "
-                    "or set the model name in the settings."
-                )
-            self._model = models[0]["id"]
-        entry = next((m for m in models if m["id"] == self._model), None)
-        for key in ("max_model_len", "max_context_length", "context_length"):
-            value = entry.get(key) if entry is not None else None
-            if isinstance(value, int) and value > 0:
-                self._reported_context = value  # vLLM and Aphrodite report max_model_len
-                break
-
-    async def _probe_context_length(self, session: aiohttp.ClientSession) -> int:
-        """Context from llama.cpp's ``/props`` or KoboldCpp's (the context it was started
-        with, then its generation setting), else the default."""
-        probes: list[tuple[str, Callable[[Any], int | None]]] = [
-            (join_url(self._root, "props"), _llama_cpp_context),
-            (join_url(self._root, "api/extra/true_max_context_length"), _int_field("value")),
-            (join_url(self._root, "api/v1/config/max_context_length"), _int_field("value")),
-        ]
-        for url, read in probes:
-            reply = await self._probe(session, "GET", url, None)
-            value = read(reply) if reply is not None else None
-            if value:
-                return value
-        log.warning(
-            "%s does not report its context length; assuming %d tokens. Set it in the "
-            "settings if the model has a different one.",
-            self._label,
-            self._default_context_length,
-        )
-        return self._default_context_length
-
-    async def _probe_tokenize(self, session: aiohttp.ClientSession) -> _TokenizeEndpoint | None:
-        """Find the first tokenize dialect this server answers with a plausible count."""
-        model = self._model
-        endpoints = [
-            _TokenizeEndpoint(
-                "vLLM/Aphrodite",
-                join_url(self._root, "tokenize"),
-                lambda text: {"model": model, "prompt": text, "add_special_tokens": False},
-                _count_from_tokens,
-            ),
-            _TokenizeEndpoint(
-                "llama.cpp",
-                join_url(self._root, "tokenize"),
-                lambda text: {"content": text, "add_special": False},
-                _count_from_tokens,
-            ),
-            _TokenizeEndpoint(
-                "KoboldCpp",
-                join_url(self._root, "api/extra/tokencount"),
-                lambda text: {"prompt": text},
-                _int_field("value"),
-            ),
-            _TokenizeEndpoint(
-                "text-generation-webui",
-                join_url(self._base, "internal/token-count"),
-                lambda text: {"text": text},
-                _int_field("length"),
-            ),
-        ]
-        for endpoint in endpoints:
-            reply = await self._probe(session, "POST", endpoint.url, endpoint.body(_PROBE_TEXT))
-            # llama.cpp answers the vLLM body with an empty token list: demand a real count.
-            count = endpoint.count(reply) if reply is not None else None
-            if count is not None and count > 0:
-                return endpoint
-        return None
-
-    async def _probe(
-        self, session: aiohttp.ClientSession, method: str, url: str, body: object
-    ) -> Any:
-        """A quick, unretried request whose failure only means "not supported here"."""
-        try:
-            return await request_json(
-                session,
-                method,
-                url,
-                label=self._label,
-                timeouts=self._timeouts,
-                retry=NO_RETRY,
-                json_body=body,
-                client_timeout=aiohttp.ClientTimeout(
-                    total=min(self._timeouts.total, _PROBE_TIMEOUT_SECONDS),
-                    sock_connect=self._timeouts.connect,
-                ),
-            )
-        except GalateaError:
-            return None
-
-
-def _llama_cpp_context(reply: Any) -> int | None:
-    if not isinstance(reply, dict):
-        return None
-    settings = reply.get("default_generation_settings")
-    for source in (settings, reply):
-        if isinstance(source, dict) and isinstance(source.get("n_ctx"), int):
-            return int(source["n_ctx"])
-    return None
-
-
-def _load_tokenizer_file(path: Path) -> Any:
-    """A Hugging Face ``tokenizer.json`` via the optional ``tokenizers`` package."""
-    try:
-        from tokenizers import Tokenizer  # optional dependency
-    except ImportError as error:
-        raise BackendUnavailable(
-            "TOKENIZER_PATH needs the tokenizers package, which is not installed: run "
-            ".venv/bin/pip install -e '.[tokenizer]' in the Galatea folder."
-        ) from error
-    try:
-        return Tokenizer.from_file(str(path))
-    except Exception as error:  # tokenizers raises its own exception types
-        raise BackendUnavailable(
-            f"The tokenizer file {path} could not be read. Check the path in the settings."
-        ) from error

@@ -1,4 +1,4 @@
-"""A token count for backends that cannot count exactly, and a small count cache.
+"""A token count for backends that cannot count exactly.
 
 When a backend has no tokenizer (a hosted endpoint, or a server without a tokenize endpoint),
 the prompt builder still needs to know how much history fits in the context. An undercount
@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections import OrderedDict, deque
+from collections import deque
 
 # A plain word and the space before it: what a server's counts can teach us the cost of.
 _PLAIN_WORD = re.compile(r"(?<![A-Za-z0-9]) ?(?:[a-z]{1,20}|[A-Z][a-z]{0,19})(?![A-Za-z0-9])")
@@ -73,30 +73,3 @@ class TokenEstimator:
         self._observed.append(needed)
         weight = max(self._observed) * LEARNED_MARGIN
         self.word_weight = min(1.0, max(MIN_WORD_WEIGHT, weight))
-
-
-class TokenCountCache:
-    """A small least-recently-used map from text to token count.
-
-    Prompt builders recount the same chat messages on every turn; remembering recent counts
-    saves a round trip to the server (or a tokenizer call) per message.
-    """
-
-    def __init__(self, max_entries: int = 2048) -> None:
-        self._max_entries = max_entries
-        self._counts: OrderedDict[str, int] = OrderedDict()
-
-    def get(self, text: str) -> int | None:
-        count = self._counts.get(text)
-        if count is not None:
-            self._counts.move_to_end(text)
-        return count
-
-    def put(self, text: str, count: int) -> None:
-        self._counts[text] = count
-        self._counts.move_to_end(text)
-        while len(self._counts) > self._max_entries:
-            self._counts.popitem(last=False)
-
-    def clear(self) -> None:
-        self._counts.clear()

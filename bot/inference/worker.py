@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
@@ -32,7 +32,7 @@ class ModelWorker:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, fn, *args)
 
-    async def stream(self, producer: Producer) -> AsyncIterator[str]:
+    async def stream(self, producer: Producer) -> AsyncGenerator[str, None]:
         """Run ``producer`` on the model thread and yield what it emits.
 
         Closing this iterator or cancelling its consumer sets the cancel flag; the producer

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from operator import methodcaller
@@ -27,6 +26,7 @@ import ahocorasick
 import re2
 
 from bot.cards import LoreBook, LoreEntry, substitute_macros
+from bot.common.memo import LruCache
 from bot.lore.regex_keys import RegexKey, compile_regex_key, parse_regex_key
 from bot.lore.rules import (
     DEFAULT_SCAN_DEPTH,
@@ -48,9 +48,6 @@ MATCHERS_REMEMBERED = 32  # a matcher of a book at the bounds takes some 8 MB
 NEVER = -1  # the probe of a key that cannot match (empty, refused, past a bound)
 _IS_DELIMITED = methodcaller("startswith", "/")
 _REGEX_SET_MEMORY = 64 << 20
-
-# An automaton's value: (key length, ((probe id, whole words only), ...)).
-_Probes = tuple[int, tuple[tuple[int, bool], ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,16 +324,15 @@ class _Cache:
 
     lock: threading.Lock = field(default_factory=threading.Lock)
     build_lock: threading.Lock = field(default_factory=threading.Lock)
-    matchers: OrderedDict[tuple[int, str | None, str | None], tuple[LoreBook, BookMatcher]] = field(
-        default_factory=OrderedDict
+    matchers: LruCache[tuple[int, str | None, str | None], tuple[LoreBook, BookMatcher]] = field(
+        default_factory=lambda: LruCache(MATCHERS_REMEMBERED)
     )
 
     def get(self, book: LoreBook, char: str, user: str) -> BookMatcher | None:
-        with self.lock:
+        with self.lock:  # scans run in worker threads
             for key in ((id(book), None, None), (id(book), char, user)):
                 found = self.matchers.get(key)
                 if found is not None and found[0] is book:
-                    self.matchers.move_to_end(key)
                     return found[1]
         return None
 
@@ -344,8 +340,6 @@ class _Cache:
         key = (id(book), char, user) if matcher.uses_names else (id(book), None, None)
         with self.lock:
             self.matchers[key] = (book, matcher)
-            while len(self.matchers) > MATCHERS_REMEMBERED:
-                self.matchers.popitem(last=False)
 
 
 _CACHE = _Cache()

@@ -19,7 +19,12 @@ from bot.errors import AlreadyExists, InvalidInput, NotFound, shown
 from bot.lore.regex_keys import regex_key_error
 from bot.lore.scan import Logic
 from bot.lore.world_file import encode_world_file, parse_world_file
-from bot.policy import Caller, check_admin, check_can_change_character, check_session_rights
+from bot.policy import (
+    Caller,
+    check_can_change_character,
+    check_can_manage_worlds,
+    check_session_rights,
+)
 from bot.store import Database, UnitOfWork
 from bot.values import Character, Lorebook, StoredEntry, WorldSummary
 
@@ -143,7 +148,7 @@ class LoreService:
         self._db = database
 
     async def add_entry(
-        self, guild_id: int, caller: Caller, ref: BookRef, draft: EntryDraft
+        self, guild_id: int, ref: BookRef, draft: EntryDraft, *, caller: Caller
     ) -> tuple[Lorebook, StoredEntry]:
         """Add an entry to a character's lorebook or a world (created on first use)."""
         entry = build_entry(draft)
@@ -156,6 +161,12 @@ class LoreService:
                 )
             (entry_id,) = await uow.lore.add_entries(book.id, [entry])
         return book, StoredEntry(entry_id, book.id, entry)
+
+    @staticmethod
+    def check_can_manage_worlds(caller: Caller) -> None:
+        """Refuse early (before a front end asks to confirm or reads a file): worlds are for
+        admins; every change checks again."""
+        check_can_manage_worlds(caller)
 
     async def book(self, guild_id: int, ref: BookRef) -> Lorebook | None:
         """The lorebook ``ref`` names, with its entries; None when it has none yet."""
@@ -176,7 +187,7 @@ class LoreService:
         async with self._db.read() as uow:
             return await self._entry(uow, guild_id, entry_id)
 
-    async def remove_entry(self, guild_id: int, caller: Caller, entry_id: int) -> StoredEntry:
+    async def remove_entry(self, guild_id: int, entry_id: int, *, caller: Caller) -> StoredEntry:
         """Remove one entry (by the id ``/lore list`` shows)."""
         async with self._db.write() as uow:
             book, stored = await self._entry(uow, guild_id, entry_id)
@@ -184,9 +195,9 @@ class LoreService:
             await uow.lore.remove_entry(entry_id)
         return stored
 
-    async def delete_world(self, guild_id: int, caller: Caller, name: str) -> Lorebook:
+    async def delete_world(self, guild_id: int, name: str, *, caller: Caller) -> Lorebook:
         """Delete a server world and its entries; roleplays that used it go on without."""
-        check_admin(caller)
+        check_can_manage_worlds(caller)
         async with self._db.write() as uow:
             world = await uow.lore.world(guild_id, name)
             if world is None:
@@ -195,11 +206,11 @@ class LoreService:
         return world
 
     async def import_world(
-        self, guild_id: int, caller: Caller, name: str, data: bytes
+        self, guild_id: int, name: str, data: bytes, *, caller: Caller
     ) -> tuple[Lorebook, int]:
         """A new server world from a SillyTavern world info file or a chub / V3 lorebook
         file (admins); returns the world and how many entries it got."""
-        check_admin(caller)
+        check_can_manage_worlds(caller)
         world_name = clean_world_name(name)
         book = await asyncio.to_thread(parse_world_file, data)  # CPU work, off the loop
         async with self._db.write() as uow:
@@ -225,16 +236,15 @@ class LoreService:
         return data, f"{'_'.join(stem.split()) or 'world'}.json"
 
     async def attach_world(
-        self, session_id: int, name: str | None, *, caller: Caller | None = None
+        self, session_id: int, name: str | None, *, caller: Caller
     ) -> Lorebook | None:
         """Attach a server world to a roleplay session (None detaches it); returns the world.
-        ``caller`` (None: the operator) must have the right to change the session."""
+        ``caller`` must have the right to change the session."""
         async with self._db.write() as uow:
             session = await uow.sessions.get(session_id)
             if session is None:
                 raise NotFound("That roleplay has ended.")
-            if caller is not None:
-                check_session_rights(caller, session)
+            check_session_rights(caller, session)
             world = None
             if name is not None:
                 world = await uow.lore.world(session.guild_id, name)
@@ -247,7 +257,7 @@ class LoreService:
         self, uow: UnitOfWork, guild_id: int, caller: Caller, ref: BookRef
     ) -> Lorebook:
         if ref.world is not None:
-            check_admin(caller)
+            check_can_manage_worlds(caller)
             world = await uow.lore.world(guild_id, ref.world)
             if world is None:
                 await _check_room_for_a_world(uow, guild_id)
@@ -268,7 +278,7 @@ class LoreService:
 
     async def _check_can_change(self, uow: UnitOfWork, book: Lorebook, caller: Caller) -> None:
         if book.character_id is None:
-            check_admin(caller)
+            check_can_manage_worlds(caller)
             return
         character = await uow.characters.get(book.character_id)
         if character is not None:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from bot.characters.lookalike import COLONS, visible_name
 from bot.common.memo import ExpiringMemo
 from bot.errors import InvalidInput
+from bot.policy import Caller, check_own_data
 from bot.store import Database
 from bot.values import Persona
 
@@ -38,7 +39,11 @@ class PersonaService:
         async with self._db.read() as uow:
             return await uow.personas.get(guild_id, user_id)
 
-    async def set(self, guild_id: int, user_id: int, name: str, description: str = "") -> Persona:
+    async def set(
+        self, guild_id: int, user_id: int, name: str, description: str = "", *, caller: Caller
+    ) -> Persona:
+        """Set a member's persona here (the member alone may)."""
+        check_own_data(caller, user_id)
         clean = clean_persona_name(name)
         text = " ".join(description.split())
         if len(text) > MAX_PERSONA_DESCRIPTION:
@@ -51,7 +56,9 @@ class PersonaService:
         self._names.forget((guild_id, user_id))
         return persona
 
-    async def clear(self, guild_id: int, user_id: int) -> bool:
+    async def clear(self, guild_id: int, user_id: int, *, caller: Caller) -> bool:
+        """Remove a member's persona here (the member alone may); whether there was one."""
+        check_own_data(caller, user_id)
         self._names.forget((guild_id, user_id))
         async with self._db.write() as uow:
             cleared = await uow.personas.clear(guild_id, user_id)

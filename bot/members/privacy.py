@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from bot.policy import Caller, check_operator, check_own_data
 from bot.store import Database
 from bot.values import Character
 
@@ -35,12 +36,16 @@ class PrivacyService:
         async with self._db.read() as uow:
             return await uow.characters.owned_by(guild_id, user_id)
 
-    async def forget(self, guild_id: int, user_id: int, *, characters: bool = False) -> Forgotten:
+    async def forget(
+        self, guild_id: int, user_id: int, *, caller: Caller, characters: bool = False
+    ) -> Forgotten:
         """Erase what the server's data says about the member: their messages, their persona,
         the author's notes they wrote, their id on sessions and cast entries and, if asked,
         their characters (with the sessions and history those characters had). One
         transaction: all or nothing. On SQLite the write-ahead log is then checkpointed, so the
-        erased text is not left readable in the -wal file (README, Privacy)."""
+        erased text is not left readable in the -wal file (README, Privacy). The member
+        alone may ask for it."""
+        check_own_data(caller, user_id)
         async with self._db.write() as uow:
             removed = await uow.messages.delete_by_author(guild_id, user_id)
             deleted = 0
@@ -70,8 +75,12 @@ class PrivacyService:
             cast_entries=cast,
         )
 
-    async def prune(self, retention_days: int, *, now: datetime | None = None) -> int:
-        """Erase messages older than ``retention_days`` (0: keep forever); returns how many."""
+    async def prune(
+        self, retention_days: int, *, caller: Caller, now: datetime | None = None
+    ) -> int:
+        """Erase messages older than ``retention_days`` (0: keep forever); returns how many.
+        A maintenance task: the operator runs it."""
+        check_operator(caller)
         if retention_days <= 0:
             return 0
         cutoff = (now or datetime.now(UTC)) - timedelta(days=retention_days)

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import OrderedDict
 from collections.abc import Sequence
 from itertools import pairwise
 from typing import Protocol
 
+from bot.common.memo import LruCache
 from bot.prompt.joins import JoinChecker
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,9 @@ class Counts(Protocol):
 
 
 class TokenCounter:
-    """An LRU cache in front of a backend's ``count_tokens`` (or ``count_tokens_many``)."""
+    """An LRU cache in front of a backend's ``count_tokens`` (or ``count_tokens_many``).
+
+    The only cache of token counts: backends count every time they are asked."""
 
     def __init__(
         self,
@@ -43,12 +45,11 @@ class TokenCounter:
         verify_every: int = VERIFY_EVERY,
     ) -> None:
         self._backend = backend
-        self._cache: OrderedDict[str, int] = OrderedDict()
-        self._max = max_entries
+        self._cache: LruCache[str, int] = LruCache(max_entries)
         self._joins: JoinChecker | None = None
         self._joins_known = False
         self._joins_lock = asyncio.Lock()
-        self._safe: dict[tuple[str, str], bool] = {}
+        self._safe: LruCache[tuple[str, str], bool] = LruCache(max_entries)
         self._verify_first = verify_first
         self._verify_every = verify_every
         self.summed = 0  # prompts counted from their pieces' counts
@@ -58,7 +59,14 @@ class TokenCounter:
         return (await self.count_many([text]))[0]
 
     async def count_many(self, texts: Sequence[str]) -> list[int]:
-        missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        # Counts are taken out before any is added: a batch larger than the cache would
+        # otherwise push out what it is about to read.
+        known: dict[str, int] = {}
+        for text in dict.fromkeys(texts):
+            count = self._cache.get(text)
+            if count is not None:
+                known[text] = count
+        missing = [t for t in dict.fromkeys(texts) if t not in known]
         if missing:
             many = getattr(self._backend, "count_tokens_many", None)
             if many is not None:
@@ -66,14 +74,8 @@ class TokenCounter:
             else:
                 counts = await asyncio.gather(*(self._backend.count_tokens(t) for t in missing))
             for text, count in zip(missing, counts, strict=True):
-                self._cache[text] = count
-            while len(self._cache) > self._max:
-                self._cache.popitem(last=False)
-        result = []
-        for text in texts:
-            self._cache.move_to_end(text)
-            result.append(self._cache[text])
-        return result
+                known[text] = self._cache[text] = count
+        return [known[text] for text in texts]
 
     async def count_in_prompt(self, texts: Sequence[str]) -> list[int]:
         """What each text costs inside a prompt, after a line break or another piece.
@@ -131,8 +133,6 @@ class TokenCounter:
 
     def _runs(self, checker: JoinChecker, pieces: Sequence[str]) -> list[str]:
         """``pieces`` joined into runs that no token spans the borders of."""
-        if len(self._safe) > self._max:
-            self._safe.clear()
         runs: list[str] = []
         current = [pieces[0]]
         for before, piece in pairwise(pieces):

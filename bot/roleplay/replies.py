@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from bot.errors import GenerationTimeout, InferenceError
 from bot.inference.base import Backend, GenerationParams, open_stream
-from bot.inference.http_common import PromptTooLong
+from bot.inference.http.errors import PromptTooLong
 from bot.prompt.cleaning import ReplyCleaner
 from bot.prompt.render import RenderedPrompt
 from bot.values import StoredMessage

@@ -6,6 +6,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.store.models import SessionCharacterRow, SessionRow
+from bot.store.results import rows_changed
 
 
 class CastStore:
@@ -37,7 +38,7 @@ class CastStore:
                 SessionCharacterRow.character_id == character_id,
             )
         )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return rows_changed(result) > 0
 
     async def members(self, session_id: int) -> list[tuple[int, int | None]]:
         """(character id, since message id) of the scene, in the order they joined."""
@@ -69,4 +70,4 @@ class CastStore:
             )
             .values(added_by=None)
         )
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        return rows_changed(result)

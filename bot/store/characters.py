@@ -147,7 +147,7 @@ class CharacterStore:
         )
         return character_value(row) if row else None
 
-    async def list(self, guild_id: int, *, offset: int = 0, limit: int = 25) -> list[Character]:
+    async def in_guild(self, guild_id: int, *, offset: int = 0, limit: int = 25) -> list[Character]:
         rows = await self._session.scalars(
             select(CharacterRow)
             .where(CharacterRow.guild_id == guild_id)

@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from bot.store.faults import StorageHealth, storage_fault
+from bot.store.lore import books_read
 from bot.store.repositories import UnitOfWork
 from bot.store.sqlite_driver import BUSY_TIMEOUT_SECONDS, inline_dbapi
 from bot.store.text import storable_parameters
@@ -70,6 +71,7 @@ class Database:
         self._write_engine = self.engine.execution_options(galatea_write=True)
         self._reader = async_sessionmaker(self.engine, expire_on_commit=False)
         self._writer = async_sessionmaker(self._write_engine, expire_on_commit=False)
+        self._books_read = books_read()  # lorebooks as last read (bot/store/lore.py)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[UnitOfWork]:
@@ -79,7 +81,7 @@ class Database:
         read-only or unreachable; see faults.py."""
         try:
             async with self._reader() as session:
-                yield UnitOfWork(session)
+                yield UnitOfWork(session, self._books_read)
                 await session.rollback()
         except Exception as error:
             fault = self._fault(error)
@@ -95,7 +97,7 @@ class Database:
         Raises ``StorageUnavailable`` as ``read`` does; nothing was written then."""
         try:
             async with self._writer() as session, session.begin():
-                yield UnitOfWork(session)
+                yield UnitOfWork(session, self._books_read)
         except Exception as error:
             fault = self._fault(error)
             if fault is error:

@@ -3,27 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import fields
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.store.models import GuildConfig
 from bot.values import GuildSettings
 
-CONFIG_FIELDS = frozenset(
-    {
-        "allowed_channel_ids",
-        "creator_role_ids",
-        "session_role_ids",
-        "reply_mode",
-        "ooc_prefix",
-        "max_reply_tokens",
-        "sampler_preset",
-        "user_cooldown_seconds",
-        "nsfw_rule",
-        "max_characters",
-        "replies_per_message",
-    }
-)
+# Every GuildSettings field but the key; bot/guilds/config.py says which value each may take.
+CONFIG_FIELDS = frozenset(f.name for f in fields(GuildSettings)) - {"guild_id"}
 
 
 def _ids(value: list[int] | None) -> tuple[int, ...] | None:

@@ -9,14 +9,16 @@ so exactly one gets a row back.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import delete, or_
+from sqlalchemy import Table, delete, or_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.store.models import ChannelLease
+from bot.store.results import rows_changed
 
-_LEASES = ChannelLease.__table__
+_LEASES = cast(Table, ChannelLease.__table__)
 
 
 class LeaseStore:
@@ -30,10 +32,10 @@ class LeaseStore:
         holder's lease is still valid at ``now``."""
         dialect = self._session.get_bind().dialect.name
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        statement = insert(_LEASES).values(channel_id=channel_id, holder=holder, expires_at=until)
-        statement = statement.on_conflict_do_update(
+        values = insert(_LEASES).values(channel_id=channel_id, holder=holder, expires_at=until)
+        statement = values.on_conflict_do_update(
             index_elements=[_LEASES.c.channel_id],
-            set_={"holder": statement.excluded.holder, "expires_at": statement.excluded.expires_at},
+            set_={"holder": values.excluded.holder, "expires_at": values.excluded.expires_at},
             where=or_(_LEASES.c.expires_at < now, _LEASES.c.holder == holder),
         ).returning(_LEASES.c.channel_id)
         return (await self._session.execute(statement)).first() is not None
@@ -49,4 +51,4 @@ class LeaseStore:
         if channel_id is not None:
             statement = statement.where(ChannelLease.channel_id == channel_id)
         result = await self._session.execute(statement)
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        return rows_changed(result)

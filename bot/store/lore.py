@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -12,16 +11,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.cards import LoreBook, LoreEntry
 from bot.cards.entry_ids import fill_ids
+from bot.common.memo import LruCache
 from bot.errors import AlreadyExists
 from bot.store.characters import name_key
 from bot.store.models import LorebookRow, LoreEntryRow, utcnow
+from bot.store.results import rows_changed
 from bot.values import Lorebook, StoredEntry, WorldSummary
 
 # Entries are stored as their card documents; the book row holds the book's own fields.
 _NOT_SETTINGS = {"entries"}
 BOOKS_REMEMBERED = 256
-# Books as last read, by (id, updated_at): shared by every unit of work of this process.
-_BOOKS_READ: OrderedDict[tuple[int, datetime], LoreBook] = OrderedDict()
+# Books as last read, by (id, updated_at): one per Database, shared by its units of work.
+BooksRead = LruCache[tuple[int, datetime], LoreBook]
 
 
 # Built once (it runs for every reply). A world id of NULL matches no book.
@@ -33,9 +34,14 @@ _BOOKS_FOR_PROMPT = select(LorebookRow).where(
 )
 
 
+def books_read() -> BooksRead:
+    return LruCache(BOOKS_REMEMBERED)
+
+
 class LoreStore:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, books_read: BooksRead) -> None:
         self._session = session
+        self._books_read = books_read
 
     async def create(
         self,
@@ -149,7 +155,7 @@ class LoreStore:
 
     async def delete(self, book_id: int) -> bool:
         result = await self._session.execute(delete(LorebookRow).where(LorebookRow.id == book_id))
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return rows_changed(result) > 0
 
     async def for_prompt(self, character_id: int, world_id: int | None) -> list[LoreBook]:
         """The books a session's prompt scans: the character's own, then its world.
@@ -165,12 +171,9 @@ class LoreStore:
         books = []
         for row in sorted(rows, key=lambda r: r.character_id is None):  # the character's first
             key = (row.id, row.updated_at)
-            book = _BOOKS_READ.get(key)
+            book = self._books_read.get(key)
             if book is None:
-                book = (await self._value(row)).book
-                _BOOKS_READ[key] = book
-                while len(_BOOKS_READ) > BOOKS_REMEMBERED:
-                    _BOOKS_READ.popitem(last=False)
+                book = self._books_read[key] = (await self._value(row)).book
             books.append(book)
         return books
 

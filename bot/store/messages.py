@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Row, bindparam, delete, func, insert, select, update
+from sqlalchemy import Row, Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.store.models import MessageRow, SessionRow, utcnow
+from bot.store.results import rows_changed
 from bot.store.text import storable
 from bot.values import Role, StoredMessage
 
@@ -34,7 +35,7 @@ def _to_value(row: MessageRow | Row[Any]) -> StoredMessage:
     )
 
 
-_TABLE = MessageRow.__table__
+_TABLE = cast(Table, MessageRow.__table__)
 # Built once: these run for every message and reply, and building them cost more than running.
 _INSERT = insert(_TABLE).returning(*_TABLE.c)
 _RECENT = (
@@ -177,7 +178,7 @@ class MessageStore:
         result = await self._session.execute(
             delete(MessageRow).where(MessageRow.session_id == session_id)
         )
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        return rows_changed(result)
 
     async def delete_by_author(self, guild_id: int, author_id: int) -> int:
         """Erase (not hide) every message a member wrote in a server's sessions."""
@@ -187,7 +188,7 @@ class MessageStore:
                 MessageRow.author_id == author_id, MessageRow.session_id.in_(in_guild)
             )
         )
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        return rows_changed(result)
 
     async def delete_older_than(self, cutoff: datetime, *, limit: int) -> int:
         """Erase up to ``limit`` messages written before ``cutoff`` (the retention period)."""
@@ -195,7 +196,7 @@ class MessageStore:
         result = await self._session.execute(
             delete(MessageRow).where(MessageRow.id.in_(oldest.scalar_subquery()))
         )
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        return rows_changed(result)
 
     async def iterate(self, session_id: int, batch: int = 500) -> AsyncIterator[StoredMessage]:
         """Every visible message, oldest first, in bounded batches (for exports)."""

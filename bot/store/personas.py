@@ -8,6 +8,7 @@ from sqlalchemy import bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.store.models import PersonaRow
+from bot.store.results import rows_changed
 from bot.values import Persona
 
 
@@ -52,7 +53,7 @@ class PersonaStore:
         result = await self._session.execute(
             delete(PersonaRow).where(PersonaRow.guild_id == guild_id, PersonaRow.user_id == user_id)
         )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return rows_changed(result) > 0
 
     async def _row(self, guild_id: int, user_id: int) -> PersonaRow | None:
         return await self._session.scalar(

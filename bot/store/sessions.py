@@ -8,6 +8,7 @@ from sqlalchemy import Row, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.store.models import SessionCharacterRow, SessionRow, utcnow
+from bot.store.results import rows_changed
 from bot.values import ChannelSession
 
 
@@ -80,7 +81,7 @@ class SessionStore:
             .where(SessionRow.channel_id == channel_id, SessionRow.active)
             .values(active=False, ended_at=utcnow())
         )
-        return int(result.rowcount or 0)
+        return rows_changed(result)
 
     async def reactivate(self, session_id: int) -> ChannelSession:
         row = await self._session.get(SessionRow, session_id)
@@ -132,7 +133,7 @@ class SessionStore:
             .where(SessionRow.guild_id == guild_id, SessionRow.started_by == user_id)
             .values(started_by=None)
         )
-        return int(notes.rowcount or 0) + int(starts.rowcount or 0)  # type: ignore[attr-defined]
+        return rows_changed(notes) + rows_changed(starts)
 
     async def all_active(self, guild_id: int | None = None) -> list[ChannelSession]:
         query = select(SessionRow).where(SessionRow.active)

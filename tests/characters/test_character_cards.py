@@ -158,9 +158,9 @@ async def test_a_character_made_in_discord_exports_with_its_lore(database: Datab
     )
     await LoreService(database).add_entry(
         1,
-        OWNER,
         BookRef(character="Aqua"),
         EntryDraft(content="Eggs hatch in holy water.", keys=("egg",)),
+        caller=OWNER,
     )
     card = parse_card((await service.export_card(character.id, "png", 2))[0])
     assert (card.name, card.description, card.first_mes, card.scenario) == (

@@ -7,6 +7,8 @@ import json
 
 from PIL import Image
 
+from bot.guilds.config import Setting
+from bot.policy import OPERATOR
 from bot.store import Database
 from testkit.discord_emulator import DiscordEmulator, Upload
 from testkit.harness import World, galatea, is_character_message, wait_for_reply
@@ -235,7 +237,9 @@ async def test_mention_mode_answers_only_when_named_mentioned_or_replied_to(
 ) -> None:
     backend = RecordingBackend(replies=["You called?"])
     async with galatea(emu, database, backend) as bot:
-        await bot.core.guild_config.update(world.guild.id, reply_mode="mention")
+        await bot.core.guild_config.update(
+            world.guild.id, {Setting.REPLY_MODE: "mention"}, caller=OPERATOR
+        )
         await create_aqua(emu, world, greeting="")
         await start_session(emu, world)
         await emu.send_message(world.channel, world.bob, "Just chatting with Carol.")

@@ -7,7 +7,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from bot.guilds.config import Setting
 from bot.lore.service import BookRef
+from bot.policy import OPERATOR
 from bot.store import Database
 from testkit.discord_emulator import DiscordEmulator, Upload
 from testkit.harness import World, galatea
@@ -85,9 +87,12 @@ async def test_config_with_many_allowed_channels_and_roles_still_answers(
     async with galatea(emu, database, RecordingBackend()) as bot:
         await bot.core.guild_config.update(
             world.guild.id,
-            allowed_channel_ids=tuple(channels),
-            creator_role_ids=tuple(roles),
-            session_role_ids=tuple(roles),
+            {
+                Setting.ALLOWED_CHANNELS: tuple(channels),
+                Setting.CREATOR_ROLES: tuple(roles),
+                Setting.SESSION_ROLES: tuple(roles),
+            },
+            caller=OPERATOR,
         )
         shown = await emu.invoke_command("config show", {}, user=world.alice, channel=world.channel)
         body = await shown.response()

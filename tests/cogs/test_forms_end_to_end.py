@@ -84,8 +84,8 @@ async def test_one_member_creating_in_two_servers_at_once_stores_each_in_its_own
         )
         assert "is ready" in (await created_there.response())["data"]["content"]
 
-        tavern = await bot.core.characters.list(world.guild.id, limit=10)
-        harbor_chars = await bot.core.characters.list(harbor.guild.id, limit=10)
+        tavern = await bot.core.characters.in_guild(world.guild.id, limit=10)
+        harbor_chars = await bot.core.characters.in_guild(harbor.guild.id, limit=10)
     assert [(c.name, c.persona, c.nsfw) for c in tavern] == [("Tide", "Of this tavern.", False)]
     assert [(c.name, c.persona, c.nsfw) for c in harbor_chars] == [("Reef", "Of the harbor.", True)]
 

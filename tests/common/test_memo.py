@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from bot.common.memo import ExpiringMemo
+from bot.errors import PermissionDenied
 from bot.members.personas import PersonaService
+from bot.policy import OPERATOR, Caller
 from bot.store import Database
 from tests.support.clock import ManualClock
 
@@ -55,9 +59,20 @@ async def test_a_persona_set_here_signs_the_next_message_at_once(database: Datab
     clock = ManualClock()
     here, elsewhere = PersonaService(database, clock=clock), PersonaService(database)
     assert await here.speaker_name(1, 7, "bob_display") == "bob_display"
-    await here.set(1, 7, "Sir Robert")
+    await here.set(1, 7, "Sir Robert", caller=OPERATOR)
     assert await here.speaker_name(1, 7, "bob_display") == "Sir Robert"
-    await elsewhere.clear(1, 7)  # another process
+    await elsewhere.clear(1, 7, caller=OPERATOR)  # another process
     assert await here.speaker_name(1, 7, "bob_display") == "Sir Robert"
     clock.now += PersonaService.CACHE_SECONDS + 0.1
     assert await here.speaker_name(1, 7, "bob_display") == "bob_display"
+
+
+async def test_a_persona_is_set_and_cleared_by_its_member_alone(database: Database) -> None:
+    personas = PersonaService(database)
+    bob = Caller(user_id=7, display_name="Bob")
+    await personas.set(1, 7, "Sir Robert", caller=bob)
+    with pytest.raises(PermissionDenied):
+        await personas.set(1, 7, "Lord Robert", caller=Caller(user_id=8, display_name="Eve"))
+    with pytest.raises(PermissionDenied):
+        await personas.clear(1, 7, caller=Caller(user_id=8, display_name="Eve", is_admin=True))
+    assert await personas.clear(1, 7, caller=bob)

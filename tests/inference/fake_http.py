@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.inference.http_common import RetryPolicy
+from bot.inference.http.limits import RetryPolicy
 
 # Retries without the production backoff, so retry tests stay fast.
 FAST_RETRY = RetryPolicy(max_retries=2, base_delay=0.01, max_delay=0.02)

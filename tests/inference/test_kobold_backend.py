@@ -11,7 +11,7 @@ from aiohttp import web
 
 from bot.errors import BackendUnavailable, GenerationTimeout, InferenceError
 from bot.inference.base import Backend, GenerationParams, generate_text
-from bot.inference.http_common import ServerError
+from bot.inference.http.errors import ServerError
 from bot.inference.kobold_backend import KoboldBackend
 from bot.inference.token_estimate import estimate_tokens
 from tests.inference.fake_http import (

@@ -15,9 +15,10 @@ from aiohttp import web
 
 from bot.errors import BackendUnavailable, GenerationTimeout, InferenceError
 from bot.inference.base import Backend, GenerationParams, generate_text
-from bot.inference.http_common import PromptTooLong, ServerError
+from bot.inference.http.errors import PromptTooLong, ServerError
 from bot.inference.openai_backend import OpenAICompletionsBackend
 from bot.inference.token_estimate import estimate_tokens
+from bot.prompt.tokens import TokenCounter
 from tests.inference.fake_http import (
     FAST_RETRY,
     FakeServer,
@@ -112,8 +113,9 @@ async def test_load_discovers_model_context_and_vllm_tokenizer(server: FakeServe
         assert backend.model_name == "pygmalion-2-7b"
         assert backend.context_length == 4096
         assert backend.capabilities.exact_token_count
-        assert await backend.count_tokens("one two three") == 3
-        assert await backend.count_tokens("one two three") == 3  # cached
+        counter = TokenCounter(backend)  # the one cache of counts, over every backend
+        assert await counter.count("one two three") == 3
+        assert await counter.count("one two three") == 3
         assert len(server.paths("/tokenize")) == 2  # one probe + one count
         assert server.requests[0].headers["Authorization"] == f"Bearer {API_KEY}"
     finally:

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.inference.token_estimate import TokenCountCache, TokenEstimator, estimate_tokens
+from bot.inference.token_estimate import TokenEstimator, estimate_tokens
 from tests.support.tiny_gguf import write_tiny_llama
 
 # Vocabulary-only GGUF files from llama.cpp's `models/` folder (ggml-vocab-llama-spm.gguf:
@@ -119,13 +119,3 @@ def test_an_undercount_sends_the_estimate_back_to_the_bound_then_learns_again() 
     assert 100 <= low < estimate_tokens("word " * 100)
     estimator.observe("other " * 100, 600)  # the server counted far more than estimated
     assert estimator.estimate("other " * 100) >= 600
-
-
-def test_cache_evicts_least_recently_used() -> None:
-    cache = TokenCountCache(max_entries=2)
-    cache.put("a", 1)
-    cache.put("b", 2)
-    assert cache.get("a") == 1  # "a" is now the most recent
-    cache.put("c", 3)
-    assert cache.get("b") is None
-    assert cache.get("a") == 1 and cache.get("c") == 3

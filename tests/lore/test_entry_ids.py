@@ -48,9 +48,9 @@ async def test_a_new_entry_on_a_card_whose_ids_run_1_to_n_gets_n_plus_1(
     lyra = await characters.import_card(1, OWNER.user_id, to_json(card), "lyra.json")
     await LoreService(database).add_entry(
         1,
-        OWNER,
         BookRef(character="Lyra"),
         EntryDraft(content="New.", keys=("new",), title="Fresh", case_sensitive=True),
+        caller=OWNER,
     )
     exported, _ = await characters.export_card(lyra.id, "json", 2)
     written = json.loads(exported)["data"]["character_book"]["entries"]
@@ -65,7 +65,7 @@ async def test_entries_stored_before_ids_get_them_once_and_keep_them(database: D
     lore = LoreService(database)
     for word in ("moon", "sun"):
         await lore.add_entry(
-            1, ADMIN, BookRef(world="Axel"), EntryDraft(content=word, keys=(word,))
+            1, BookRef(world="Axel"), EntryDraft(content=word, keys=(word,)), caller=ADMIN
         )
     async with database.write() as uow:  # as a store written before ids were given
         for row in (await uow.session.scalars(select(LoreEntryRow))).all():
@@ -74,6 +74,8 @@ async def test_entries_stored_before_ids_get_them_once_and_keep_them(database: D
     assert before is not None and [e.id for e in before.book.entries] == [None, None]
     exported = json.loads(encode_world_file(before.book, WORLD_FILE_MAX_BYTES))
     assert sorted(exported["entries"]) == ["0", "1"]
-    await lore.add_entry(1, ADMIN, BookRef(world="Axel"), EntryDraft(content="star", keys=("s",)))
+    await lore.add_entry(
+        1, BookRef(world="Axel"), EntryDraft(content="star", keys=("s",)), caller=ADMIN
+    )
     after = await lore.book(1, BookRef(world="Axel"))
     assert after is not None and [e.id for e in after.book.entries] == [0, 1, 2]

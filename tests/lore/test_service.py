@@ -56,14 +56,14 @@ async def test_only_the_creator_or_an_admin_change_a_characters_lorebook(
     lore = LoreService(database)
     draft = EntryDraft(content="Eggs hatch in water.", keys=("egg",))
     with pytest.raises(PermissionDenied):
-        await lore.add_entry(1, MEMBER, BookRef(character="Aqua"), draft)
-    _, first = await lore.add_entry(1, OWNER, BookRef(character="aqua"), draft)
-    _, second = await lore.add_entry(1, ADMIN, BookRef(character="Aqua"), draft)
+        await lore.add_entry(1, BookRef(character="Aqua"), draft, caller=MEMBER)
+    _, first = await lore.add_entry(1, BookRef(character="aqua"), draft, caller=OWNER)
+    _, second = await lore.add_entry(1, BookRef(character="Aqua"), draft, caller=ADMIN)
     book = await lore.book(1, BookRef(character="Aqua"))
     assert book is not None and book.entry_ids == (first.id, second.id)
     with pytest.raises(PermissionDenied):
-        await lore.remove_entry(1, MEMBER, first.id)
-    await lore.remove_entry(1, OWNER, first.id)
+        await lore.remove_entry(1, first.id, caller=MEMBER)
+    await lore.remove_entry(1, first.id, caller=OWNER)
     with pytest.raises(NotFound):
         await lore.entry(1, first.id)
     with pytest.raises(NotFound):  # another server cannot see it
@@ -74,10 +74,10 @@ async def test_worlds_are_made_by_admins_on_first_use_and_listed(database: Datab
     lore = LoreService(database)
     draft = EntryDraft(content="Two moons.", keys=("moon",))
     with pytest.raises(PermissionDenied):
-        await lore.add_entry(1, OWNER, BookRef(world="Belzerg"), draft)
-    await lore.add_entry(1, ADMIN, BookRef(world="Belzerg"), draft)
-    await lore.add_entry(1, ADMIN, BookRef(world="belzerg"), draft)
-    await lore.add_entry(1, ADMIN, BookRef(world="Axel"), draft)
+        await lore.add_entry(1, BookRef(world="Belzerg"), draft, caller=OWNER)
+    await lore.add_entry(1, BookRef(world="Belzerg"), draft, caller=ADMIN)
+    await lore.add_entry(1, BookRef(world="belzerg"), draft, caller=ADMIN)
+    await lore.add_entry(1, BookRef(world="Axel"), draft, caller=ADMIN)
     assert [(w.name, w.entries) for w in await lore.worlds(1)] == [("Axel", 1), ("Belzerg", 2)]
     assert await lore.worlds(2) == []
     with pytest.raises(InvalidInput):
@@ -87,18 +87,20 @@ async def test_worlds_are_made_by_admins_on_first_use_and_listed(database: Datab
 async def test_a_deleted_world_leaves_the_sessions_that_used_it(database: Database) -> None:
     character_id = await aqua(database)
     lore = LoreService(database)
-    await lore.add_entry(1, ADMIN, BookRef(world="Axel"), EntryDraft(content="x", keys=("a",)))
+    await lore.add_entry(
+        1, BookRef(world="Axel"), EntryDraft(content="x", keys=("a",)), caller=ADMIN
+    )
     async with database.write() as uow:
         session = await uow.sessions.start(
             guild_id=1, channel_id=5, character_id=character_id, started_by=10
         )
-    world = await lore.attach_world(session.id, "axel")
+    world = await lore.attach_world(session.id, "axel", caller=ADMIN)
     assert world is not None and world.name == "Axel"
     with pytest.raises(NotFound, match="/lore list"):
-        await lore.attach_world(session.id, "Nowhere")
+        await lore.attach_world(session.id, "Nowhere", caller=ADMIN)
     with pytest.raises(PermissionDenied):
-        await lore.delete_world(1, OWNER, "Axel")
-    await lore.delete_world(1, ADMIN, "Axel")
+        await lore.delete_world(1, "Axel", caller=OWNER)
+    await lore.delete_world(1, "Axel", caller=ADMIN)
     async with database.read() as uow:
         after = await uow.sessions.get(session.id)
     assert after is not None and after.world_id is None
@@ -115,15 +117,15 @@ async def test_a_prompt_reads_a_book_as_it_is_after_every_change(database: Datab
 
     assert await contents() == []
     _, first = await lore.add_entry(
-        1, OWNER, BookRef(character="Aqua"), EntryDraft(content="One.", keys=("a",))
+        1, BookRef(character="Aqua"), EntryDraft(content="One.", keys=("a",)), caller=OWNER
     )
     assert await contents() == [["One."]]
     assert await contents() == [["One."]]  # unchanged: from what this process read
     await lore.add_entry(
-        1, OWNER, BookRef(character="Aqua"), EntryDraft(content="Two.", keys=("b",))
+        1, BookRef(character="Aqua"), EntryDraft(content="Two.", keys=("b",)), caller=OWNER
     )
     assert await contents() == [["One.", "Two."]]
-    await lore.remove_entry(1, OWNER, first.id)
+    await lore.remove_entry(1, first.id, caller=OWNER)
     assert await contents() == [["Two."]]
 
 
@@ -133,13 +135,13 @@ async def test_a_server_holds_a_bounded_number_of_worlds(
     monkeypatch.setattr("bot.lore.service.MAX_WORLDS", 2)
     lore = LoreService(database)
     draft = EntryDraft(content="Two moons.", keys=("moon",))
-    await lore.add_entry(1, ADMIN, BookRef(world="Axel"), draft)
-    await lore.add_entry(1, ADMIN, BookRef(world="Belzerg"), draft)
+    await lore.add_entry(1, BookRef(world="Axel"), draft, caller=ADMIN)
+    await lore.add_entry(1, BookRef(world="Belzerg"), draft, caller=ADMIN)
     with pytest.raises(InvalidInput, match="2 worlds"):
-        await lore.add_entry(1, ADMIN, BookRef(world="Crimzon"), draft)
+        await lore.add_entry(1, BookRef(world="Crimzon"), draft, caller=ADMIN)
     with pytest.raises(InvalidInput, match="2 worlds"):
-        await lore.import_world(1, ADMIN, "Crimzon", b'{"entries": {}}')
-    await lore.add_entry(1, ADMIN, BookRef(world="Axel"), draft)  # an existing world grows
+        await lore.import_world(1, "Crimzon", b'{"entries": {}}', caller=ADMIN)
+    await lore.add_entry(1, BookRef(world="Axel"), draft, caller=ADMIN)  # an existing world grows
     assert [(w.name, w.entries) for w in await lore.worlds(1)] == [("Axel", 2), ("Belzerg", 1)]
 
 
@@ -150,8 +152,8 @@ async def test_a_lorebook_grows_no_further_than_an_import_may_bring(
     lore, ref = LoreService(database), BookRef(character="Aqua")
     await aqua(database)
     for n in range(2):
-        await lore.add_entry(1, OWNER, ref, EntryDraft(content=f"Fact {n}.", keys=("fact",)))
+        await lore.add_entry(1, ref, EntryDraft(content=f"Fact {n}.", keys=("fact",)), caller=OWNER)
     with pytest.raises(InvalidInput, match="2 entries"):
-        await lore.add_entry(1, OWNER, ref, EntryDraft(content="One more.", keys=("fact",)))
+        await lore.add_entry(1, ref, EntryDraft(content="One more.", keys=("fact",)), caller=OWNER)
     book = await lore.book(1, ref)
     assert book is not None and len(book.book.entries) == 2

@@ -8,8 +8,10 @@ import pytest
 from sqlalchemy import update
 
 from bot.characters.service import CharacterDraft, CharacterService
+from bot.errors import PermissionDenied
 from bot.members import privacy as privacy_module
 from bot.members.privacy import PrivacyService
+from bot.policy import OPERATOR, Caller
 from bot.roleplay.engine import SessionEngine
 from bot.store import Database
 from bot.store.models import MessageRow
@@ -45,7 +47,7 @@ async def test_forget_me_erases_only_the_callers_messages_in_that_server(
     ):
         await engine.add_human_message(session, speaker="x", content=text, author_id=author)
 
-    forgotten = await PrivacyService(database).forget(1, ALICE)
+    forgotten = await PrivacyService(database).forget(1, ALICE, caller=OPERATOR)
 
     assert forgotten.messages == 2 and forgotten.characters == 0
     assert [m.content for m in await engine.history(here)] == ["Bob's"]
@@ -61,7 +63,7 @@ async def test_forget_me_with_characters_deletes_them_and_their_histories(
     privacy = PrivacyService(database)
     assert [c.name for c in await privacy.characters_of(1, ALICE)] == ["C600"]
 
-    forgotten = await privacy.forget(1, ALICE, characters=True)
+    forgotten = await privacy.forget(1, ALICE, caller=OPERATOR, characters=True)
 
     assert forgotten.characters == 1
     assert await engine.active(600) is None  # its session went with it
@@ -71,7 +73,9 @@ async def test_forget_me_with_characters_deletes_them_and_their_histories(
 
 async def test_forgetting_someone_with_nothing_stored_erases_nothing(database: Database) -> None:
     await setup(database, RecordingBackend())
-    assert (await PrivacyService(database).forget(1, 12345, characters=True)).messages == 0
+    assert (
+        await PrivacyService(database).forget(1, 12345, caller=OPERATOR, characters=True)
+    ).messages == 0
 
 
 async def test_retention_erases_messages_older_than_the_period(database: Database) -> None:
@@ -87,8 +91,8 @@ async def test_retention_erases_messages_older_than_the_period(database: Databas
         )
     privacy = PrivacyService(database)
 
-    assert await privacy.prune(0) == 0  # 0 keeps everything
-    assert await privacy.prune(30) == 1
+    assert await privacy.prune(0, caller=OPERATOR) == 0  # 0 keeps everything
+    assert await privacy.prune(30, caller=OPERATOR) == 1
     assert [m.content for m in await engine.history(session)] == ["new"]
 
 
@@ -108,5 +112,15 @@ async def test_retention_erases_in_batches_until_nothing_old_is_left(
         )
     monkeypatch.setattr(privacy_module, "PRUNE_BATCH", 3)
 
-    assert await PrivacyService(database).prune(30) == 7
+    assert await PrivacyService(database).prune(30, caller=OPERATOR) == 7
     assert [m.content for m in await engine.history(session)] == ["new"]
+
+
+async def test_a_member_erases_only_their_own_data_and_never_prunes(database: Database) -> None:
+    privacy = PrivacyService(database)
+    bob = Caller(user_id=BOB, display_name="Bob", is_admin=True)  # even an admin
+    with pytest.raises(PermissionDenied):
+        await privacy.forget(1, ALICE, caller=bob)
+    assert (await privacy.forget(1, BOB, caller=bob)).messages == 0
+    with pytest.raises(PermissionDenied):
+        await privacy.prune(30, caller=bob)

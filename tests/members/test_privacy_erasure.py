@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from bot.characters.service import CharacterDraft, CharacterService
 from bot.members.personas import PersonaService
 from bot.members.privacy import PrivacyService
+from bot.policy import OPERATOR
 from bot.store import Database
 from tests.roleplay.test_channel import setup
 from tests.support.recording_backend import RecordingBackend
@@ -33,9 +34,11 @@ async def _scene(database: Database) -> int:
         guild_id=1, channel_id=600, character_id=other.id, started_by=ALICE
     )
     await engine.set_author_note(session.id, "ALICE-NOTE-7f3a: keep it cozy", 2, by=ALICE)
-    await PersonaService(database).set(1, ALICE, "Alicia", "ALICE-PERSONA-9c1e, a traveller")
-    await PersonaService(database).set(1, BOB, "Bobby", "Bob's own persona")
-    await PersonaService(database).set(2, ALICE, "Alicia", "in another server")
+    await PersonaService(database).set(
+        1, ALICE, "Alicia", "ALICE-PERSONA-9c1e, a traveller", caller=OPERATOR
+    )
+    await PersonaService(database).set(1, BOB, "Bobby", "Bob's own persona", caller=OPERATOR)
+    await PersonaService(database).set(2, ALICE, "Alicia", "in another server", caller=OPERATOR)
     await engine.add_human_message(
         session.id, speaker="Alicia", content="ALICE-MESSAGE-2b8d hello", author_id=ALICE
     )
@@ -51,7 +54,7 @@ async def test_forget_me_erases_persona_notes_and_ids_and_keeps_the_others(
 ) -> None:
     session_id = await _scene(database)
 
-    forgotten = await PrivacyService(database).forget(1, ALICE)
+    forgotten = await PrivacyService(database).forget(1, ALICE, caller=OPERATOR)
 
     assert forgotten.messages == 1 and forgotten.persona and forgotten.cast_entries == 1
     async with database.engine.connect() as conn:
@@ -80,7 +83,7 @@ async def test_a_note_by_someone_else_stays(database: Database) -> None:
     session_id = await _scene(database)
     async with database.write() as uow:
         await uow.sessions.set_author_note(session_id, "Bob's note", 3, BOB)
-    await PrivacyService(database).forget(1, ALICE)
+    await PrivacyService(database).forget(1, ALICE, caller=OPERATOR)
     async with database.read() as uow:
         session = await uow.sessions.get(session_id)
     assert session is not None and session.author_note == "Bob's note"
@@ -98,7 +101,7 @@ async def test_erased_text_is_not_left_in_the_sqlite_files(sqlite_database: Data
     before = _database_bytes(path, wal)
     assert all(secret in before for secret in secrets)  # the test can see them when present
 
-    await PrivacyService(sqlite_database).forget(1, ALICE)
+    await PrivacyService(sqlite_database).forget(1, ALICE, caller=OPERATOR)
 
     assert not wal.exists() or wal.stat().st_size == 0  # checkpointed and truncated
     after = _database_bytes(path, wal)

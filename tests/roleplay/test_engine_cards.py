@@ -63,7 +63,10 @@ async def test_the_cards_lore_instructions_and_the_sessions_world_and_note_reach
     )
     lore = LoreService(database)
     await lore.add_entry(
-        1, ADMIN, BookRef(world="Axel"), EntryDraft(content="Axel has a guild.", keys=("guild",))
+        1,
+        BookRef(world="Axel"),
+        EntryDraft(content="Axel has a guild.", keys=("guild",)),
+        caller=ADMIN,
     )
     await engine.add_human_message(session.id, speaker="Sam", content="Show me the castle gate.")
     await engine.generate_reply(session.id)
@@ -72,7 +75,7 @@ async def test_the_cards_lore_instructions_and_the_sessions_world_and_note_reach
     assert "Stay in character." in first  # post-history instructions
     assert "Axel has a guild." not in first
 
-    await lore.attach_world(session.id, "Axel")
+    await lore.attach_world(session.id, "Axel", caller=ADMIN)
     await engine.set_author_note(session.id, "Lyra is tired.", 0)
     await engine.add_human_message(session.id, speaker="Sam", content="To the guild!")
     await engine.generate_reply(session.id)
@@ -82,7 +85,7 @@ async def test_the_cards_lore_instructions_and_the_sessions_world_and_note_reach
     assert second.index("To the guild!") < second.index(note) < second.index("Stay in character.")
 
     await engine.set_author_note(session.id, "", 4)
-    await lore.attach_world(session.id, None)
+    await lore.attach_world(session.id, None, caller=ADMIN)
     await engine.add_human_message(session.id, speaker="Sam", content="The guild again.")
     await engine.generate_reply(session.id)
     assert "Lyra is tired." not in backend.prompts[-1]

@@ -10,6 +10,7 @@ from bot.characters.service import CharacterDraft, CharacterService
 from bot.errors import AlreadyExists, InvalidInput, NotFound
 from bot.guilds.config import GuildConfigService
 from bot.members.personas import PersonaService
+from bot.policy import OPERATOR
 from bot.roleplay.cast import CastService
 from bot.roleplay.channel import ChannelRoleplay, Outcome
 from bot.roleplay.engine import SessionEngine, SessionView
@@ -83,7 +84,7 @@ async def test_personas_name_the_member_and_describe_them(database: Database) ->
     backend = RecordingBackend(replies=["Greetings, knight."])
     engine, _, _, _ = await scene(database, backend)
     personas = PersonaService(database)
-    await personas.set(1, 7, "Sir Alice", "a tall knight")
+    await personas.set(1, 7, "Sir Alice", "a tall knight", caller=OPERATOR)
     presenter = Presenter()
     replies = ChannelRoleplay(
         engine, GuildConfigService(database), lambda view: presenter, personas=personas
@@ -96,7 +97,7 @@ async def test_personas_name_the_member_and_describe_them(database: Database) ->
     assert "[Sir Alice: a tall knight]" in prompt
     assert "\nSir Alice: Hello!\nAqua:" in prompt and "alice_99" not in prompt
     with pytest.raises(InvalidInput):
-        await personas.set(1, 7, "Bad: name", "")
+        await personas.set(1, 7, "Bad: name", "", caller=OPERATOR)
 
 
 async def test_one_message_draws_each_named_character_once_and_characters_never_chain(

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from bot.characters.service import CharacterDraft, CharacterService
 from bot.inference.base import GenerationParams
-from bot.inference.http_common import PromptTooLong
+from bot.inference.http.errors import PromptTooLong
 from bot.inference.openai_backend import OpenAICompletionsBackend
 from bot.prompt.render import PromptRenderer
 from bot.prompt.tokens import TokenCounter

@@ -7,7 +7,7 @@ import pytest
 
 from bot.characters.service import CharacterDraft, CharacterService
 from bot.errors import PermissionDenied
-from bot.guilds.config import GuildConfigService
+from bot.guilds.config import GuildConfigService, Setting
 from bot.lore.service import LoreService
 from bot.policy import Caller
 from bot.roleplay.cast import CastService
@@ -44,7 +44,7 @@ async def test_only_the_starter_or_an_admin_changes_a_roleplay(sqlite_database: 
 
 
 async def test_creator_roles_hold_for_every_front_end(sqlite_database: Database) -> None:
-    await GuildConfigService(sqlite_database).update(1, creator_role_ids=(7,))
+    await GuildConfigService(sqlite_database).update(1, {Setting.CREATOR_ROLES: (7,)}, caller=ADMIN)
     characters = CharacterService(sqlite_database)
     draft = CharacterDraft(name="Aqua", persona="A cheerful water goddess.")
     with pytest.raises(PermissionDenied):

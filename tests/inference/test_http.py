@@ -10,20 +10,18 @@ import aiohttp
 import pytest
 
 from bot.errors import BackendUnavailable, GenerationTimeout, InferenceError
-from bot.inference.http_common import (
-    HttpTimeouts,
+from bot.inference.http.errors import (
     PromptTooLong,
-    RetryPolicy,
     ServerError,
-    SseEvent,
-    _SseParser,
     error_for_status,
     extract_server_message,
     map_transport_error,
     redact,
-    server_label,
-    stream_with_retries,
 )
+from bot.inference.http.limits import HttpTimeouts, RetryPolicy
+from bot.inference.http.requests import server_label
+from bot.inference.http.sse import SseEvent, _SseParser
+from bot.inference.http.streaming import stream_with_retries
 
 
 def parse_all(chunks: list[bytes]) -> list[SseEvent]:
@@ -97,7 +95,7 @@ def test_members_read_a_short_sentence_and_the_log_gets_the_redacted_detail(
         '{"error": {"message": "failed to load /srv/models/secret.gguf from '
         'http://admin:hunter2@10.0.0.7:9000/v1 (api_key=sk-abc123)"}}'
     )
-    with caplog.at_level(logging.INFO, logger="bot.inference.http_common"):
+    with caplog.at_level(logging.INFO, logger="bot.inference.http.errors"):
         error = error_for_status(500, body, "http://10.0.0.7:9000")
     shown = error.user_message
     for leak in ("/srv/models", "10.0.0.7", "hunter2", "admin", "sk-abc123", "http"):
