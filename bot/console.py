@@ -12,13 +12,10 @@ from collections.abc import Awaitable, Callable
 
 from bot.characters.service import CONSOLE_GUILD_ID, CharacterDraft, CharacterService, clean_name
 from bot.errors import GalateaError, NotFound, StorageUnavailable
-from bot.policy import Caller
+from bot.policy import OPERATOR
 from bot.prompt.sanitize import speaker_name
 from bot.roleplay.engine import SessionEngine, SessionView
 from bot.values import Character, Role
-
-# Whoever runs the console runs the bot: an admin of its one server, held to the same rules.
-OPERATOR = Caller(user_id=0, display_name="operator", is_admin=True)
 
 Ask = Callable[[str], Awaitable[str | None]]  # returns None at end of input
 Say = Callable[[str], None]

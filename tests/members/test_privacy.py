@@ -10,6 +10,7 @@ from sqlalchemy import update
 from bot.characters.service import CharacterDraft, CharacterService
 from bot.members import privacy as privacy_module
 from bot.members.privacy import PrivacyService
+from bot.policy import OPERATOR
 from bot.roleplay.engine import SessionEngine
 from bot.store import Database
 from bot.store.models import MessageRow
@@ -23,7 +24,7 @@ async def _session_in(
     database: Database, engine: SessionEngine, guild_id: int, channel_id: int, owner: int
 ) -> int:
     character = await CharacterService(database).create(
-        guild_id, owner, CharacterDraft(name=f"C{channel_id}", persona="p")
+        guild_id, owner, CharacterDraft(name=f"C{channel_id}", persona="p"), caller=OPERATOR
     )
     session, _ = await engine.start(
         guild_id=guild_id, channel_id=channel_id, character_id=character.id, started_by=owner

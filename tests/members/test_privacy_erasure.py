@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from bot.characters.service import CharacterDraft, CharacterService
 from bot.members.personas import PersonaService
 from bot.members.privacy import PrivacyService
+from bot.policy import OPERATOR
 from bot.store import Database
 from tests.roleplay.test_channel import setup
 from tests.support.recording_backend import RecordingBackend
@@ -21,13 +22,13 @@ async def _scene(database: Database) -> int:
     added; Bob's persona, message and cast entry alongside."""
     _, engine, _ = await setup(database, RecordingBackend())
     other = await CharacterService(database).create(
-        1, BOB, CharacterDraft(name="Bram", persona="p")
+        1, BOB, CharacterDraft(name="Bram", persona="p"), caller=OPERATOR
     )
     extra = await CharacterService(database).create(
-        1, BOB, CharacterDraft(name="Cass", persona="p")
+        1, BOB, CharacterDraft(name="Cass", persona="p"), caller=OPERATOR
     )
     helper = await CharacterService(database).create(
-        1, BOB, CharacterDraft(name="Dune", persona="p")
+        1, BOB, CharacterDraft(name="Dune", persona="p"), caller=OPERATOR
     )
     session, _ = await engine.start(
         guild_id=1, channel_id=600, character_id=other.id, started_by=ALICE
