@@ -127,7 +127,7 @@ class CharacterCog(commands.GroupCog, group_name="character", group_description=
             or talkativeness is not None
         )
         with_form = form is True or (form is None and not options_only)
-        too_long = too_long_for_form(CharacterDraft.of(current)) if with_form else None
+        too_long = too_long_for_form(current) if with_form else None
         if too_long is not None:
             raise InvalidInput(
                 f"{current.name}'s {too_long.label} is longer than a Discord "

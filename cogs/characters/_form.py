@@ -10,7 +10,7 @@ from typing import Any
 import discord
 
 from bot.characters.fields import FORM_FIELDS, CharacterDraft
-from bot.values import FieldSpec, FormInput
+from bot.values import CharacterFields, FieldSpec, FormInput
 from cogs.forms import Opener, OwnedModal
 
 OnSubmit = Callable[[discord.Interaction[Any], CharacterDraft], Awaitable[None]]
@@ -22,7 +22,7 @@ def _form(spec: FieldSpec) -> FormInput:
     return spec.form
 
 
-def too_long_for_form(character: CharacterDraft) -> FieldSpec | None:
+def too_long_for_form(character: CharacterFields) -> FieldSpec | None:
     """The first field of ``character`` longer than its form input holds, if any."""
     for spec in FORM_FIELDS:
         if len(getattr(character, spec.name)) > _form(spec).max_length:
