@@ -228,7 +228,7 @@ SPEAKER_TRICKS = st.lists(
             [*COLONS, "\n", "\u200b", "\u202e", "\u0410", "\u0430", "\uff21", "A", "q", "u", "a"]
         ),
         st.sampled_from(["Aqua", "Bob", "You", " ", "*", "<START>", "<|user|>"]),
-        st.characters(),
+        st.characters(codec="utf-8"),  # what Discord can deliver: no lone surrogates
     ),
     max_size=30,
 ).map("".join)
