@@ -25,6 +25,7 @@ from bench.instrumented import MeasuredBackend
 from bot.app import Core, assemble, open_database
 from bot.characters.service import CharacterDraft
 from bot.inference.base import Backend, GenerationParams
+from bot.policy import OPERATOR
 from bot.settings import Settings
 
 BENCH_GUILD = 4242
@@ -104,6 +105,7 @@ async def open_bench_core(
             scenario=SCENARIO,
             example_dialogue=EXAMPLE_DIALOGUE,
         ),
+        caller=OPERATOR,
     )
     return BenchCore(core=core, backend=measured, character_id=character.id)
 

@@ -21,11 +21,11 @@ from pathlib import Path
 from bot.inference.base import GenerationParams
 from bot.inference.token_estimate import TokenEstimator
 from bot.prompt.cleaning import clean_reply
-from bot.prompt.render import CharacterPrompt, PromptRenderer, RenderedPrompt
+from bot.prompt.render import PromptInputs, PromptRenderer, RenderedPrompt
 from bot.prompt.tokens import TokenCounter
 from bot.roleplay.replies import ReplyWriter
 from bot.settings import PromptFormat
-from bot.values import Role, Turn
+from bot.values import CharacterFields, Role, Turn
 
 VOCABULARIES = Path(os.environ.get("GALATEA_VOCAB_DIR", "/nonexistent"))
 LINE = '*She flips her hair.* "Of course! I\'m a goddess, after all." She laughs. 😀\n'
@@ -87,8 +87,10 @@ async def prompt_at_the_limit(context: int) -> str:
         for i in range(400)
         for role in [Role.HUMAN if i % 2 else Role.CHARACTER]
     ]
-    character = CharacterPrompt(name="Aqua", persona="A water goddess. ✨" * 20)
-    prompt = await renderer.render(character, history, user_name="Bob", reply_tokens=180)
+    character = CharacterFields(name="Aqua", persona="A water goddess. ✨" * 20)
+    prompt = await renderer.render(
+        PromptInputs(character=character, history=history, user_name="Bob", reply_tokens=180)
+    )
     return prompt.text
 
 

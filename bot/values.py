@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from bot.cards import LoreBook, LoreEntry
 
@@ -46,25 +47,154 @@ class Turn:
     id: int | None = None  # the stored message id, when there is one
 
 
+class FieldKind(StrEnum):
+    """What a character field holds, which says how it is checked, stored and shown."""
+
+    TEXT = "text"
+    TEXTS = "texts"  # several texts, each held to the field's limit (alternate greetings)
+    FLAG = "flag"
+    CHOICE = "choice"  # an ExampleMode
+    SHARE = "share"  # a number from 0 to 1
+
+
 @dataclass(frozen=True, slots=True)
-class Character:
+class FormInput:
+    """How a front end's form shows a field. Discord's forms hold five inputs, each with a
+    label of at most 45 characters and at most 4,000 characters of text."""
+
+    label: str
+    max_length: int
+    paragraph: bool = True
+    placeholder: str | None = None
+    required: bool = False
+    custom_id: str | None = None  # what a submitted form calls it; None: the field's name
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """One field of a character: how people read its name, how long it may be, where a card
+    keeps it, and whether the form shows it. ``name`` is the attribute (filled in below)."""
+
+    label: str  # in sentences: "The {label} is too long"
+    kind: FieldKind = FieldKind.TEXT
+    max_length: int | None = None  # characters (of each text, for TEXTS)
+    card_key: str | None = None  # the CharacterCard attribute it comes from and goes back to
+    form: FormInput | None = None
+    name: str = ""
+
+
+_SPEC = "galatea.spec"  # the key of each field's FieldSpec in its dataclass metadata
+
+
+def _spec(label: str, kind: FieldKind = FieldKind.TEXT, **more: Any) -> dict[str, FieldSpec]:
+    return {_SPEC: FieldSpec(label, kind, **more)}
+
+
+MAX_NAME = 64  # fits a Discord webhook name (80) with room to spare
+_LONG = 16_000  # persona and example dialogue
+_MEDIUM = 8_000  # greetings (longer ones come in several Discord messages), card prompts
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CharacterFields:
+    """What people write for a character and a card carries: the one definition of these
+    fields. Each one's FieldSpec (CHARACTER_FIELDS) drives the checks (bot.characters), the
+    rows (bot.store), the card mapping (bot.characters.card_io) and the Discord form."""
+
+    name: str = field(
+        metadata=_spec(
+            "name",
+            max_length=MAX_NAME,
+            card_key="name",
+            form=FormInput("Name", MAX_NAME, paragraph=False, required=True),
+        )
+    )
+    persona: str = field(
+        metadata=_spec(
+            "persona",
+            max_length=_LONG,
+            card_key="persona",  # description and personality; an edit replaces both
+            form=FormInput(
+                "Persona",
+                4000,
+                required=True,
+                placeholder="Who they are, how they talk. {{char}} and {{user}} work here.",
+            ),
+        )
+    )
+    greeting: str = field(
+        default="",
+        metadata=_spec(
+            "greeting",
+            max_length=_MEDIUM,
+            card_key="first_mes",
+            form=FormInput("Greeting (first message)", 2000),
+        ),
+    )
+    scenario: str = field(
+        default="",
+        metadata=_spec(
+            "scenario", max_length=4_000, card_key="scenario", form=FormInput("Scenario", 1000)
+        ),
+    )
+    example_dialogue: str = field(
+        default="",
+        metadata=_spec(
+            "example dialogue",
+            max_length=_LONG,
+            card_key="mes_example",
+            form=FormInput(
+                "Example dialogue",
+                4000,
+                placeholder="<START>\n{{user}}: Hi!\n{{char}}: Hello there!",
+                custom_id="examples",
+            ),
+        ),
+    )
+    nsfw: bool = field(default=False, metadata=_spec("NSFW flag", FieldKind.FLAG))
+    alternate_greetings: tuple[str, ...] = field(
+        default=(),
+        metadata=_spec(
+            "alternate greeting",
+            FieldKind.TEXTS,
+            max_length=_MEDIUM,
+            card_key="alternate_greetings",
+        ),
+    )
+    # Replaces the format's default system prompt; {{original}} embeds it.
+    system_prompt: str = field(
+        default="",
+        metadata=_spec("system prompt", max_length=_MEDIUM, card_key="system_prompt"),
+    )
+    post_history_instructions: str = field(
+        default="",
+        metadata=_spec(
+            "post-history instructions",
+            max_length=_MEDIUM,
+            card_key="post_history_instructions",
+        ),
+    )
+    example_mode: ExampleMode = field(
+        default=ExampleMode.GRADUAL, metadata=_spec("example mode", FieldKind.CHOICE)
+    )
+    # How readily the character speaks up in a group scene, 0..1; cards keep it in
+    # extensions.talkativeness (bot.characters.card_io).
+    talkativeness: float = field(default=0.5, metadata=_spec("talkativeness", FieldKind.SHARE))
+
+
+CHARACTER_FIELDS: tuple[FieldSpec, ...] = tuple(
+    replace(f.metadata[_SPEC], name=f.name) for f in fields(CharacterFields)
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Character(CharacterFields):
     """A character as the core uses it (the avatar image itself is fetched separately)."""
 
     id: int
     guild_id: int
     owner_id: int
-    name: str
-    persona: str
-    greeting: str = ""
-    scenario: str = ""
-    example_dialogue: str = ""
-    nsfw: bool = False
     has_avatar: bool = False
-    alternate_greetings: tuple[str, ...] = ()
-    system_prompt: str = ""  # replaces the format's default; {{original}} embeds it
-    post_history_instructions: str = ""
-    example_mode: ExampleMode = ExampleMode.GRADUAL
-    talkativeness: float = 0.5  # how readily it speaks up in a group scene, 0..1
     created_at: datetime | None = None
     updated_at: datetime | None = None
 

@@ -14,10 +14,9 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.cards import DEFAULT_MAX_BYTES
-from bot.characters.service import MAX_NAME
+from bot.characters.fields import MAX_NAME
 from bot.errors import InvalidInput
 from bot.lore.service import BookRef
-from bot.policy import check_can_change_character, check_can_create_characters
 from cogs.characters import character_embed
 from cogs.common import (
     NO_MENTIONS,
@@ -61,9 +60,9 @@ class CardCommands(commands.Cog):
         if replace is not None:
             await self._replace(interaction, card, replace, name)
             return
-        # Refused before the file is read; the read may wait on storage: in_time (3 s).
-        config = await in_time(interaction, core.guild_config.get(guild_id), ephemeral=True)
-        check_can_create_characters(config, caller)
+        # Refused before the file is read; the check may wait on storage: in_time (3 s).
+        checked = core.characters.check_can_create(guild_id, caller=caller)
+        await in_time(interaction, checked, ephemeral=True)
         if not interaction.response.is_done():
             await interaction.response.defer(ephemeral=True, thinking=True)
         data = await read_attachment(card, limit=DEFAULT_MAX_BYTES)
@@ -95,15 +94,14 @@ class CardCommands(commands.Cog):
         core = core_of(interaction)
         guild_id = require_guild(interaction)
         caller = caller_of(interaction)
-        found = await in_time(
-            interaction, core.characters.find(guild_id, character), ephemeral=True
-        )
-        check_can_change_character(found, caller)  # before the file is read
+        # Refused before the file is read; the service checks again when it replaces.
+        found = core.characters.find_changeable(guild_id, character, caller=caller)
+        await in_time(interaction, found, ephemeral=True)
         if not interaction.response.is_done():
             await interaction.response.defer(ephemeral=True, thinking=True)
         data = await read_attachment(card, limit=DEFAULT_MAX_BYTES)
         updated = await core.characters.replace_from_card(
-            guild_id, caller, character, data, card.filename, name=name
+            guild_id, character, data, card.filename, caller=caller, name=name
         )
         await interaction.followup.send(
             f"**{updated.name}** was updated from the card (its lorebook, NSFW flag and "

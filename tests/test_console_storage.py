@@ -10,6 +10,7 @@ import pytest
 from bot.app import assemble
 from bot.characters.service import CONSOLE_GUILD_ID, CharacterDraft
 from bot.console import ConsoleChat
+from bot.policy import OPERATOR
 from bot.settings import Settings
 from bot.store import Database, sqlite_driver
 from tests.support.recording_backend import RecordingBackend
@@ -21,7 +22,7 @@ async def test_a_locked_database_is_one_line_at_the_console_not_a_traceback(
     monkeypatch.setattr(sqlite_driver, "BUSY_TIMEOUT_SECONDS", 0.2)
     core = assemble(Settings(MODEL="tiny"), sqlite_database, RecordingBackend(replies=["Hi."]))
     aqua = await core.characters.create(
-        CONSOLE_GUILD_ID, 0, CharacterDraft(name="Aqua", persona="p")
+        CONSOLE_GUILD_ID, 0, CharacterDraft(name="Aqua", persona="p"), caller=OPERATOR
     )
     other = sqlite3.connect(tmp_path / "galatea.db", isolation_level=None)
     output: list[str] = []

@@ -12,7 +12,7 @@ image); call it in a worker thread or await ``import_card_async``.
 
 from __future__ import annotations
 
-from bot.cards.export import card_document, export_card_json, export_card_png
+from bot.cards.export import card_file_json, export_card_json, export_card_png
 from bot.cards.limits import DEFAULT_MAX_BYTES
 from bot.cards.macros import apply_override, substitute_macros
 from bot.cards.model import Asset, CharacterCard, LoreBook, LoreEntry
@@ -25,7 +25,7 @@ __all__ = [
     "LoreBook",
     "LoreEntry",
     "apply_override",
-    "card_document",
+    "card_file_json",
     "card_from_json",
     "export_card_json",
     "export_card_png",

@@ -223,7 +223,7 @@ def _main_icon_path(document: object) -> str | None:
     ]
     icons.sort(key=lambda a: a.get("name") != "main")
     for icon in icons:
-        uri = icon["uri"]
+        uri: str = icon["uri"]  # a str: checked above
         if uri.startswith("embeded://"):
             return uri.removeprefix("embeded://")
     return None

@@ -26,7 +26,7 @@ _V1_FIELDS = ("name", "description", "personality", "scenario", "first_mes", "me
 
 def export_card_json(card: CharacterCard, version: CardVersion) -> bytes:
     """The card as a V2 or V3 JSON document (UTF-8, indented)."""
-    return encode_json(card_document(card, version), indent=2) + b"\n"
+    return encode_json(card_file_json(card, version), indent=2) + b"\n"
 
 
 def export_card_png(card: CharacterCard, version: CardVersion) -> bytes:
@@ -39,14 +39,16 @@ def export_card_png(card: CharacterCard, version: CardVersion) -> bytes:
         image = placeholder_image(card.name)
     else:
         image = open_avatar(card.avatar_png)
-    chunks = [("chara", _base64_json(card_document(card, 2)))]
+    chunks = [("chara", _base64_json(card_file_json(card, 2)))]
     if _checked(version) == 3:
-        chunks.append(("ccv3", _base64_json(card_document(card, 3))))
+        chunks.append(("ccv3", _base64_json(card_file_json(card, 3))))
     return encode_png(image, chunks)
 
 
-def card_document(card: CharacterCard, version: CardVersion) -> dict[str, JsonValue]:
-    """The JSON document of a V2 or V3 card, as Python values."""
+def card_file_json(card: CharacterCard, version: CardVersion) -> dict[str, JsonValue]:
+    """The JSON a V2 or V3 card file holds (the PNG's chunks hold it base64-encoded), as
+    Python values: the card spec's document, not what a character keeps of its card
+    (bot.characters.card_io.kept_card_json)."""
     spec, spec_version = _SPEC[_checked(version)]
     data = _data(card, version)
     document: dict[str, JsonValue] = {"spec": spec, "spec_version": spec_version}
@@ -88,7 +90,8 @@ def _data(card: CharacterCard, version: CardVersion) -> dict[str, JsonValue]:
     if version == 3 or card.group_only_greetings:
         data["group_only_greetings"] = list(card.group_only_greetings)
     _put_optional(data, "nickname", card.nickname)
-    _put_optional(data, "creator_notes_multilingual", card.creator_notes_multilingual)
+    notes = card.creator_notes_multilingual
+    _put_optional(data, "creator_notes_multilingual", None if notes is None else dict(notes))
     _put_optional(data, "source", None if card.source is None else list(card.source))
     _put_optional(data, "creation_date", card.creation_date)
     _put_optional(data, "modification_date", card.modification_date)

@@ -71,9 +71,10 @@ def read_png(data: bytes) -> PngCard:
             avatar = card_image_png(img)
             if getattr(img, "is_animated", False):
                 # Chunks after the last frame are read only once that frame is decoded.
-                img.seek(img.n_frames - 1)
+                img.seek(getattr(img, "n_frames", 1) - 1)
                 img.load()
-            text = dict(img.text)
+            # PngImageFile.text: the tEXt / zTXt / iTXt chunks (an attribute of PNG files only).
+            text = dict(getattr(img, "text", {}))
     except Image.DecompressionBombError:
         raise InvalidInput(
             "That image is far too large to be a character card (it could be a decompression bomb)."

@@ -1,11 +1,12 @@
 """Between character cards and Galatea's characters: what an import stores, what an export writes.
 
-An imported character keeps the card it came from: the fields Galatea uses become the
-character's own (editable) fields, the lorebook goes to the lore tables, and the whole card
-document (less image and lorebook) is kept as it was. An export starts from that document
-and lays the character's current fields over it, so a card that was not edited comes out
-exactly as it went in, and an edited one carries the edits. A character made in Discord
-exports as a card built from its fields.
+A card (``bot.cards.CharacterCard``) is the file's document; a character is Galatea's. An
+imported character keeps the card it came from: the fields Galatea uses (those with a
+``card_key`` in ``bot.values.CHARACTER_FIELDS``) become the character's own, editable
+fields, the lorebook goes to the lore tables, and the rest of the card is kept as JSON
+(``kept_card_json``). An export starts from that kept JSON and lays the character's current
+fields over it, so a card that was not edited comes out exactly as it went in, and an edited
+one carries the edits. A character made in Discord exports as a card built from its fields.
 """
 
 from __future__ import annotations
@@ -14,45 +15,52 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from bot.cards import CharacterCard, LoreBook
+from bot.characters.fields import CARD_FIELDS
 from bot.characters.lookalike import visible_name
-from bot.values import Character
+from bot.values import CharacterFields, FieldKind, FieldSpec
 
 CardFormat = Literal["png", "json"]
 DEFAULT_TALKATIVENESS = 0.5  # SillyTavern's and Galatea's default
 # Fields that live elsewhere: the image in the characters table, the lorebook in its own.
-_NOT_IN_DOCUMENT = {"avatar_png", "character_book"}
+_NOT_KEPT = {"avatar_png", "character_book"}
 
 
-def card_document(card: CharacterCard) -> dict[str, Any]:
-    """What is kept of an imported card, as JSON: everything but its image and lorebook."""
-    return card.model_dump(mode="json", exclude=_NOT_IN_DOCUMENT)
+def kept_card_json(card: CharacterCard) -> dict[str, Any]:
+    """What a character keeps of the card it was imported from, as JSON: everything but its
+    image and lorebook (the store holds it; ``card_for_export`` reads it back)."""
+    return card.model_dump(mode="json", exclude=_NOT_KEPT)
+
+
+def card_texts(card: CharacterCard) -> dict[str, Any]:
+    """The character fields a card gives, by field name: its name, persona (description and
+    personality together), greetings, scenario, examples and prompts."""
+    return {spec.name: getattr(card, _card_key(spec)) for spec in CARD_FIELDS}
+
+
+def lives_outside_persona(card: CharacterCard) -> bool:
+    """A lorebook-only card: the character lives in its book, scenario or first message, so
+    it needs no persona."""
+    return bool(
+        card.first_mes.strip()
+        or card.scenario.strip()
+        or (card.character_book is not None and card.character_book.entries)
+    )
 
 
 def card_for_export(
-    character: Character,
-    document: dict[str, Any] | None,
+    character: CharacterFields,
+    kept: dict[str, Any] | None,
     book: LoreBook | None,
     avatar_png: bytes | None,
 ) -> CharacterCard:
-    """The card to export for ``character``: its stored card with the current fields over it
-    (or a card built from the fields alone), its lorebook and its avatar."""
-    stored = document or {}
-    original = CharacterCard.model_validate(stored) if document else None
+    """The card to export for ``character``: the card JSON it kept with the current fields
+    over it (or a card built from the fields alone), its lorebook and its avatar."""
+    stored = kept or {}
+    original = CharacterCard.model_validate(stored) if kept else None
     fields: dict[str, Any] = {
-        "name": _kept(original, "name", character.name, visible_name),  # as clean_name stores it
-        "scenario": _kept(original, "scenario", character.scenario),
-        "first_mes": _kept(original, "first_mes", character.greeting),
-        "mes_example": _kept(original, "mes_example", character.example_dialogue),
-        "system_prompt": _kept(original, "system_prompt", character.system_prompt),
-        "post_history_instructions": _kept(
-            original, "post_history_instructions", character.post_history_instructions
-        ),
-        "alternate_greetings": _kept(
-            original,
-            "alternate_greetings",
-            character.alternate_greetings,
-            lambda greetings: tuple(g.strip() for g in greetings if g.strip()),
-        ),
+        _card_key(spec): _kept(original, spec, getattr(character, spec.name))
+        for spec in CARD_FIELDS
+        if spec.name != "persona"
     }
     if original is None or original.persona.strip() != character.persona:
         # Galatea keeps one persona; an edited one replaces description and personality.
@@ -102,15 +110,25 @@ def export_filename(name: str, fmt: CardFormat) -> str:
     return f"{'_'.join(stem.split()) or 'character'}.{fmt}"
 
 
-def _kept(
-    original: CharacterCard | None,
-    field: str,
-    current: Any,
-    normalize: Callable[[Any], Any] = lambda value: value.strip(),
-) -> Any:
+def _card_key(spec: FieldSpec) -> str:
+    if spec.card_key is None:
+        raise ValueError(f"{spec.name} is not on cards")
+    return spec.card_key
+
+
+def _normalized(spec: FieldSpec) -> Callable[[Any], Any]:
+    """How Galatea stores a card's value of the field (see bot.characters.validation)."""
+    if spec.name == "name":
+        return visible_name  # as clean_name stores it
+    if spec.kind is FieldKind.TEXTS:
+        return lambda texts: tuple(t.strip() for t in texts if t.strip())
+    return lambda text: text.strip()
+
+
+def _kept(original: CharacterCard | None, spec: FieldSpec, current: Any) -> Any:
     """The card's own value while the character still has it (Galatea stores fields trimmed
     and normalised), else the character's current value."""
     if original is None:
         return current
-    value = getattr(original, field)
-    return value if normalize(value) == current else current
+    value = getattr(original, _card_key(spec))
+    return value if _normalized(spec)(value) == current else current

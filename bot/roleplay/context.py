@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from bot.cards import LoreBook, substitute_macros
 from bot.common.memo import BoundedDict
 from bot.errors import NotFound
-from bot.prompt.render import AuthorNote, CharacterPrompt, PromptRenderer, RenderedPrompt
+from bot.prompt.render import AuthorNote, PromptInputs, PromptRenderer, RenderedPrompt
 from bot.store import Database, UnitOfWork
 from bot.store.scenes import Scene
 from bot.values import (
@@ -37,18 +37,6 @@ class PromptContext:
     session: ChannelSession | None = None
     cast: tuple[CastMember, ...] = ()
     personas: dict[int, Persona] = field(default_factory=dict)  # by member id
-
-
-def prompt_character(character: Character) -> CharacterPrompt:
-    return CharacterPrompt(
-        name=character.name,
-        persona=character.persona,
-        scenario=character.scenario,
-        example_dialogue=character.example_dialogue,
-        system_prompt=character.system_prompt,
-        post_history_instructions=character.post_history_instructions,
-        example_mode=character.example_mode,
-    )
 
 
 async def load_cast(uow: UnitOfWork, session: ChannelSession) -> tuple[CastMember, ...]:
@@ -243,14 +231,14 @@ class PromptBuilder:
         people = _people(humans, context.personas)
         key = (session_id, me)
         definition_user = self.definition_user(session_id, context.session, humans, user)
-        character = prompt_character(context.character)
+        character = context.character
         last = self._windows.get(key)
         if last is not None and last.examples is None:
             if character.example_mode is ExampleMode.GRADUAL:
                 character = replace(character, example_mode=ExampleMode.NEVER)
-        prompt = await self.renderer.render(
-            character,
-            turns,
+        inputs = PromptInputs(
+            character=character,
+            history=turns,
             user_name=user,
             reply_tokens=reply_tokens,
             sticky_first_turn_id=last.first_turn_id if last is not None else None,
@@ -262,6 +250,7 @@ class PromptBuilder:
             definition_user=definition_user,
             cast=[m.character.name for m in context.cast if m.character.id != me],
         )
+        prompt = await self.renderer.render(inputs)
         if reply_as is None:
             self._windows[key] = _Window.after(
                 last, prompt, trimmed=prompt.turns_included < len(turns)

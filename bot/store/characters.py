@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Collection, Mapping
 from typing import Any
 
@@ -12,26 +13,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.errors import AlreadyExists, NotFound
 from bot.store.models import CharacterRow
 from bot.store.text import storable
-from bot.values import Character, ExampleMode
-
-EDITABLE_FIELDS = frozenset(
-    {
-        "name",
-        "persona",
-        "greeting",
-        "scenario",
-        "example_dialogue",
-        "nsfw",
-        "avatar_png",
-        "alternate_greetings",
-        "system_prompt",
-        "post_history_instructions",
-        "example_mode",
-        "talkativeness",
-        "card_json",
-        "card_image_png",
-    }
+from bot.values import (
+    CHARACTER_FIELDS,
+    Character,
+    CharacterFields,
+    ExampleMode,
+    FieldKind,
+    FieldSpec,
 )
+
+# Beside the character's fields: the images and the card JSON an imported character keeps.
+EDITABLE_FIELDS = frozenset(
+    {spec.name for spec in CHARACTER_FIELDS} | {"avatar_png", "card_json", "card_image_png"}
+)
+_SPECS = {spec.name: spec for spec in CHARACTER_FIELDS}
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(CharacterFields)}
 
 
 def name_key(name: str) -> str:
@@ -53,21 +49,28 @@ def character_value(row: Any, *, has_avatar: bool | None = None) -> Character:
         id=row.id,
         guild_id=row.guild_id,
         owner_id=row.owner_id,
-        name=row.name,
-        persona=row.persona,
-        greeting=row.greeting,
-        scenario=row.scenario,
-        example_dialogue=row.example_dialogue,
-        nsfw=row.nsfw,
         has_avatar=row.avatar_png is not None if has_avatar is None else has_avatar,
-        alternate_greetings=tuple(row.alternate_greetings or ()),
-        system_prompt=row.system_prompt,
-        post_history_instructions=row.post_history_instructions,
-        example_mode=ExampleMode(row.example_mode),
-        talkativeness=row.talkativeness if row.talkativeness is not None else 0.5,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        **{spec.name: _from_column(spec, getattr(row, spec.name)) for spec in CHARACTER_FIELDS},
     )
+
+
+def _from_column(spec: FieldSpec, value: Any) -> Any:
+    if spec.kind is FieldKind.TEXTS:
+        return tuple(value or ())
+    if spec.kind is FieldKind.CHOICE:
+        return ExampleMode(value)
+    return _DEFAULTS[spec.name] if value is None else value
+
+
+def _to_column(spec: FieldSpec | None, value: Any) -> Any:
+    """A field's value as its column holds it (texts without NUL, PostgreSQL refuses it)."""
+    if spec is not None and spec.kind is FieldKind.TEXTS:
+        return [storable(text) for text in value]
+    if spec is not None and spec.kind is FieldKind.CHOICE:
+        return ExampleMode(value).value
+    return storable(value) if isinstance(value, str) else value
 
 
 class CharacterStore:
@@ -79,41 +82,24 @@ class CharacterStore:
         *,
         guild_id: int,
         owner_id: int,
-        name: str,
-        persona: str,
-        greeting: str = "",
-        scenario: str = "",
-        example_dialogue: str = "",
-        nsfw: bool = False,
+        fields: CharacterFields,
         avatar_png: bytes | None = None,
-        alternate_greetings: tuple[str, ...] = (),
-        system_prompt: str = "",
-        post_history_instructions: str = "",
-        example_mode: ExampleMode = ExampleMode.GRADUAL,
-        talkativeness: float = 0.5,
         card_json: dict[str, object] | None = None,
         card_image_png: bytes | None = None,
     ) -> Character:
+        name = fields.name
         if await self.get_by_name(guild_id, name) is not None:
             raise AlreadyExists(f"A character named {name!r} already exists on this server.")
         row = CharacterRow(
             guild_id=guild_id,
             owner_id=owner_id,
-            name=name,
             name_key=name_key(name),
-            persona=storable(persona),
-            greeting=storable(greeting),
-            scenario=storable(scenario),
-            example_dialogue=storable(example_dialogue),
-            nsfw=nsfw,
             avatar_png=avatar_png,
-            alternate_greetings=[storable(g) for g in alternate_greetings],
-            system_prompt=storable(system_prompt),
-            post_history_instructions=storable(post_history_instructions),
-            example_mode=example_mode.value,
-            talkativeness=talkativeness,
             card_json=card_json,
             card_image_png=card_image_png,
+            **{
+                spec.name: _to_column(spec, getattr(fields, spec.name)) for spec in CHARACTER_FIELDS
+            },
         )
         self._session.add(row)
         try:
@@ -146,16 +132,6 @@ class CharacterStore:
             )
         )
         return character_value(row) if row else None
-
-    async def in_guild(self, guild_id: int, *, offset: int = 0, limit: int = 25) -> list[Character]:
-        rows = await self._session.scalars(
-            select(CharacterRow)
-            .where(CharacterRow.guild_id == guild_id)
-            .order_by(CharacterRow.name_key)
-            .offset(offset)
-            .limit(limit)
-        )
-        return [character_value(row) for row in rows]
 
     async def owned_by(self, guild_id: int, owner_id: int) -> list[Character]:
         """Every character a member made in a server."""
@@ -204,11 +180,7 @@ class CharacterStore:
         if "avatar_png" in changes and "card_image_png" not in changes:
             row.card_image_png = None  # a new avatar is also the image its card exports with
         for field, value in changes.items():
-            if field == "alternate_greetings":
-                value = list(value)  # type: ignore[call-overload]
-            elif field == "example_mode":
-                value = ExampleMode(value).value
-            setattr(row, field, storable(value) if isinstance(value, str) else value)
+            setattr(row, field, _to_column(_SPECS.get(field), value))
         await self._session.flush()
         return character_value(row)
 
@@ -234,10 +206,25 @@ class CharacterStore:
         ).first()
         if row is None:
             return None
-        return row.card_image_png if row.card_image_png is not None else row.avatar_png
+        image: bytes | None = (
+            row.card_image_png if row.card_image_png is not None else row.avatar_png
+        )
+        return image
 
-    async def card_document(self, character_id: int) -> dict[str, object] | None:
-        """The card an imported character came from (without lorebook and image), or None."""
+    async def stored_card_json(self, character_id: int) -> dict[str, object] | None:
+        """The card JSON an imported character keeps (bot.characters.card_io.kept_card_json:
+        the card less lorebook and image), or None for a character made in Galatea."""
         return await self._session.scalar(
             select(CharacterRow.card_json).where(CharacterRow.id == character_id)
         )
+
+    # Last: below it, ``list`` in an annotation would mean this method.
+    async def in_guild(self, guild_id: int, *, offset: int = 0, limit: int = 25) -> list[Character]:
+        rows = await self._session.scalars(
+            select(CharacterRow)
+            .where(CharacterRow.guild_id == guild_id)
+            .order_by(CharacterRow.name_key)
+            .offset(offset)
+            .limit(limit)
+        )
+        return [character_value(row) for row in rows]

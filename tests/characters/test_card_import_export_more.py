@@ -16,7 +16,7 @@ from PIL import Image
 
 from bot.characters.service import CharacterDraft, CharacterService
 from bot.errors import InvalidInput
-from bot.policy import Caller
+from bot.policy import OPERATOR, Caller
 from bot.store import Database
 from tests.cards.builders import (
     V1_DOCUMENT,
@@ -68,33 +68,41 @@ def read_png_document(png: bytes, keyword: str = "chara") -> dict[str, Any]:
 
 async def test_a_lorebook_only_card_is_imported(database: Database) -> None:
     service = CharacterService(database)
-    character = await service.import_card(1, 10, to_json(lorebook_only(name="Vell")), "v.json")
+    character = await service.import_card(
+        1, 10, to_json(lorebook_only(name="Vell")), "v.json", caller=OPERATOR
+    )
     assert character.persona == ""
     assert character.greeting.startswith("*salutes*")
     # An edit of something else keeps the empty persona acceptable.
     edited = await service.update(
-        character.id, OWNER, replace(CharacterDraft.of(character), scenario="At night.")
+        character.id, replace(CharacterDraft.of(character), scenario="At night."), caller=OWNER
     )
     assert edited.scenario == "At night." and edited.persona == ""
 
 
 async def test_a_lorebook_only_card_replaces_a_character_too(database: Database) -> None:
     service = CharacterService(database)
-    character = await service.import_card(1, 10, to_json(lorebook_only(name="Vell")), "v.json")
+    character = await service.import_card(
+        1, 10, to_json(lorebook_only(name="Vell")), "v.json", caller=OPERATOR
+    )
     again = lorebook_only(name="Vell", scenario="At dawn.")
-    replaced = await service.replace_from_card(1, OWNER, "Vell", to_json(again), "v.json")
+    replaced = await service.replace_from_card(1, "Vell", to_json(again), "v.json", caller=OWNER)
     assert (replaced.id, replaced.persona, replaced.scenario) == (character.id, "", "At dawn.")
 
 
 async def test_a_card_with_nothing_at_all_still_needs_a_persona(database: Database) -> None:
     empty = {"name": "Blank", "description": "", "first_mes": ""}
     with pytest.raises(InvalidInput, match="needs a persona"):
-        await CharacterService(database).import_card(1, 10, to_json(empty), "b.json")
+        await CharacterService(database).import_card(
+            1, 10, to_json(empty), "b.json", caller=OPERATOR
+        )
 
 
 async def test_a_character_made_in_discord_still_needs_a_persona(database: Database) -> None:
     with pytest.raises(InvalidInput, match="needs a persona"):
-        await CharacterService(database).create(1, 10, CharacterDraft(name="X", persona=" "))
+        await CharacterService(database).create(
+            1, 10, CharacterDraft(name="X", persona=" "), caller=OPERATOR
+        )
 
 
 async def test_a_card_name_with_invisible_characters_exports_as_the_card_wrote_it(
@@ -102,7 +110,7 @@ async def test_a_card_name_with_invisible_characters_exports_as_the_card_wrote_i
 ) -> None:
     service = CharacterService(database)
     document = v2_document(name="Ve\u200bll")
-    character = await service.import_card(1, 10, to_json(document), "v.json")
+    character = await service.import_card(1, 10, to_json(document), "v.json", caller=OPERATOR)
     assert character.name == "Vell"
     exported, _ = await service.export_card(character.id, "json", 2)
     assert json.loads(exported)["data"]["name"] == "Ve\u200bll"
@@ -116,7 +124,9 @@ async def test_talkativeness_is_imported_from_the_cards_extensions(
     database: Database, stored: object, expected: float
 ) -> None:
     document = v2_document(name="T", extensions={"talkativeness": stored})
-    character = await CharacterService(database).import_card(1, 10, to_json(document), "t.json")
+    character = await CharacterService(database).import_card(
+        1, 10, to_json(document), "t.json", caller=OPERATOR
+    )
     assert character.talkativeness == expected
 
 
@@ -126,11 +136,11 @@ async def test_talkativeness_round_trips_and_an_edit_is_written_back(
 ) -> None:
     service = CharacterService(database)
     document = v2_document(name="T", extensions={"talkativeness": stored, "fav": True})
-    character = await service.import_card(1, 10, to_json(document), "t.json")
+    character = await service.import_card(1, 10, to_json(document), "t.json", caller=OPERATOR)
     unchanged, _ = await service.export_card(character.id, "json", 2)
     assert json.loads(unchanged)["data"]["extensions"] == document["data"]["extensions"]
     await service.update(
-        character.id, OWNER, replace(CharacterDraft.of(character), talkativeness=0.9)
+        character.id, replace(CharacterDraft.of(character), talkativeness=0.9), caller=OWNER
     )
     edited, _ = await service.export_card(character.id, "json", 3)
     extensions = json.loads(edited)["data"]["extensions"]
@@ -145,7 +155,7 @@ async def test_export_carries_the_cards_own_image_not_the_discord_thumbnail(
 ) -> None:
     service = CharacterService(database)
     upload = png_of(v2_document(name="Big"), size=(900, 1200))
-    character = await service.import_card(1, 10, upload, "big.png")
+    character = await service.import_card(1, 10, upload, "big.png", caller=OPERATOR)
     thumbnail = await service.avatar(character.id)
     assert thumbnail is not None
     with Image.open(io.BytesIO(thumbnail)) as img:
@@ -160,13 +170,13 @@ async def test_export_carries_the_cards_own_image_not_the_discord_thumbnail(
 async def test_a_new_avatar_is_also_the_image_the_card_exports_with(database: Database) -> None:
     service = CharacterService(database)
     character = await service.import_card(
-        1, 10, png_of(v2_document(name="Re"), (900, 1200)), "r.png"
+        1, 10, png_of(v2_document(name="Re"), (900, 1200)), "r.png", caller=OPERATOR
     )
     new_avatar = Image.new("RGB", (100, 50), "red")
     buffer = io.BytesIO()
     new_avatar.save(buffer, format="PNG")
     await service.update(
-        character.id, OWNER, CharacterDraft.of(character), avatar_png=buffer.getvalue()
+        character.id, CharacterDraft.of(character), avatar_png=buffer.getvalue(), caller=OWNER
     )
     exported, _ = await service.export_card(character.id, "png", 2)
     with Image.open(io.BytesIO(exported)) as img:
@@ -177,8 +187,12 @@ async def test_a_card_replacing_a_character_brings_its_own_image_for_export(
     database: Database,
 ) -> None:
     service = CharacterService(database)
-    await service.import_card(1, 10, png_of(v2_document(name="Re"), (900, 1200)), "r.png")
-    await service.replace_from_card(1, OWNER, "Re", png_of(v2_document(name="Re"), (700, 800)))
+    await service.import_card(
+        1, 10, png_of(v2_document(name="Re"), (900, 1200)), "r.png", caller=OPERATOR
+    )
+    await service.replace_from_card(
+        1, "Re", png_of(v2_document(name="Re"), (700, 800)), caller=OWNER
+    )
     character = await service.find(1, "Re")
     exported, _ = await service.export_card(character.id, "png", 2)
     with Image.open(io.BytesIO(exported)) as img:
@@ -197,8 +211,10 @@ async def test_charx_and_webp_cards_import_as_characters(database: Database) -> 
     exif[0x9286] = to_json(v2_document(name="Webby"))
     webp = io.BytesIO()
     gradient((40, 40), "RGB").save(webp, format="WEBP", exif=exif.tobytes())
-    assert (await service.import_card(1, 10, zipped.getvalue(), "zip.charx")).name == "Zip"
-    webby = await service.import_card(1, 10, webp.getvalue(), "w.webp")
+    assert (
+        await service.import_card(1, 10, zipped.getvalue(), "zip.charx", caller=OPERATOR)
+    ).name == "Zip"
+    webby = await service.import_card(1, 10, webp.getvalue(), "w.webp", caller=OPERATOR)
     assert webby.name == "Webby" and webby.has_avatar
 
 
@@ -236,7 +252,7 @@ async def test_every_corpus_card_round_trips_through_sillytaverns_documented_fie
     )
     source_data = source.get("data", source)  # V1 cards are flat
     service = CharacterService(database)
-    character = await service.import_card(1, 10, data, filename)
+    character = await service.import_card(1, 10, data, filename, caller=OPERATOR)
     exported, _ = await service.export_card(character.id, fmt, version)  # type: ignore[arg-type]
     if fmt == "json":
         document = json.loads(exported)

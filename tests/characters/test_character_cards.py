@@ -14,7 +14,7 @@ from bot.cards.entry_ids import for_sillytavern
 from bot.characters.service import CharacterDraft, CharacterService
 from bot.errors import AlreadyExists, InvalidInput
 from bot.lore.service import BookRef, EntryDraft, LoreService
-from bot.policy import Caller
+from bot.policy import OPERATOR, Caller
 from bot.store import Database
 from bot.values import ExampleMode
 from tests.cards.builders import (
@@ -57,7 +57,7 @@ async def test_import_then_export_gives_the_same_card(
 ) -> None:
     service = CharacterService(database)
     original = parse_card(data, filename)
-    character = await service.import_card(1, 10, data, filename)
+    character = await service.import_card(1, 10, data, filename, caller=OPERATOR)
     assert character.name == "Lyra"
     for fmt in ("png", "json"):
         exported, name = await service.export_card(character.id, fmt, version)  # type: ignore[arg-type]
@@ -70,7 +70,9 @@ async def test_an_imported_card_becomes_a_character_with_its_lore_and_avatar(
     database: Database,
 ) -> None:
     service = CharacterService(database)
-    character = await service.import_card(1, 10, png_card(v2_document(name="Lyra")), "c.png")
+    character = await service.import_card(
+        1, 10, png_card(v2_document(name="Lyra")), "c.png", caller=OPERATOR
+    )
     assert character.persona == (
         "{{char}} is a knight. <BOT> guards {{user}}.\n{{char}}'s personality: brave, dry humour"
     )
@@ -98,7 +100,7 @@ async def test_a_bad_file_is_refused_and_nothing_is_stored(database: Database) -
         (image_png(), "plain.png"),
     ):
         with pytest.raises(InvalidInput):
-            await service.import_card(1, 10, data, name)
+            await service.import_card(1, 10, data, name, caller=OPERATOR)
     assert await service.count(1) == 0
 
 
@@ -107,10 +109,12 @@ async def test_a_name_clash_suggests_another_name_and_name_overrides(
 ) -> None:
     service = CharacterService(database)
     data = to_json(v2_document(name="Lyra"))
-    await service.import_card(1, 10, data, "c.json")
+    await service.import_card(1, 10, data, "c.json", caller=OPERATOR)
     with pytest.raises(AlreadyExists, match="`name`"):
-        await service.import_card(1, 11, data, "c.json")
-    second = await service.import_card(1, 11, data, "c.json", name="Lyra the Second", nsfw=True)
+        await service.import_card(1, 11, data, "c.json", caller=OPERATOR)
+    second = await service.import_card(
+        1, 11, data, "c.json", name="Lyra the Second", nsfw=True, caller=OPERATOR
+    )
     assert second.name == "Lyra the Second" and second.nsfw
     assert await service.count(1) == 2
 
@@ -119,8 +123,8 @@ async def test_a_card_name_galatea_cannot_use_asks_for_another(database: Databas
     service = CharacterService(database)
     data = to_json(v2_document(name="Dr. Who: Origins"))
     with pytest.raises(InvalidInput, match="another name"):
-        await service.import_card(1, 10, data, "c.json")
-    character = await service.import_card(1, 10, data, "c.json", name="Dr Who")
+        await service.import_card(1, 10, data, "c.json", caller=OPERATOR)
+    character = await service.import_card(1, 10, data, "c.json", name="Dr Who", caller=OPERATOR)
     exported, _ = await service.export_card(character.id, "json", 2)
     assert parse_card(exported).name == "Dr Who"
 
@@ -130,9 +134,11 @@ async def test_edits_after_import_reach_the_export_and_the_rest_stays(
 ) -> None:
     service = CharacterService(database)
     original = parse_card(to_json(v3_document(name="Lyra")))
-    character = await service.import_card(1, 10, to_json(v3_document(name="Lyra")), "c.json")
+    character = await service.import_card(
+        1, 10, to_json(v3_document(name="Lyra")), "c.json", caller=OPERATOR
+    )
     edited = replace(CharacterDraft.of(character), persona="A retired knight.", greeting="Hello.")
-    await service.update(character.id, OWNER, edited)
+    await service.update(character.id, edited, caller=OWNER)
     exported = parse_card((await service.export_card(character.id, "json", 3))[0])
     assert (exported.description, exported.personality) == ("A retired knight.", "")
     assert exported.first_mes == "Hello."
@@ -155,6 +161,7 @@ async def test_a_character_made_in_discord_exports_with_its_lore(database: Datab
             scenario="The guild.",
             example_dialogue="<START>\n{{user}}: hi\n{{char}}: hello",
         ),
+        caller=OPERATOR,
     )
     await LoreService(database).add_entry(
         1,
@@ -177,6 +184,8 @@ async def test_a_character_made_in_discord_exports_with_its_lore(database: Datab
 
 async def test_export_versions_other_than_2_and_3_are_refused(database: Database) -> None:
     service = CharacterService(database)
-    character = await service.create(1, 10, CharacterDraft(name="Aqua", persona="Goddess."))
+    character = await service.create(
+        1, 10, CharacterDraft(name="Aqua", persona="Goddess."), caller=OPERATOR
+    )
     with pytest.raises(InvalidInput):
         await service.export_card(character.id, "json", 4)

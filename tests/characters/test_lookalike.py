@@ -8,7 +8,7 @@ from bot.characters.lookalike import looks_alike, skeleton, visible_name
 from bot.characters.service import CharacterDraft, CharacterService, clean_name
 from bot.errors import AlreadyExists, InvalidInput
 from bot.members.personas import clean_persona_name
-from bot.policy import Caller
+from bot.policy import OPERATOR, Caller
 from bot.store import Database
 
 LOOKALIKES_OF_AQUA = [
@@ -54,22 +54,36 @@ def test_a_persona_name_cannot_hide_a_colon_or_be_invisible() -> None:
 
 async def test_a_server_cannot_hold_two_characters_that_look_alike(database: Database) -> None:
     service = CharacterService(database)
-    aqua = await service.create(1, 10, CharacterDraft(name="Aqua", persona="Goddess."))
+    aqua = await service.create(
+        1, 10, CharacterDraft(name="Aqua", persona="Goddess."), caller=OPERATOR
+    )
     for name in ("\u0410qua", "Aqu\u0430\u200b", "\u0391QUA"):
         with pytest.raises(AlreadyExists, match="looks the same"):
-            await service.create(1, 10, CharacterDraft(name=name, persona="Impostor."))
+            await service.create(
+                1, 10, CharacterDraft(name=name, persona="Impostor."), caller=OPERATOR
+            )
     with pytest.raises(AlreadyExists):  # the same name in another case: the store says so
-        await service.create(1, 10, CharacterDraft(name="AQUA", persona="Impostor."))
-    other_server = await service.create(2, 10, CharacterDraft(name="\u0410qua", persona="Fine."))
+        await service.create(
+            1, 10, CharacterDraft(name="AQUA", persona="Impostor."), caller=OPERATOR
+        )
+    other_server = await service.create(
+        2, 10, CharacterDraft(name="\u0410qua", persona="Fine."), caller=OPERATOR
+    )
     assert other_server.name == "\u0410qua"
-    darkness = await service.create(1, 10, CharacterDraft(name="Darkness", persona="Knight."))
+    darkness = await service.create(
+        1, 10, CharacterDraft(name="Darkness", persona="Knight."), caller=OPERATOR
+    )
     owner = Caller(user_id=10, display_name="Owner")
     with pytest.raises(AlreadyExists):
-        await service.update(darkness.id, owner, CharacterDraft(name="Aqu\u0430", persona="x"))
-    renamed = await service.update(aqua.id, owner, CharacterDraft(name="AQUA", persona="G."))
+        await service.update(
+            darkness.id, CharacterDraft(name="Aqu\u0430", persona="x"), caller=owner
+        )
+    renamed = await service.update(aqua.id, CharacterDraft(name="AQUA", persona="G."), caller=owner)
     assert renamed.name == "AQUA"
     assert await service.count(1) == 2
     with pytest.raises(AlreadyExists, match="looks the same"):  # nor from a card
         card = b'{"name": "D", "description": "Knight."}'
-        await service.replace_from_card(1, owner, "Darkness", card, "d.json", name="\u0391qua")
+        await service.replace_from_card(
+            1, "Darkness", card, "d.json", name="\u0391qua", caller=owner
+        )
     assert (await service.find(1, "Darkness")).persona == "Knight."

@@ -9,6 +9,7 @@ from bot.characters.service import CharacterDraft
 from bot.inference.base import GenerationParams
 from bot.inference.ctransformers_backend import CTransformersBackend
 from bot.inference.ctransformers_pool import CTransformersPool
+from bot.policy import OPERATOR
 from bot.settings import Settings
 from bot.store import Database
 
@@ -29,7 +30,10 @@ async def _interleaved_turns(
         Settings(MODEL="tiny", MAX_NEW_TOKENS=12, TEMPERATURE=0, TOP_K=1), database, pool
     )
     character = await core.characters.create(
-        1, 1, CharacterDraft(name="Aqua", persona="A goddess of water and parties.")
+        1,
+        1,
+        CharacterDraft(name="Aqua", persona="A goddess of water and parties."),
+        caller=OPERATOR,
     )
     sessions = []
     for channel in range(channels):

@@ -11,7 +11,7 @@ from bot.cards.entry_ids import fill_ids, for_sillytavern
 from bot.characters.service import CharacterService
 from bot.lore.service import BookRef, EntryDraft, LoreService
 from bot.lore.world_file import WORLD_FILE_MAX_BYTES, encode_world_file
-from bot.policy import Caller
+from bot.policy import OPERATOR, Caller
 from bot.store import Database
 from bot.store.models import LoreEntryRow
 from tests.cards.builders import to_json, v2_document
@@ -45,7 +45,9 @@ async def test_a_new_entry_on_a_card_whose_ids_run_1_to_n_gets_n_plus_1(
     entries = [{"keys": [f"k{i}"], "content": f"E{i}", "id": i} for i in (1, 2, 3)]
     card = v2_document(name="Lyra", character_book={"entries": entries})
     characters = CharacterService(database)
-    lyra = await characters.import_card(1, OWNER.user_id, to_json(card), "lyra.json")
+    lyra = await characters.import_card(
+        1, OWNER.user_id, to_json(card), "lyra.json", caller=OPERATOR
+    )
     await LoreService(database).add_entry(
         1,
         BookRef(character="Lyra"),

@@ -8,7 +8,7 @@ from bot.characters.service import CharacterDraft, CharacterService
 from bot.errors import InvalidInput, NotFound, PermissionDenied
 from bot.lore.scan import Logic
 from bot.lore.service import BookRef, EntryDraft, LoreService, build_entry, split_keys
-from bot.policy import Caller
+from bot.policy import OPERATOR, Caller
 from bot.store import Database
 
 OWNER = Caller(user_id=10, display_name="Owner")
@@ -18,7 +18,7 @@ ADMIN = Caller(user_id=30, display_name="Admin", is_admin=True)
 
 async def aqua(database: Database) -> int:
     character = await CharacterService(database).create(
-        1, OWNER.user_id, CharacterDraft(name="Aqua", persona="A goddess.")
+        1, OWNER.user_id, CharacterDraft(name="Aqua", persona="A goddess."), caller=OPERATOR
     )
     return character.id
 

@@ -25,7 +25,7 @@ async def _session_in(
     database: Database, engine: SessionEngine, guild_id: int, channel_id: int, owner: int
 ) -> int:
     character = await CharacterService(database).create(
-        guild_id, owner, CharacterDraft(name=f"C{channel_id}", persona="p")
+        guild_id, owner, CharacterDraft(name=f"C{channel_id}", persona="p"), caller=OPERATOR
     )
     session, _ = await engine.start(
         guild_id=guild_id, channel_id=channel_id, character_id=character.id, started_by=owner

@@ -22,13 +22,13 @@ async def _scene(database: Database) -> int:
     added; Bob's persona, message and cast entry alongside."""
     _, engine, _ = await setup(database, RecordingBackend())
     other = await CharacterService(database).create(
-        1, BOB, CharacterDraft(name="Bram", persona="p")
+        1, BOB, CharacterDraft(name="Bram", persona="p"), caller=OPERATOR
     )
     extra = await CharacterService(database).create(
-        1, BOB, CharacterDraft(name="Cass", persona="p")
+        1, BOB, CharacterDraft(name="Cass", persona="p"), caller=OPERATOR
     )
     helper = await CharacterService(database).create(
-        1, BOB, CharacterDraft(name="Dune", persona="p")
+        1, BOB, CharacterDraft(name="Dune", persona="p"), caller=OPERATOR
     )
     session, _ = await engine.start(
         guild_id=1, channel_id=600, character_id=other.id, started_by=ALICE

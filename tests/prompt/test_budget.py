@@ -8,10 +8,10 @@ from hypothesis import strategies as st
 
 from bot.errors import InvalidInput
 from bot.prompt.budget import chunk_ratio_for, fit_window
-from bot.prompt.render import CharacterPrompt, PromptRenderer
+from bot.prompt.render import PromptInputs, PromptRenderer
 from bot.prompt.tokens import TokenCounter
 from bot.settings import PromptFormat
-from bot.values import Role, Turn
+from bot.values import CharacterFields, Role, Turn
 from tests.support.recording_backend import RecordingBackend
 
 
@@ -85,7 +85,7 @@ async def test_growing_chat_re_renders_from_the_same_start_for_many_turns() -> N
     """Chunked trimming: count how often the prompt's first turn moves in a long chat."""
     counter = TokenCounter(RecordingBackend())
     renderer = PromptRenderer(PromptFormat.PYGMALION, counter, context_length=512)
-    character = CharacterPrompt(name="Aqua", persona="A goddess.")
+    character = CharacterFields(name="Aqua", persona="A goddess.")
     history: list[Turn] = []
     sticky = None
     moves = 0
@@ -95,7 +95,13 @@ async def test_growing_chat_re_renders_from_the_same_start_for_many_turns() -> N
         speaker = "Alice" if role is Role.HUMAN else "Aqua"
         history.append(Turn(speaker, f"message number {i} with a few words", role, id=i + 1))
         prompt = await renderer.render(
-            character, history, user_name="Alice", reply_tokens=64, sticky_first_turn_id=sticky
+            PromptInputs(
+                character=character,
+                history=history,
+                user_name="Alice",
+                reply_tokens=64,
+                sticky_first_turn_id=sticky,
+            )
         )
         assert prompt.token_count <= 512 - 64
         sticky = prompt.first_turn_id

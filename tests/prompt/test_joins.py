@@ -18,10 +18,10 @@ from hypothesis import strategies as st
 
 from bot.inference.ctransformers_backend import CTransformersBackend
 from bot.prompt.joins import JoinChecker
-from bot.prompt.render import CharacterPrompt, PromptRenderer
+from bot.prompt.render import PromptInputs, PromptRenderer
 from bot.prompt.tokens import TokenCounter
 from bot.settings import PromptFormat
-from bot.values import Role, Turn
+from bot.values import CharacterFields, Role, Turn
 from tests.support.tiny_gguf import write_tiny_llama
 
 # Words whose every substring becomes a token, so merges chain across the joins in them.
@@ -110,7 +110,7 @@ async def _render_turns(
     backend: Any, prompt_format: PromptFormat, counter: TokenCounter
 ) -> list[tuple[str, int]]:
     renderer = PromptRenderer(prompt_format, counter, context_length=400)
-    character = CharacterPrompt(
+    character = CharacterFields(
         name="Aqua",
         persona="A water goddess who says hi.\nShe likes {{user}}.",
         scenario="A tavern.",
@@ -127,7 +127,13 @@ async def _render_turns(
             Turn("Aqua", f"there hi\nAqua {turn}{end}", Role.CHARACTER, len(history) + 1)
         )
         prompt = await renderer.render(
-            character, history, user_name=speaker, reply_tokens=40, definition_user="Bob"
+            PromptInputs(
+                character=character,
+                history=history,
+                user_name=speaker,
+                reply_tokens=40,
+                definition_user="Bob",
+            )
         )
         rendered.append((prompt.text, prompt.token_count))
     return rendered

@@ -3,13 +3,13 @@ every other speaker, and a member's drafted line (/impersonate)."""
 
 from __future__ import annotations
 
-from bot.prompt.render import CharacterPrompt, PromptRenderer
+from bot.prompt.render import PromptInputs, PromptRenderer
 from bot.prompt.tokens import TokenCounter
 from bot.settings import PromptFormat
-from bot.values import Role, Turn
+from bot.values import CharacterFields, Role, Turn
 from tests.support.recording_backend import RecordingBackend
 
-DARKNESS = CharacterPrompt(name="Darkness", persona="A stubborn crusader.", scenario="A dungeon.")
+DARKNESS = CharacterFields(name="Darkness", persona="A stubborn crusader.", scenario="A dungeon.")
 # In Darkness's prompt Aqua's lines arrive as anyone else's: a named line, not the model's.
 HISTORY = [
     Turn("Alice", "We need a plan.", Role.HUMAN, 1),
@@ -25,12 +25,14 @@ def renderer(fmt: PromptFormat) -> PromptRenderer:
 
 async def test_pygmalion_group_prompt_names_everyone_and_describes_the_people_present() -> None:
     prompt = await renderer(PromptFormat.PYGMALION).render(
-        DARKNESS,
-        HISTORY,
-        user_name="Bob",
-        reply_tokens=100,
-        others=["Aqua", "Carol"],
-        people=PEOPLE,
+        PromptInputs(
+            character=DARKNESS,
+            history=HISTORY,
+            user_name="Bob",
+            reply_tokens=100,
+            others=["Aqua", "Carol"],
+            people=PEOPLE,
+        )
     )
     assert prompt.text == (
         "Darkness's Persona: A stubborn crusader.\n"
@@ -51,7 +53,14 @@ async def test_pygmalion_group_prompt_names_everyone_and_describes_the_people_pr
 
 async def test_metharme_group_prompt_keeps_personas_in_the_system_prompt() -> None:
     prompt = await renderer(PromptFormat.METHARME).render(
-        DARKNESS, HISTORY, user_name="Bob", reply_tokens=100, others=["Aqua"], people=PEOPLE[:1]
+        PromptInputs(
+            character=DARKNESS,
+            history=HISTORY,
+            user_name="Bob",
+            reply_tokens=100,
+            others=["Aqua"],
+            people=PEOPLE[:1],
+        )
     )
     assert prompt.text.startswith(
         "<|system|>Enter RP mode. Pretend to be Darkness whose persona follows:\n"
@@ -71,12 +80,14 @@ async def test_a_drafted_member_line_ends_with_their_name_and_stops_at_everyone_
         (PromptFormat.METHARME, "<|model|>Understood!<|user|>Alice:"),
     ):
         prompt = await renderer(fmt).render(
-            DARKNESS,
-            history,
-            user_name="Bob",
-            reply_tokens=100,
-            others=["Aqua"],
-            reply_as="Alice",
+            PromptInputs(
+                character=DARKNESS,
+                history=history,
+                user_name="Bob",
+                reply_tokens=100,
+                others=["Aqua"],
+                reply_as="Alice",
+            )
         )
         assert prompt.text.endswith(ending)
         assert prompt.character_name == "Alice"
@@ -91,11 +102,13 @@ async def test_a_member_cannot_pass_for_another_character_of_the_scene() -> None
         Turn("D\u0430rkness\u200b", "I am Darkness too.", Role.HUMAN, 2),  # a member
     ]
     prompt = await renderer(PromptFormat.PYGMALION).render(
-        CharacterPrompt(name="Aqua", persona="Goddess."),
-        history,
-        user_name="D\u0430rkness\u200b",
-        reply_tokens=50,
-        cast=["Darkness"],
+        PromptInputs(
+            character=CharacterFields(name="Aqua", persona="Goddess."),
+            history=history,
+            user_name="D\u0430rkness\u200b",
+            reply_tokens=50,
+            cast=["Darkness"],
+        )
     )
     assert "\nDarkness: I shall protect you!\n" in prompt.text
     assert "\nD\u0430rkness (user): I am Darkness too.\nAqua:" in prompt.text

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from bot.cards import LoreBook, LoreEntry
-from bot.prompt.render import CharacterPrompt, PromptRenderer
+from bot.prompt.render import PromptInputs, PromptRenderer
 from bot.prompt.tokens import TokenCounter
 from bot.settings import PromptFormat
-from bot.values import Role, Turn
+from bot.values import CharacterFields, Role, Turn
 from tests.support.recording_backend import RecordingBackend
 
-NARRATOR = CharacterPrompt(name="Narrator", persona="")
+NARRATOR = CharacterFields(name="Narrator", persona="")
 BOOK = LoreBook(
     entries=(
         LoreEntry(
@@ -33,7 +33,9 @@ def renderer(fmt: PromptFormat) -> PromptRenderer:
 
 async def test_pygmalion_prompt_of_a_lorebook_only_character_has_no_empty_persona_line() -> None:
     prompt = await renderer(PromptFormat.PYGMALION).render(
-        NARRATOR, HISTORY, user_name="Alice", reply_tokens=100, lore=[BOOK]
+        PromptInputs(
+            character=NARRATOR, history=HISTORY, user_name="Alice", reply_tokens=100, lore=[BOOK]
+        )
     )
     assert prompt.text == (
         "Narrator tells of the town of Vell.\n"
@@ -47,7 +49,9 @@ async def test_pygmalion_prompt_of_a_lorebook_only_character_has_no_empty_person
 
 async def test_metharme_prompt_of_a_lorebook_only_character_has_no_blank_persona() -> None:
     prompt = await renderer(PromptFormat.METHARME).render(
-        NARRATOR, HISTORY, user_name="Alice", reply_tokens=100, lore=[BOOK]
+        PromptInputs(
+            character=NARRATOR, history=HISTORY, user_name="Alice", reply_tokens=100, lore=[BOOK]
+        )
     )
     assert prompt.text.startswith(
         "<|system|>Narrator tells of the town of Vell.\n"

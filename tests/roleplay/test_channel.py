@@ -13,7 +13,7 @@ from bot.characters.service import CharacterDraft, CharacterService
 from bot.errors import GenerationTimeout
 from bot.guilds.config import GuildConfigService
 from bot.inference.scheduler import Scheduler
-from bot.policy import Place
+from bot.policy import OPERATOR, Place
 from bot.prompt.render import PromptRenderer
 from bot.prompt.tokens import TokenCounter
 from bot.roleplay.channel import ChannelRoleplay, IncomingMessage, Outcome
@@ -67,7 +67,7 @@ async def setup(
         reply_timeout=reply_timeout,
     )
     character = await CharacterService(database).create(
-        1, 1, CharacterDraft(name="Aqua", persona="A goddess.")
+        1, 1, CharacterDraft(name="Aqua", persona="A goddess."), caller=OPERATOR
     )
     await engine.start(guild_id=1, channel_id=500, character_id=character.id, started_by=1)
     presenter = Presenter()

@@ -11,6 +11,7 @@ from bot.characters.service import CharacterDraft, CharacterService
 from bot.errors import InferenceError, InvalidInput
 from bot.inference.base import Backend, GenerationParams
 from bot.inference.ctransformers_backend import CTransformersBackend
+from bot.policy import OPERATOR
 from bot.prompt.render import PromptRenderer
 from bot.prompt.tokens import TokenCounter
 from bot.roleplay.engine import SessionEngine
@@ -39,6 +40,7 @@ async def start(engine: SessionEngine, db: Database, channel: int = 500) -> int:
             greeting="Hello {{user}}, I am {{char}}!",
             scenario="A tavern.",
         ),
+        caller=OPERATOR,
     )
     session, greeting = await engine.start(
         guild_id=1, channel_id=channel, character_id=character.id, started_by=10, user_name="Alice"
@@ -124,7 +126,7 @@ async def test_a_persona_larger_than_the_context_is_refused_politely(database: D
     backend = RecordingBackend(context_length=300)
     engine = make_engine(database, backend)
     character = await CharacterService(database).create(
-        1, 10, CharacterDraft(name="Wordy", persona="word " * 400)
+        1, 10, CharacterDraft(name="Wordy", persona="word " * 400), caller=OPERATOR
     )
     session, _ = await engine.start(
         guild_id=1, channel_id=9, character_id=character.id, started_by=1
@@ -167,6 +169,7 @@ async def test_people_taking_turns_only_ever_add_to_the_prompt(
             scenario="{{user}} meets {{char}}.",
             example_dialogue="<START>\n{{user}}: Hi!\n{{char}}: Hello, {{user}}.",
         ),
+        caller=OPERATOR,
     )
     session, _ = await engine.start(
         guild_id=1, channel_id=501, character_id=character.id, started_by=10, user_name="Alice"
@@ -201,6 +204,7 @@ async def test_example_dialogue_does_not_come_back_once_history_needs_the_room(
             persona="A goddess.",
             example_dialogue="<START>\n{{user}}: Hi!\n{{char}}: Hello there, dear traveller.",
         ),
+        caller=OPERATOR,
     )
     session, _ = await engine.start(
         guild_id=1, channel_id=502, character_id=character.id, started_by=10, user_name="Alice"

@@ -7,7 +7,7 @@ import pytest
 from bot.characters.service import CharacterService
 from bot.errors import InvalidInput
 from bot.lore.service import BookRef, EntryDraft, LoreService
-from bot.policy import Caller
+from bot.policy import OPERATOR, Caller
 from bot.settings import PromptFormat
 from bot.store import Database
 from tests.cards.builders import to_json, v2_document
@@ -19,7 +19,7 @@ ADMIN = Caller(user_id=30, display_name="Admin", is_admin=True)
 
 async def imported(database: Database) -> int:
     character = await CharacterService(database).import_card(
-        1, 10, to_json(v2_document(name="Lyra")), "lyra.json"
+        1, 10, to_json(v2_document(name="Lyra")), "lyra.json", caller=OPERATOR
     )
     return character.id
 

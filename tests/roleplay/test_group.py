@@ -25,9 +25,14 @@ async def scene(
     database: Database, backend: RecordingBackend
 ) -> tuple[SessionEngine, int, Character, Character]:
     characters = CharacterService(database)
-    aqua = await characters.create(1, 10, CharacterDraft(name="Aqua", persona="A goddess."))
+    aqua = await characters.create(
+        1, 10, CharacterDraft(name="Aqua", persona="A goddess."), caller=OPERATOR
+    )
     darkness = await characters.create(
-        1, 10, CharacterDraft(name="Darkness", persona="A crusader.", greeting="Hmph.")
+        1,
+        10,
+        CharacterDraft(name="Darkness", persona="A crusader.", greeting="Hmph."),
+        caller=OPERATOR,
     )
     engine = make_engine(database, backend)
     session, _ = await engine.start(guild_id=1, channel_id=500, character_id=aqua.id, started_by=10)

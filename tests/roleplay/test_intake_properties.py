@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from bot.characters.service import CharacterDraft, CharacterService
 from bot.errors import GalateaError
-from bot.policy import Caller
+from bot.policy import OPERATOR, Caller
 from bot.roleplay.channel import MAX_MESSAGE_CHARS, ChannelRoleplay, IncomingMessage, Outcome
 from bot.roleplay.engine import SessionEngine
 from bot.store import Database
@@ -109,6 +109,7 @@ async def test_a_persona_larger_than_the_context_gets_a_clear_error_and_keeps_th
         1,
         1,
         CharacterDraft(name="Huge", persona="lorem ipsum " * 1300),  # ~15,600 chars
+        caller=OPERATOR,
     )
     await engine.start(guild_id=1, channel_id=PLACE.channel_id, character_id=huge.id, started_by=1)
     await replies.handle(
@@ -164,7 +165,8 @@ async def test_two_people_editing_one_character_at_once_leave_one_whole_version(
         (admin, CharacterDraft(name="Aqua", persona="Version B " * 50, scenario="B")),
     ]
     results = await asyncio.gather(
-        *(service.update(aqua.id, who, draft) for who, draft in drafts), return_exceptions=True
+        *(service.update(aqua.id, draft, caller=who) for who, draft in drafts),
+        return_exceptions=True,
     )
     for result in results:
         assert not isinstance(result, Exception) or isinstance(result, GalateaError), result

@@ -11,6 +11,7 @@ from bot.characters.service import CharacterDraft, CharacterService
 from bot.inference.base import GenerationParams
 from bot.inference.http.errors import PromptTooLong
 from bot.inference.openai_backend import OpenAICompletionsBackend
+from bot.policy import OPERATOR
 from bot.prompt.render import PromptRenderer
 from bot.prompt.tokens import TokenCounter
 from bot.roleplay.engine import SessionEngine
@@ -51,7 +52,10 @@ async def engine_with_history(server: FakeServer, database: Database) -> tuple[S
     renderer = PromptRenderer(PromptFormat.PYGMALION, TokenCounter(backend), context_length=CONTEXT)
     engine = SessionEngine(database, backend, renderer, PARAMS, history_limit=200)
     character = await CharacterService(database).create(
-        1, 10, CharacterDraft(name="Aqua", persona="A water goddess.", greeting="Hi!")
+        1,
+        10,
+        CharacterDraft(name="Aqua", persona="A water goddess.", greeting="Hi!"),
+        caller=OPERATOR,
     )
     session, _ = await engine.start(
         guild_id=1, channel_id=5, character_id=character.id, started_by=10, user_name="Alice"

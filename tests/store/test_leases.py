@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.characters.service import CharacterDraft, CharacterService
+from bot.policy import OPERATOR
 from bot.store import Database
 from bot.store.leases import LeaseStore
 from bot.store.messages import MessageAlreadyStored
@@ -74,7 +75,7 @@ async def test_processes_racing_for_a_channel_never_both_win(database: Database)
 
 async def test_one_discord_message_is_stored_once_per_session(database: Database) -> None:
     character = await CharacterService(database).create(
-        1, 1, CharacterDraft(name="Aqua", persona="A goddess.")
+        1, 1, CharacterDraft(name="Aqua", persona="A goddess."), caller=OPERATOR
     )
     async with database.write() as uow:
         session = await uow.sessions.start(

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from bot.errors import AlreadyExists
 from bot.store import Database
 from bot.store.models import SessionRow
-from bot.values import Role
+from bot.values import CharacterFields, Role
 
 SNOWFLAKE = 1_234_567_890_123_456_789  # a Discord id: needs 64 bits
 
@@ -19,7 +19,9 @@ SNOWFLAKE = 1_234_567_890_123_456_789  # a Discord id: needs 64 bits
 async def _character(db: Database, guild: int = 1, name: str = "Aqua") -> int:
     async with db.write() as uow:
         character = await uow.characters.create(
-            guild_id=guild, owner_id=10, name=name, persona="A water goddess."
+            guild_id=guild,
+            owner_id=10,
+            fields=CharacterFields(name=name, persona="A water goddess."),
         )
     return character.id
 
@@ -37,7 +39,9 @@ async def test_character_names_are_unique_per_server_ignoring_case(database: Dat
 async def test_failed_transaction_leaves_nothing_behind(database: Database) -> None:
     with pytest.raises(RuntimeError):
         async with database.write() as uow:
-            await uow.characters.create(guild_id=1, owner_id=1, name="Ghost", persona="p")
+            await uow.characters.create(
+                guild_id=1, owner_id=1, fields=CharacterFields(name="Ghost", persona="p")
+            )
             raise RuntimeError("boom")
     async with database.read() as uow:
         assert await uow.characters.get_by_name(1, "Ghost") is None
