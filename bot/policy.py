@@ -25,6 +25,10 @@ class Caller:
     is_admin: bool = False  # Manage Server (or owner)
 
 
+# Whoever runs the bot (the console, scripts): an admin of every server, held to the same rules.
+OPERATOR = Caller(user_id=0, display_name="operator", is_admin=True)
+
+
 @dataclass(frozen=True, slots=True)
 class Place:
     """Where they act."""

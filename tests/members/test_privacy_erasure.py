@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from bot.characters.service import CharacterDraft, CharacterService
 from bot.members.personas import PersonaService
 from bot.members.privacy import PrivacyService
+from bot.policy import OPERATOR, Caller, Place
 from bot.store import Database
 from tests.roleplay.test_channel import setup
 from tests.support.recording_backend import RecordingBackend
@@ -29,20 +30,24 @@ async def _scene(database: Database) -> int:
     helper = await CharacterService(database).create(
         1, BOB, CharacterDraft(name="Dune", persona="p")
     )
-    session, _ = await engine.start(
-        guild_id=1, channel_id=600, character_id=other.id, started_by=ALICE
+    session, _ = await engine.sessions.start(
+        Place(1, 600), other.id, caller=Caller(ALICE, "member")
     )
-    await engine.set_author_note(session.id, "ALICE-NOTE-7f3a: keep it cozy", 2, by=ALICE)
+    await engine.sessions.set_author_note(
+        session.id, "ALICE-NOTE-7f3a: keep it cozy", 2, caller=Caller(ALICE, "member")
+    )
     await PersonaService(database).set(1, ALICE, "Alicia", "ALICE-PERSONA-9c1e, a traveller")
     await PersonaService(database).set(1, BOB, "Bobby", "Bob's own persona")
     await PersonaService(database).set(2, ALICE, "Alicia", "in another server")
-    await engine.add_human_message(
+    await engine.history.add_human_message(
         session.id, speaker="Alicia", content="ALICE-MESSAGE-2b8d hello", author_id=ALICE
     )
-    await engine.add_human_message(session.id, speaker="Bobby", content="Bob here", author_id=BOB)
+    await engine.history.add_human_message(
+        session.id, speaker="Bobby", content="Bob here", author_id=BOB
+    )
     async with database.write() as uow:
         await uow.cast.add(session.id, extra.id, added_by=ALICE)
-        await uow.cast.add(session.id, helper.id, added_by=BOB)
+        await uow.cast.add(session.id, helper.id, added_by=BOB, caller=OPERATOR)
     return session.id
 
 
@@ -79,7 +84,7 @@ async def test_forget_me_erases_persona_notes_and_ids_and_keeps_the_others(
 async def test_a_note_by_someone_else_stays(database: Database) -> None:
     session_id = await _scene(database)
     async with database.write() as uow:
-        await uow.sessions.set_author_note(session_id, "Bob's note", 3, BOB)
+        await uow.sessions.set_author_note(session_id, "Bob's note", 3, BOB, caller=OPERATOR)
     await PrivacyService(database).forget(1, ALICE)
     async with database.read() as uow:
         session = await uow.sessions.get(session_id)
