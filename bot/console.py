@@ -189,7 +189,15 @@ class ConsoleChat:
             fields[key] = answer
         try:
             return await self._characters.create(
-                CONSOLE_GUILD_ID, 0, CharacterDraft(**fields), caller=OPERATOR
+                CONSOLE_GUILD_ID,
+                0,
+                CharacterDraft(
+                    name=fields["name"],
+                    persona=fields["persona"],
+                    greeting=fields["greeting"],
+                    scenario=fields["scenario"],
+                ),
+                caller=OPERATOR,
             )
         except GalateaError as exc:
             self._say(f"! {exc.user_message}\n")

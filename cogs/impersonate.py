@@ -10,7 +10,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.errors import GalateaError, NotFound
+from bot.errors import GalateaError, InvalidInput, NotFound
 from bot.roleplay.channel import IncomingMessage, Outcome
 from cogs.common import NO_MENTIONS, core_of, place_of, require_guild
 from cogs.deadline import token_time_left
@@ -82,6 +82,8 @@ class ImpersonateCog(commands.Cog):
         bot = cast("GalateaBot", self.bot)
         roleplay = bot.roleplay_cog
         guild_id = require_guild(interaction)
+        if interaction.channel_id is None:
+            raise InvalidInput("This button works in a server channel.")
         channel = await roleplay.channel(interaction.channel_id)
         user = interaction.user
         delivery = await roleplay.deliveries.for_member(

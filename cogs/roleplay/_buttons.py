@@ -34,6 +34,7 @@ async def answer_reply_button(
     clicked = interaction.message.id if interaction.message else None
     if (
         not latest
+        or clicked is None
         or latest[-1].role is not Role.CHARACTER
         or clicked != cog.display.latest_id(view.session.channel_id, latest[-1])
     ):
