@@ -47,7 +47,7 @@ async def _scene(database: Database) -> int:
     )
     async with database.write() as uow:
         await uow.cast.add(session.id, extra.id, added_by=ALICE)
-        await uow.cast.add(session.id, helper.id, added_by=BOB, caller=OPERATOR)
+        await uow.cast.add(session.id, helper.id, added_by=BOB)
     return session.id
 
 
