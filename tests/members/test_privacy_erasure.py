@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from bot.characters.service import CharacterDraft, CharacterService
 from bot.members.personas import PersonaService
 from bot.members.privacy import PrivacyService
-from bot.policy import OPERATOR, Caller, Place
+from bot.policy import Caller, Place
 from bot.store import Database
 from tests.roleplay.test_channel import setup
 from tests.support.recording_backend import RecordingBackend
@@ -84,7 +84,7 @@ async def test_forget_me_erases_persona_notes_and_ids_and_keeps_the_others(
 async def test_a_note_by_someone_else_stays(database: Database) -> None:
     session_id = await _scene(database)
     async with database.write() as uow:
-        await uow.sessions.set_author_note(session_id, "Bob's note", 3, BOB, caller=OPERATOR)
+        await uow.sessions.set_author_note(session_id, "Bob's note", 3, BOB)
     await PrivacyService(database).forget(1, ALICE)
     async with database.read() as uow:
         session = await uow.sessions.get(session_id)

@@ -26,7 +26,7 @@ async def test_a_persona_and_an_authors_note_with_nul_are_stored_without_it(
     view = await engine.sessions.active(500)
     assert view is not None
     note = await engine.sessions.set_author_note(
-        view.session.id, "Keep\x00 it cozy.\x00", 2, caller=Caller(7, "member")
+        view.session.id, "Keep\x00 it cozy.\x00", 2, caller=Caller(7, "admin", is_admin=True)
     )
     persona = await PersonaService(database).set(1, 7, "An\x00n", "A trav\x00eller.")
     assert note.author_note == "Keep it cozy."
