@@ -25,7 +25,7 @@ from bench.instrumented import MeasuredBackend
 from bot.app import Core, assemble, open_database
 from bot.characters.service import CharacterDraft
 from bot.inference.base import Backend, GenerationParams
-from bot.policy import OPERATOR
+from bot.policy import OPERATOR, Caller, Place
 from bot.settings import Settings
 
 BENCH_GUILD = 4242
@@ -114,11 +114,10 @@ async def start_channels(bench: BenchCore, count: int, first: int = FIRST_CHANNE
     """Start a session in ``count`` channels; returns their session ids."""
     sessions = []
     for channel in range(first, first + count):
-        session, _greeting = await bench.core.engine.start(
-            guild_id=BENCH_GUILD,
-            channel_id=channel,
-            character_id=bench.character_id,
-            started_by=BENCH_OWNER,
+        session, _greeting = await bench.core.engine.sessions.start(
+            Place(BENCH_GUILD, channel),
+            bench.character_id,
+            caller=Caller(BENCH_OWNER, "member"),
             user_name="Alice",
         )
         sessions.append(session.id)
@@ -158,7 +157,9 @@ async def chat_turn(
     engine = bench.core.engine
     text = writer.message()
     started = time.perf_counter()
-    await engine.add_human_message(session_id, speaker=writer.speaker(channel_index), content=text)
+    await engine.history.add_human_message(
+        session_id, speaker=writer.speaker(channel_index), content=text
+    )
     stored = time.perf_counter()
     if before_reply is not None:
         await before_reply()
@@ -169,7 +170,7 @@ async def chat_turn(
         if first_text is None:
             first_text = time.perf_counter()
 
-    reply = await engine.generate_reply(session_id, params=params, on_text=on_text)
+    reply = await engine.replies.generate_reply(session_id, params=params, on_text=on_text)
     return TurnTiming(
         session_id=session_id,
         message=text,

@@ -92,9 +92,11 @@ async def measure_own_work(
         for turn in range(WARM_UP_TURNS + turns):
             before = len(bench.backend.records)
             started = time.perf_counter()
-            await engine.add_human_message(session_id, speaker="Alice", content=writer.message())
+            await engine.history.add_human_message(
+                session_id, speaker="Alice", content=writer.message()
+            )
             stored_at = time.perf_counter()
-            await engine.generate_reply(session_id, params=params)
+            await engine.replies.generate_reply(session_id, params=params)
             finished = time.perf_counter()
             inside = sum(r.seconds for r in bench.backend.records[before:])
             if turn >= WARM_UP_TURNS:
@@ -102,7 +104,7 @@ async def measure_own_work(
                 store.append(stored_at - started)
                 reply.append(finished - stored_at - inside)
                 model_time.append(inside)
-        history = await engine.history(session_id, limit=1)
+        history = await engine.history.recent(session_id, limit=1)
     ms = 1000.0
     return {
         "stored_messages": stored,

@@ -167,7 +167,7 @@ class Core:
         await self.backend.load()
         file_name = self.model_info.name if self.model_info is not None else None
         prompt_format = choose_prompt_format(self.settings, self.backend.model_name, file_name)
-        self.engine.renderer.adopt(prompt_format, self.backend.context_length)
+        self.engine.adopt(prompt_format, self.backend.context_length)
         log.info(
             "Ready: model %s, prompt format %s, context %d tokens",
             self.backend.model_name,

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 
 from bot.characters.service import CONSOLE_GUILD_ID, CharacterDraft, CharacterService, clean_name
 from bot.errors import GalateaError, NotFound, StorageUnavailable
-from bot.policy import OPERATOR
+from bot.policy import OPERATOR, Place
 from bot.prompt.sanitize import speaker_name
 from bot.roleplay.engine import SessionEngine, SessionView
 from bot.values import Character, Role
@@ -93,7 +93,9 @@ class ConsoleChat:
                 view, user = result
                 continue
             try:
-                await self._engine.add_human_message(view.session.id, speaker=user, content=line)
+                await self._engine.history.add_human_message(
+                    view.session.id, speaker=user, content=line
+                )
                 await self._reply(view)
             except GalateaError as exc:
                 self._tell(exc)
@@ -115,7 +117,7 @@ class ConsoleChat:
                 self._say(f"\n{view.character.name}: {text}")
             shown = text
 
-        reply = await self._engine.generate_reply(view.session.id, on_text=on_text)
+        reply = await self._engine.replies.generate_reply(view.session.id, on_text=on_text)
         final = reply.message.content
         if final != shown:
             self._say(f"\n{view.character.name}: {final}" if shown else final)
@@ -145,7 +147,7 @@ class ConsoleChat:
         elif name == "history":
             await self._show_history(view, last=50)
         elif name == "reset":
-            await self._engine.reset(view.session.id)
+            await self._engine.sessions.reset(view.session.id, caller=OPERATOR)
             view = await self._open_session(view.character, user, fresh=True)
             self._say("The conversation starts over.\n")
         elif name == "help":
@@ -187,7 +189,15 @@ class ConsoleChat:
             fields[key] = answer
         try:
             return await self._characters.create(
-                CONSOLE_GUILD_ID, 0, CharacterDraft(**fields), caller=OPERATOR
+                CONSOLE_GUILD_ID,
+                0,
+                CharacterDraft(
+                    name=fields["name"],
+                    persona=fields["persona"],
+                    greeting=fields["greeting"],
+                    scenario=fields["scenario"],
+                ),
+                caller=OPERATOR,
             )
         except GalateaError as exc:
             self._say(f"! {exc.user_message}\n")
@@ -214,20 +224,16 @@ class ConsoleChat:
         self, character: Character, user: str, *, fresh: bool = False
     ) -> SessionView:
         channel = character.id  # one console channel per character; never a Discord snowflake
-        view = None if fresh else await self._engine.resume_latest(channel)
+        view = None if fresh else await self._engine.sessions.resume_latest(channel)
         if view is None or view.character.id != character.id:
-            await self._engine.start(
-                guild_id=CONSOLE_GUILD_ID,
-                channel_id=channel,
-                character_id=character.id,
-                started_by=None,
-                user_name=user,
-            )
-            view = await self._engine.active(channel)
+            # The operator's own terminal: no channel rule or age restriction applies.
+            place = Place(CONSOLE_GUILD_ID, channel, age_restricted=True)
+            await self._engine.sessions.start(place, character.id, caller=OPERATOR, user_name=user)
+            view = await self._engine.sessions.active(channel)
         assert view is not None
         return view
 
     async def _show_history(self, view: SessionView, *, last: int) -> None:
-        for message in await self._engine.history(view.session.id, limit=last):
+        for message in await self._engine.history.recent(view.session.id, limit=last):
             who = view.character.name if message.role is Role.CHARACTER else message.speaker
             self._say(f"{who}: {message.content}\n")

@@ -35,6 +35,10 @@ class Caller:
 OPERATOR = Caller(user_id=0, display_name="operator", is_admin=True)
 
 
+# Whoever runs the bot (the console, scripts): an admin of every server, held to the same rules.
+OPERATOR = Caller(user_id=0, display_name="operator", is_admin=True)
+
+
 @dataclass(frozen=True, slots=True)
 class Place:
     """Where they act."""

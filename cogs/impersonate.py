@@ -10,7 +10,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.errors import GalateaError, NotFound
+from bot.errors import GalateaError, InvalidInput, NotFound
 from bot.roleplay.channel import IncomingMessage, Outcome
 from cogs.common import NO_MENTIONS, core_of, place_of, require_guild
 from cogs.deadline import token_time_left
@@ -49,17 +49,18 @@ class ImpersonateCog(commands.Cog):
         """Let the model draft your next line in this roleplay, in your voice (only you see it)."""
         core = core_of(interaction)
         guild_id = require_guild(interaction)
-        view = await core.engine.active(interaction.channel_id or 0)
+        view = await core.engine.sessions.active(interaction.channel_id or 0)
         if view is None:
             raise NotFound("No roleplay is running here. Start one with `/session start`.")
         speaker = await core.personas.speaker_name(
             guild_id, interaction.user.id, interaction.user.display_name
         )
         await interaction.response.defer(ephemeral=True, thinking=True)
-        params = core.engine.params_for(await core.guild_config.get(guild_id))
+        replies = core.engine.replies
+        params = replies.params_for(await core.guild_config.get(guild_id))
         try:  # the draft goes out with this interaction's token: only while it lives
             async with asyncio.timeout(token_time_left(interaction)):
-                draft = await core.engine.impersonate(view.session.id, speaker, params=params)
+                draft = await replies.impersonate(view.session.id, speaker, params=params)
         except TimeoutError:
             log.info(
                 "An /impersonate draft in channel %d outlasted its token", view.session.channel_id
@@ -81,6 +82,8 @@ class ImpersonateCog(commands.Cog):
         bot = cast("GalateaBot", self.bot)
         roleplay = bot.roleplay_cog
         guild_id = require_guild(interaction)
+        if interaction.channel_id is None:
+            raise InvalidInput("This button works in a server channel.")
         channel = await roleplay.channel(interaction.channel_id)
         user = interaction.user
         delivery = await roleplay.deliveries.for_member(
@@ -108,7 +111,7 @@ class ImpersonateCog(commands.Cog):
                 if outcome is Outcome.USER_AT_LIMIT
                 else bot.roleplay.channel_limit
             )
-            view = await bot.core.engine.active(channel.id)
+            view = await bot.core.engine.sessions.active(channel.id)
             name = view.character.name if view is not None else "The character"
             await interaction.followup.send(
                 f"⏳ {limit.note(name)}", ephemeral=True, allowed_mentions=NO_MENTIONS

@@ -42,7 +42,7 @@ class ReplyButton(
     async def from_custom_id(
         cls,
         interaction: discord.Interaction[Any],
-        item: discord.ui.Button[Any],
+        item: discord.ui.Item[Any],
         match: re.Match[str],
     ) -> ReplyButton:
         return cls(match["action"], int(match["session"]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, cast
 
 import discord
@@ -11,12 +12,7 @@ from discord.ext import commands
 from bot.characters.service import MAX_NAME
 from bot.errors import InvalidInput, NotFound
 from bot.lore.service import MAX_WORLD_NAME
-from bot.policy import (
-    check_can_start_sessions,
-    check_channel_allowed,
-    check_nsfw_allowed,
-    check_session_rights,
-)
+from bot.roleplay.sessions import SessionView
 from cogs.common import (
     NO_MENTIONS,
     Confirm,
@@ -66,12 +62,10 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
         channel = interaction.channel
         if channel is None:
             raise InvalidInput("This command works in a server channel.")
-        config = await core.guild_config.get(guild_id)
         place = place_of(channel, guild_id)
-        check_channel_allowed(config, place)
-        check_can_start_sessions(config, caller)
         found = await core.characters.find(guild_id, character)
-        check_nsfw_allowed(config, found, place)
+        sessions = core.engine.sessions
+        await sessions.check_start(place, found, caller=caller)  # before any thread opens
         await interaction.response.defer(thinking=True)
         target: Any = channel
         if thread:
@@ -83,13 +77,11 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
                 auto_archive_duration=1440,
             )
         await self.roleplay.stop_channel(target.id)
-        _session, greeting = await core.engine.start(
-            guild_id=guild_id,
-            channel_id=target.id,
-            character_id=found.id,
-            started_by=caller.user_id,
-            user_name=caller.display_name,
+        # The rules were checked where the command ran (a new thread's channel).
+        _session, greeting = await sessions.start(
+            replace(place, channel_id=target.id), found.id, caller=caller
         )
+        config = await core.guild_config.get(guild_id)
         where = "here" if target is channel else target.mention
         await interaction.followup.send(
             f"**{found.name}** joins the roleplay {where}. Messages starting with "
@@ -103,13 +95,12 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
     async def stop(self, interaction: discord.Interaction[Any]) -> None:
         """End the roleplay in this channel (the history is kept)."""
         core = core_of(interaction)
-        view = await self._active(interaction)
         caller = caller_of(interaction)
-        check_session_rights(caller, view.session)  # refused before anything stops
+        view = await self._changeable(interaction)  # refused before anything stops
 
         async def stop() -> None:  # a reply must first stop evaluating its prompt
             await self.roleplay.stop_channel(view.session.channel_id)
-            await core.engine.stop(view.session.channel_id, caller=caller)
+            await core.engine.sessions.stop(view.session.channel_id, caller=caller)
 
         await in_time(interaction, stop(), ephemeral=False)
         if interaction.channel is not None:
@@ -124,9 +115,8 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
     async def reset(self, interaction: discord.Interaction[Any]) -> None:
         """Clear this channel's roleplay history and start over with the greeting."""
         core = core_of(interaction)
-        view = await self._active(interaction)
         caller = caller_of(interaction)
-        check_session_rights(caller, view.session)  # refused before anything stops
+        view = await self._changeable(interaction, count_messages=True)  # before anything stops
         confirm = Confirm(Opener.of(interaction), "Clear the history")
         await interaction.response.send_message(
             f"Clear all {view.message_count} messages of this roleplay with "
@@ -138,10 +128,11 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
         if await confirm.wait() or not confirm.confirmed:
             return
         await self.roleplay.stop_channel(view.session.channel_id)
-        await core.engine.reset(view.session.id, caller=caller)
+        _removed, greeting = await core.engine.sessions.reset(
+            view.session.id, caller=caller, greet_as=caller.display_name
+        )
         await interaction.edit_original_response(content="The history was cleared.", view=None)
         channel = interaction.channel
-        greeting = await core.engine.repost_greeting(view.session.id, interaction.user.display_name)
         if greeting is not None and channel is not None:
             await self.roleplay.post_character_message(channel, view.character, greeting)
 
@@ -151,30 +142,26 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
         core = core_of(interaction)
         view = await self._active(interaction)
         # Counting tokens waits for the model thread, busy while a reply is written.
-        prompt = await in_time(
-            interaction,
-            core.engine.prompt_for(view.session.id, core.engine.defaults),
-            ephemeral=True,
-        )
+        status = await in_time(interaction, core.engine.status(view), ephemeral=True)
         embed = Embed(title=f"Roleplay with {view.character.name}")
         if len(view.cast) > 1:
             embed.add_field(name="Characters", value=listing([m.character.name for m in view.cast]))
         if view.session.paused:
             embed.add_field(name="Paused", value="messages are kept; `/session resume`")
-        embed.add_field(name="Model", value=f"{core.backend.model_name} ({core.backend.name})")
-        embed.add_field(name="Prompt format", value=core.engine.renderer.prompt_format.value)
+        embed.add_field(name="Model", value=f"{status.model_name} ({status.backend_name})")
+        embed.add_field(name="Prompt format", value=status.prompt_format.value)
         embed.add_field(name="Messages stored", value=str(view.message_count))
         embed.add_field(
             name="In the prompt window",
-            value=f"{prompt.turns_included} messages, {prompt.token_count} of "
-            f"{core.backend.context_length} tokens",
+            value=f"{status.turns_in_prompt} messages, {status.prompt_tokens} of "
+            f"{status.context_length} tokens",
         )
-        if prompt.lore_included:
-            embed.add_field(name="Lore in the prompt", value=f"{prompt.lore_included} entries")
+        if status.lore_entries:
+            embed.add_field(name="Lore in the prompt", value=f"{status.lore_entries} entries")
         if view.session.author_note:
             embed.add_field(name="Author's note", value=view.session.author_note)
         busy = core.roleplay.busy(view.session.channel_id)
-        position = core.engine.scheduler.position(view.session.channel_id)
+        position = status.queue_position
         state = f"{position} in the queue" if position else ("being written" if busy else "idle")
         embed.add_field(name="Reply", value=state)
         embed.add_field(
@@ -189,7 +176,7 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
         core = core_of(interaction)
         view = await self._active(interaction)
         await interaction.response.defer(ephemeral=True, thinking=True)
-        text, data = await core.engine.export(view.session.id)
+        text, data = await core.engine.history.export(view.session.id)
         stem = f"roleplay-{view.character.name}-{view.session.id}".replace(" ", "_")
         said = f"{view.message_count} messages with **{view.character.name}**."
         limit = interaction.filesize_limit  # the attachment_size_limit Discord announced
@@ -227,9 +214,8 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
     ) -> None:
         """Attach a server world (a lorebook made with /lore) to this roleplay, or detach it."""
         core = core_of(interaction)
-        view = await self._active(interaction)
         caller = caller_of(interaction)
-        check_session_rights(caller, view.session)  # refused before anything stops
+        view = await self._changeable(interaction)  # refused before anything stops
         world = await in_time(
             interaction,
             core.lore.attach_world(view.session.id, name, caller=caller),
@@ -256,14 +242,11 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
     ) -> None:
         """Set this roleplay's author's note: a standing instruction near the end of the prompt."""
         core = core_of(interaction)
-        view = await self._active(interaction)
         caller = caller_of(interaction)
-        check_session_rights(caller, view.session)  # refused before anything stops
+        view = await self._changeable(interaction)  # refused before anything stops
         await in_time(
             interaction,
-            core.engine.set_author_note(
-                view.session.id, text or "", depth, by=interaction.user.id, caller=caller
-            ),
+            core.engine.sessions.set_author_note(view.session.id, text or "", depth, caller=caller),
             ephemeral=True,
         )
         await reply_ephemeral(
@@ -288,13 +271,11 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
     ) -> None:
         """Bring another character into this roleplay; everyone can then talk with both."""
         core = core_of(interaction)
-        view = await self._active(interaction)
         caller = caller_of(interaction)
-        check_session_rights(caller, view.session)  # refused before anything stops
+        view = await self._changeable(interaction)  # refused before anything stops
         guild_id = require_guild(interaction)
         config = await core.guild_config.get(guild_id)
         found = await core.characters.find(guild_id, character)
-        check_nsfw_allowed(config, found, place_of(interaction.channel, guild_id))
         cast = await in_time(
             interaction,
             core.cast.add(
@@ -304,6 +285,7 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
                 max_characters=config.max_characters,
                 full_history=full_history,
                 caller=caller,
+                place=place_of(interaction.channel, guild_id),
             ),
             ephemeral=False,
         )
@@ -324,9 +306,8 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
     ) -> None:
         """Have a character leave this roleplay (what they said stays in the story)."""
         core = core_of(interaction)
-        view = await self._active(interaction)
         caller = caller_of(interaction)
-        check_session_rights(caller, view.session)  # refused before anything stops
+        view = await self._changeable(interaction)  # refused before anything stops
         found = await core.characters.find(require_guild(interaction), character)
         cast = await in_time(
             interaction, core.cast.remove(view.session.id, found, caller=caller), ephemeral=False
@@ -348,9 +329,8 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
 
     async def _set_paused(self, interaction: discord.Interaction[Any], paused: bool) -> None:
         core = core_of(interaction)
-        view = await self._active(interaction)
         caller = caller_of(interaction)
-        check_session_rights(caller, view.session)  # refused before anything stops
+        view = await self._changeable(interaction)  # refused before anything stops
         if view.session.paused == paused:
             await reply_ephemeral(
                 interaction,
@@ -375,14 +355,25 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
             ephemeral=False,
         )
 
-    async def _active(self, interaction: discord.Interaction[Any]) -> Any:
+    async def _active(self, interaction: discord.Interaction[Any]) -> SessionView:
         require_guild(interaction)
-        view = await core_of(interaction).engine.active(
+        view = await core_of(interaction).engine.sessions.active(
             interaction.channel_id or 0, count_messages=True
         )
         if view is None:
             raise NotFound("No roleplay is running here. Start one with `/session start`.")
         return view
+
+    async def _changeable(
+        self, interaction: discord.Interaction[Any], *, count_messages: bool = False
+    ) -> SessionView:
+        """The running roleplay, when the member may change it (the core says who may)."""
+        require_guild(interaction)
+        return await core_of(interaction).engine.sessions.for_change(
+            interaction.channel_id or 0,
+            caller=caller_of(interaction),
+            count_messages=count_messages,
+        )
 
 
 async def setup(bot: commands.Bot) -> None:

@@ -51,6 +51,9 @@ async def test_a_locked_database_is_one_line_at_the_console_not_a_traceback(
     )
     assert transcript.count(storage_line) == 2  # the message, then /reset
     assert "Traceback" not in transcript
-    view = await core.engine.active(aqua.id)  # the console's channel is the character's id
+    view = await core.engine.sessions.active(aqua.id)  # the console's channel is the character's id
     assert view is not None
-    assert [m.content for m in await core.engine.history(view.session.id)] == ["Back again.", "Hi."]
+    assert [m.content for m in await core.engine.history.recent(view.session.id)] == [
+        "Back again.",
+        "Hi.",
+    ]

@@ -11,7 +11,7 @@ from bot.common.memo import ExpiringMemo
 from bot.errors import InvalidInput
 from bot.inference.presets import PRESETS
 from bot.policy import Caller, check_can_configure
-from bot.store import Database
+from bot.store import Database, UnitOfWork
 from bot.values import GuildSettings
 
 
@@ -169,10 +169,14 @@ class GuildConfigService:
         """Refuse early (before a front end shows or asks anything): settings are for admins."""
         check_can_configure(caller)
 
-    async def get(self, guild_id: int) -> GuildSettings:
+    async def get(self, guild_id: int, *, uow: UnitOfWork | None = None) -> GuildSettings:
+        """``uow``: read there when not in memory (a caller's unit of work, not a new one)."""
+
         async def read() -> GuildSettings:
-            async with self._db.read() as uow:
+            if uow is not None:
                 return await uow.guilds.get(guild_id)
+            async with self._db.read() as own:
+                return await own.guilds.get(guild_id)
 
         return await self._memo.get(guild_id, read)
 

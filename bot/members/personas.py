@@ -10,7 +10,7 @@ from bot.characters.lookalike import COLONS, visible_name
 from bot.common.memo import ExpiringMemo
 from bot.errors import InvalidInput
 from bot.policy import Caller, check_own_data
-from bot.store import Database
+from bot.store import Database, UnitOfWork
 from bot.values import Persona
 
 MAX_PERSONA_DESCRIPTION = 500
@@ -65,11 +65,17 @@ class PersonaService:
         self._names.forget((guild_id, user_id))
         return cleared
 
-    async def speaker_name(self, guild_id: int, user_id: int, display_name: str) -> str:
-        """What a member's lines are signed with: their persona's name, else their display name."""
+    async def speaker_name(
+        self, guild_id: int, user_id: int, display_name: str, *, uow: UnitOfWork | None = None
+    ) -> str:
+        """What a member's lines are signed with: their persona's name, else their display
+        name. ``uow``: read there when not in memory (a caller's unit of work)."""
 
         async def read() -> str | None:
-            persona = await self.get(guild_id, user_id)
+            if uow is not None:
+                persona = await uow.personas.get(guild_id, user_id)
+            else:
+                persona = await self.get(guild_id, user_id)
             return persona.name if persona is not None else None
 
         name = await self._names.get((guild_id, user_id), read)

@@ -32,7 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from bot.values import Role
+from bot.values import PromptFormat, Role
 
 # Where a card's system prompt said ``{{original}}``: a private-use marker the formatter
 # replaces with its whole default system prompt (the definition included), so lore chosen per
@@ -151,3 +151,11 @@ class MetharmeFormat:
 
     def speaker_opening(self, name: str) -> str:
         return f"<|user|>{name}:"
+
+
+def continued(prompt_format: PromptFormat, prompt_text: str, reply_so_far: str) -> str:
+    """A prompt that has the model go on with ``reply_so_far``: the classic format's reply
+    opening ends with "Name:" and a reply follows it after a space; Metharme's ``<|model|>``
+    is followed directly."""
+    joiner = " " if prompt_format is PromptFormat.PYGMALION else ""
+    return prompt_text + joiner + reply_so_far

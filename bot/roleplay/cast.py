@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from bot.errors import AlreadyExists, InvalidInput, NotFound
-from bot.policy import Caller, check_session_rights
+from bot.policy import Caller, Place, check_nsfw_allowed, check_session_rights
 from bot.roleplay.context import load_cast
 from bot.store import Database, UnitOfWork
 from bot.values import CastMember, ChannelSession, Character
@@ -21,7 +21,7 @@ class CastService:
 
     async def cast(self, session_id: int) -> tuple[CastMember, ...]:
         async with self._db.read() as uow:
-            session = await _session(uow, session_id)
+            session = await _session(uow, session_id, None)
             return await load_cast(uow, session)
 
     async def add(
@@ -32,12 +32,15 @@ class CastService:
         added_by: int | None,
         max_characters: int,
         full_history: bool = False,
-        caller: Caller | None = None,
+        caller: Caller,
+        place: Place | None = None,
     ) -> tuple[CastMember, ...]:
         """``character`` joins the scene; it knows only what is said from now on unless
-        ``full_history``."""
+        ``full_history``. ``place``: where it plays, held to the server's NSFW rule."""
         async with self._db.write() as uow:
             session = await _session(uow, session_id, caller)
+            if place is not None:
+                check_nsfw_allowed(await uow.guilds.get(place.guild_id), character, place)
             cast = await load_cast(uow, session)
             if any(m.character.id == character.id for m in cast):
                 raise AlreadyExists(f"{character.name} is already in this roleplay.")
@@ -57,7 +60,7 @@ class CastService:
         return cast
 
     async def remove(
-        self, session_id: int, character: Character, *, caller: Caller | None = None
+        self, session_id: int, character: Character, *, caller: Caller
     ) -> tuple[CastMember, ...]:
         """``character`` leaves the scene (its lines stay in the history)."""
         async with self._db.write() as uow:
@@ -73,19 +76,15 @@ class CastService:
         log.info("Character %d left session %d", character.id, session_id)
         return cast
 
-    async def set_paused(
-        self, session_id: int, paused: bool, *, caller: Caller | None = None
-    ) -> ChannelSession:
+    async def set_paused(self, session_id: int, paused: bool, *, caller: Caller) -> ChannelSession:
         """Paused: messages are still recorded, but no character answers."""
         async with self._db.write() as uow:
             await _session(uow, session_id, caller)
             return await uow.sessions.set_paused(session_id, paused)
 
 
-async def _session(
-    uow: UnitOfWork, session_id: int, caller: Caller | None = None
-) -> ChannelSession:
-    """The running session; ``caller`` (None: the operator) must have the right to change it."""
+async def _session(uow: UnitOfWork, session_id: int, caller: Caller | None) -> ChannelSession:
+    """The running session; ``caller`` (None: only reading) must have the right to change it."""
     session = await uow.sessions.get(session_id)
     if session is None:
         raise NotFound("That roleplay has ended.")

@@ -12,78 +12,40 @@ import logging
 import random
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
-from enum import StrEnum
+from dataclasses import replace
 from typing import Protocol
 
 from bot.common.keyed_locks import KeyedLocks
 from bot.common.memo import BoundedDict
-from bot.errors import GalateaError, PermissionDenied, StorageUnavailable
+from bot.errors import GalateaError, StorageUnavailable
 from bot.guilds.config import GuildConfigService
 from bot.members.personas import PersonaService
-from bot.policy import (
-    ChannelReplyLimit,
-    Cooldowns,
-    Place,
-    UserReplyLimit,
-    check_channel_allowed,
-    check_nsfw_allowed,
-)
+from bot.policy import ChannelReplyLimit, Cooldowns, Place, UserReplyLimit, check_nsfw_allowed
 from bot.roleplay.engine import SessionEngine, SessionView
+from bot.roleplay.intake import (
+    NOT_STORED_NOTE,
+    IncomingMessage,
+    Intake,
+    Outcome,
+    is_out_of_character,
+    story_text,
+)
 from bot.roleplay.lease import ChannelLeases
 from bot.roleplay.speakers import Candidate, choose_speakers
-from bot.store.messages import MessageAlreadyStored
-from bot.store.text import storable
-from bot.values import CastMember, Character, GuildSettings, Role, StoredMessage
+from bot.values import CastMember, Character, GuildSettings, StoredMessage
+
+__all__ = [
+    "NOT_STORED_NOTE",
+    "ChannelRoleplay",
+    "IncomingMessage",
+    "Outcome",
+    "ReplyPresenter",
+    "is_out_of_character",
+]
 
 log = logging.getLogger(__name__)
 
 ANSWERS_REMEMBERED = 50_000  # (channel, character) pairs: channels come and go
-MAX_MESSAGE_CHARS = 8_000  # longer than any Discord message; anything past it is cut
-
-
-@dataclass(frozen=True, slots=True)
-class IncomingMessage:
-    """A message in a channel, described without Discord types."""
-
-    place: Place
-    message_id: int
-    author_id: int
-    author_name: str  # the server display name
-    content: str
-    from_bot: bool = False
-    from_webhook: bool = False
-    is_system: bool = False
-    mentions_bot: bool = False
-    replies_to_character: bool = False
-    replied_character_id: int | None = None  # which character's message it replies to
-    reply_to_message_id: int | None = None  # the Discord message this one replies to
-
-
-class Outcome(StrEnum):
-    NO_SESSION = "no session"
-    IGNORED = "ignored"  # bots, webhooks, system messages, empty text
-    OUT_OF_CHARACTER = "out of character"
-    NOT_ALLOWED = "not allowed here"
-    RECORDED = "recorded"  # joins the history, no reply asked for
-    PAUSED = "paused"  # joins the history; the scene is paused
-    REPLY_SCHEDULED = "reply scheduled"
-    # Recorded, no reply: a reply limit holds it. Returned for the first hold in a minute (say
-    # so: the limit's ``note``); later holds in that minute are RECORDED, so nothing spams.
-    CHANNEL_AT_LIMIT = "channel at its reply limit"
-    USER_AT_LIMIT = "member at their reply limit"
-    OTHER_PROCESS = "another process answers this channel"  # see bot/roleplay/lease.py
-    # Storage failed (after bounded retries): the message is not in the history. The first
-    # such outcome in a channel within STORAGE_NOTE_EVERY is NOT_STORED (tell the channel:
-    # ``NOT_STORED_NOTE``); the others are NOT_STORED_QUIET, so an outage does not spam.
-    NOT_STORED = "not stored: storage unavailable"
-    NOT_STORED_QUIET = "not stored: storage unavailable, channel already told"
-
-
-NOT_STORED_NOTE = (
-    "I can't save messages right now (a storage problem on my side), so what was just said "
-    "here is not part of the story. Please send it again in a minute."
-)
 STORAGE_NOTE_EVERY = 60.0  # seconds between two storage notes in one channel
 # Waits before trying a message again after a storage fault; none while an outage is known
 # (the first message found it), so a long outage does not hold every channel's messages.
@@ -127,13 +89,6 @@ def _no_front_end(view: SessionView) -> ReplyPresenter:
     raise RuntimeError("No front end shows replies yet (call ChannelRoleplay.present_with)")
 
 
-def is_out_of_character(content: str, prefix: str) -> bool:
-    text = content.strip()
-    if prefix and text.startswith(prefix):
-        return True
-    return text.startswith("((") and text.endswith("))")
-
-
 class ChannelRoleplay:
     def __init__(
         self,
@@ -147,11 +102,9 @@ class ChannelRoleplay:
         user_limit: UserReplyLimit | None = None,
         leases: ChannelLeases | None = None,
     ) -> None:
-        self._leases = leases
         self._engine = engine
-        self._config = config
+        self._intake = Intake(engine.database, engine.history, config, personas, leases)
         self._presenter_factory = presenter_factory or _no_front_end
-        self._personas = personas
         self._rng = rng or random.Random()
         self._cooldowns = Cooldowns()
         self._channel_limit = channel_limit or ChannelReplyLimit(0)
@@ -164,7 +117,7 @@ class ChannelRoleplay:
         # for a message that reply already covered is dropped, not answered twice.
         self._answered: BoundedDict[tuple[int, int], int] = BoundedDict(ANSWERS_REMEMBERED)
         self._workers: dict[int, asyncio.Task[None]] = {}
-        self._intake: KeyedLocks[int] = KeyedLocks()  # per channel, only while in use
+        self._intake_locks: KeyedLocks[int] = KeyedLocks()  # per channel, only while in use
         self._storage_down = False  # the last message could not be stored
         self._storage_told: BoundedDict[int, float] = BoundedDict(ANSWERS_REMEMBERED)
 
@@ -188,7 +141,7 @@ class ChannelRoleplay:
         before anything else keeps the stored history in the order people wrote it. Call this
         before awaiting anything else for the message.
         """
-        async with self._intake.hold(message.place.channel_id):
+        async with self._intake_locks.hold(message.place.channel_id):
             return await self._take_or_retry(message)
 
     async def _take_or_retry(self, message: IncomingMessage) -> Outcome:
@@ -216,66 +169,40 @@ class ChannelRoleplay:
         return Outcome.NOT_STORED
 
     async def _take(self, message: IncomingMessage) -> Outcome:
-        if message.from_bot or message.from_webhook or message.is_system:
+        """Store the message when it belongs to the story (one unit of work, see
+        bot/roleplay/intake.py), then decide whether it draws replies."""
+        content = story_text(message)
+        if content is None:
             return Outcome.IGNORED
-        content = storable(message.content).strip()  # a text of only NUL bytes is empty
-        if not content:
-            return Outcome.IGNORED
-        view = await self._engine.active(message.place.channel_id)
-        if view is None:
-            return Outcome.NO_SESSION
-        # Only channels with a roleplay are leased (no database write for any other channel).
-        answers = self._leases is None or await self._leases.claim(message.place.channel_id)
-        config = await self._config.get(message.place.guild_id)
-        if is_out_of_character(content, config.ooc_prefix):
-            return Outcome.OUT_OF_CHARACTER
-        try:
-            check_channel_allowed(config, message.place)
-        except PermissionDenied:
-            return Outcome.NOT_ALLOWED
-        speaker = message.author_name
-        if self._personas is not None:
-            speaker = await self._personas.speaker_name(
-                message.place.guild_id, message.author_id, message.author_name
-            )
-        stored_id: int | None = None
-        try:
-            stored = await self._engine.add_human_message(
-                view.session.id,
-                speaker=speaker,
-                content=content[:MAX_MESSAGE_CHARS],
-                author_id=message.author_id,
-                discord_message_id=message.message_id,
-            )
-            stored_id = stored.id
-        except MessageAlreadyStored:
-            # Another copy of the bot stored it first. Without leases that copy answers too;
-            # with them, the lease holder answers: the message is in the history either way.
-            if self._leases is None or not answers:
-                return Outcome.OTHER_PROCESS
-        if not answers:
+        taken = await self._intake.take(message, content)
+        if isinstance(taken, Outcome):
+            return taken
+        if not taken.answers:
             # Another process holds the channel (a rolling deploy, or one that died and whose
             # lease has not run out yet): the message is kept, that process answers.
             return Outcome.OTHER_PROCESS
-        if message.reply_to_message_id is not None and message.replied_character_id is None:
-            replied = await self._engine.message_by_discord_id(message.reply_to_message_id)
-            if replied is not None and replied.role is Role.CHARACTER:
-                message = replace(
-                    message,
-                    replies_to_character=True,
-                    replied_character_id=replied.character_id or view.session.character_id,
-                )
-        if view.session.paused:
+        if taken.view.session.paused:
             return Outcome.PAUSED
-        speakers = self.speakers_for(message, view, config)
+        speakers = self.speakers_for(taken.message, taken.view, taken.config)
+        held = self._held(taken.message, taken.config, speakers)
+        if held is not None:
+            return held
+        stored_id = taken.stored.id if taken.stored is not None else None
+        self.schedule(taken.view, message.place, taken.config, speakers, answering=stored_id)
+        return Outcome.REPLY_SCHEDULED
+
+    def _held(
+        self, message: IncomingMessage, config: GuildSettings, speakers: Sequence[int]
+    ) -> Outcome | None:
+        """Why the message draws no reply although it joined the story (None: it does): no
+        character is addressed, the member's cooldown, or a reply limit (counted when not)."""
         if not speakers:
             return Outcome.RECORDED
-        if self._cooldowns.remaining(
-            message.place.guild_id, message.author_id, config.user_cooldown_seconds
-        ):
+        guild, author = message.place.guild_id, message.author_id
+        if self._cooldowns.remaining(guild, author, config.user_cooldown_seconds):
             return Outcome.RECORDED
         # The member's limit first: one member's flood must not use up the channel's replies.
-        member, channel = (message.place.guild_id, message.author_id), message.place.channel_id
+        member, channel = (guild, author), message.place.channel_id
         for limit, key, held in (
             (self._user_limit, member, Outcome.USER_AT_LIMIT),
             (self._channel_limit, channel, Outcome.CHANNEL_AT_LIMIT),
@@ -285,8 +212,7 @@ class ChannelRoleplay:
                 return held if limit.first_hold(key) else Outcome.RECORDED
         self._user_limit.count(member)
         self._channel_limit.count(channel)
-        self.schedule(view, message.place, config, speakers, answering=stored_id)
-        return Outcome.REPLY_SCHEDULED
+        return None
 
     def speakers_for(
         self, message: IncomingMessage, view: SessionView, config: GuildSettings
@@ -349,7 +275,7 @@ class ChannelRoleplay:
                     continue  # a reply that started after this message was stored answered it
                 # Later replies read the scene again: it may have changed meanwhile.
                 try:
-                    current = fresh or await self._engine.active(channel)
+                    current = fresh or await self._engine.sessions.active(channel)
                 except StorageUnavailable as fault:  # the store logged the cause
                     self._pending.pop(channel, None)
                     await self._presenter_factory(view).fail(fault.user_message)
@@ -380,10 +306,11 @@ class ChannelRoleplay:
             # Checked when the character is about to speak, not only at session start.
             check_nsfw_allowed(config, view.character, place)
             await presenter.start()
-            reply = await self._engine.generate_reply(
+            replies = self._engine.replies
+            reply = await replies.generate_reply(
                 view.session.id,
                 character_id=view.character.id,
-                params=self._engine.params_for(config),
+                params=replies.params_for(config),
                 on_text=presenter.update,
                 on_queued=presenter.queued,
                 shown_as=presenter.shown_id,
@@ -392,10 +319,10 @@ class ChannelRoleplay:
                 shown_as = await presenter.finish(reply.message)
             except BaseException:
                 # Nobody saw it: the history must not hold a line the channel never showed.
-                await asyncio.shield(self._engine.discard(reply.message.id))
+                await asyncio.shield(self._engine.history.discard(reply.message.id))
                 raise
             if shown_as is not None and shown_as != reply.message.discord_message_id:
-                await self._engine.attach_discord_id(reply.message.id, shown_as)
+                await self._engine.history.attach_discord_id(reply.message.id, shown_as)
             return reply.prompt.last_turn_id
         except GalateaError as exc:
             await presenter.fail(exc.user_message)
@@ -430,7 +357,7 @@ class ChannelRoleplay:
 
     def per_channel_entries(self) -> int:
         """How many per-channel entries this object holds now (bounded by the busy ones)."""
-        return len(self._intake) + len(self._pending) + len(self._workers)
+        return len(self._intake_locks) + len(self._pending) + len(self._workers)
 
     def busy(self, channel_id: int) -> bool:
         worker = self._workers.get(channel_id)

@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from bot.store import Database
+from bot.store import Database, UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -47,20 +47,30 @@ class ChannelLeases:
         """Whether this process holds the channel's lease now (from memory, no database)."""
         return self._held.get(channel_id, 0.0) > time.monotonic()
 
-    async def claim(self, channel_id: int) -> bool:
-        """Take or keep the channel's lease; False while another process holds it."""
+    async def claim(self, channel_id: int, uow: UnitOfWork | None = None) -> bool:
+        """Take or keep the channel's lease; False while another process holds it.
+
+        ``uow``: a write unit of work to renew it in (one message, one unit); when that unit
+        does not commit, call ``forget``."""
         runs_out = self._held.get(channel_id)
         if runs_out is not None and runs_out - time.monotonic() > self.ttl / 2:
             return True
-        return await self._acquire(channel_id)
+        return await self._acquire(channel_id, uow)
 
-    async def _acquire(self, channel_id: int) -> bool:
+    def forget(self, channel_id: int) -> None:
+        """A claim made in a unit of work that did not commit: not held after all."""
+        self._held.pop(channel_id, None)
+
+    async def _acquire(self, channel_id: int, uow: UnitOfWork | None = None) -> bool:
         # Measured before the write, so the cached expiry is never later than the stored one.
         started = time.monotonic()
         now = datetime.now(UTC)
         until = now + timedelta(seconds=self.ttl)
-        async with self._db.write() as uow:
+        if uow is not None:
             won = await uow.leases.acquire(channel_id, self.holder, now=now, until=until)
+        else:
+            async with self._db.write() as own:
+                won = await own.leases.acquire(channel_id, self.holder, now=now, until=until)
         had = channel_id in self._held
         if won:
             self._held[channel_id] = started + self.ttl

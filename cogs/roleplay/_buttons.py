@@ -26,14 +26,15 @@ async def answer_reply_button(
     cog: RoleplayCog, interaction: discord.Interaction[Any], action: str, session_id: int
 ) -> None:
     core = core_of(interaction)
-    view = await core.engine.active(interaction.channel_id or 0)
+    view = await core.engine.sessions.active(interaction.channel_id or 0)
     if view is None or view.session.id != session_id:
         await reply_ephemeral(interaction, "That roleplay has ended; these buttons do nothing now.")
         return
-    latest = await core.engine.history(session_id, limit=1)
+    latest = await core.engine.history.recent(session_id, limit=1)
     clicked = interaction.message.id if interaction.message else None
     if (
         not latest
+        or clicked is None
         or latest[-1].role is not Role.CHARACTER
         or clicked != cog.display.latest_id(view.session.channel_id, latest[-1])
     ):
@@ -49,7 +50,8 @@ async def answer_reply_button(
     delivery = await cog.delivery(channel, character)
     first_id = latest[-1].discord_message_id or clicked
     config = await core.guild_config.get(view.session.guild_id)
-    params = core.engine.params_for(config)
+    replies = core.engine.replies
+    params = replies.params_for(config)
     last_edit = 0.0
 
     async def stream(text: str) -> None:
@@ -61,15 +63,15 @@ async def answer_reply_button(
 
     try:
         if action == "regen":
-            reply = await core.engine.regenerate(session_id, params=params, on_text=stream)
+            reply = await replies.regenerate(session_id, params=params, on_text=stream)
             message = reply.message
         elif action == "cont":
-            reply = await core.engine.continue_reply(session_id, params=params, on_text=stream)
+            reply = await replies.continue_reply(session_id, params=params, on_text=stream)
             message = reply.message
         elif action in ("prev", "next"):
-            message = await core.engine.browse_versions(session_id, -1 if action == "prev" else 1)
+            message = await replies.browse_versions(session_id, -1 if action == "prev" else 1)
         else:  # delete
-            removed = await core.engine.delete_latest_reply(session_id)
+            removed = await replies.delete_latest_reply(session_id)
             known = cog.display.latest_pieces.pop(view.session.channel_id, (0, []))[1]
             pieces = dict.fromkeys([*removed.discord_ids, *known]) or {first_id: None}
             for piece_id in pieces:  # the whole reply

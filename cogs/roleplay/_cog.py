@@ -12,7 +12,7 @@ from discord.ext import commands
 
 from bot.errors import GalateaError
 from bot.roleplay.channel import Outcome
-from bot.roleplay.engine import SessionView
+from bot.roleplay.sessions import SessionView
 from bot.values import Character, StoredMessage
 from cogs.common import NO_MENTIONS
 from cogs.delivery import Deliveries, Delivery
@@ -68,12 +68,12 @@ class RoleplayCog(commands.Cog):
     ) -> None:
         """Post a stored character line (a greeting) and link it to its Discord message."""
         delivery = await self.delivery(channel, character)
-        view = await self.core.engine.active(channel.id)
+        view = await self.core.engine.sessions.active(channel.id)
         if view is None:
             return
         ids = await self.show_reply(delivery, view, message, None)
         if ids:
-            await self.core.engine.attach_discord_id(message.id, ids[0])
+            await self.core.engine.history.attach_discord_id(message.id, ids[0])
 
     async def show_reply(
         self,
@@ -110,12 +110,12 @@ class RoleplayCog(commands.Cog):
         text = (
             message.clean_content if message is not None and message.content == content else content
         )
-        if await self.core.engine.edit_by_discord_id(payload.message_id, text):
+        if await self.core.engine.history.edit_by_discord_id(payload.message_id, text):
             log.info("Message %d edited: history updated", payload.message_id)
 
     @commands.Cog.listener()
     async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
-        if await self.core.engine.delete_by_discord_id(payload.message_id):
+        if await self.core.engine.history.delete_by_discord_id(payload.message_id):
             log.info("Message %d deleted: removed from the history", payload.message_id)
 
     # Swipe buttons

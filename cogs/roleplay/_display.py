@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot.common.memo import BoundedDict
-from bot.roleplay.engine import SessionView
+from bot.roleplay.sessions import SessionView
 from bot.values import Character, StoredMessage
 from cogs.delivery import Deliveries, Delivery
 from cogs.reply_buttons import reply_view
@@ -77,7 +77,7 @@ class ReplyDisplay:
         self.latest_reply[channel_id] = (ids[-1], delivery)
         self.latest_pieces[channel_id] = (message.id, ids)
         if ids[1:] != old_tail:
-            await self.core.engine.attach_discord_id(message.id, ids[0], ids[1:])
+            await self.core.engine.history.attach_discord_id(message.id, ids[0], ids[1:])
         return ids
 
     @staticmethod

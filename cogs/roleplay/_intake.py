@@ -57,7 +57,7 @@ async def answer_outcome(core: Core, message: discord.Message, outcome: Outcome)
 
 async def _tell_held(core: Core, message: discord.Message, outcome: Outcome) -> None:
     """Say that a reply limit holds replies (bot/ returns this once a minute; no pings)."""
-    view = await core.engine.active(message.channel.id)
+    view = await core.engine.sessions.active(message.channel.id)
     name = view.character.name if view is not None else "The character"
     try:
         if outcome is Outcome.USER_AT_LIMIT:  # an answer to them, so it names nobody

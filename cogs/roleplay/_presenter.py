@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot.errors import GalateaError
-from bot.roleplay.engine import SessionView
+from bot.roleplay.sessions import SessionView
 from bot.values import StoredMessage
 from cogs.common import NO_MENTIONS
 from cogs.delivery import Delivery

@@ -268,10 +268,10 @@ async def _check_channel(
 ) -> ChannelCheck:
     """Compare the store (read through the core) with what was sent and what was shown."""
     record = ledger.channels[channel.id]
-    view = await bot.core.engine.active(channel.id)
+    view = await bot.core.engine.sessions.active(channel.id)
     if view is None:
         raise AssertionError(f"#{channel.name} lost its session")
-    history = await bot.core.engine.history(view.session.id, limit=HISTORY_LIMIT)
+    history = await bot.core.engine.history.recent(view.session.id, limit=HISTORY_LIMIT)
     humans = [m for m in history if m.role is Role.HUMAN]
     characters = [m for m in history if m.role is Role.CHARACTER]
     shown = [

@@ -127,7 +127,7 @@ async def test_alternate_greetings_can_be_browsed_before_anyone_answers(
         await start.response()
         greeting = await wait_for_reply(emu, world.channel, "Lyra")
         assert greeting.content == "*salutes* Halt, Alice."
-        session = (await bot.core.engine.active(world.channel.id)).session.id  # type: ignore[union-attr]
+        session = (await bot.core.engine.sessions.active(world.channel.id)).session.id  # type: ignore[union-attr]
         labels = [c["label"] for row in greeting["components"] for c in row["components"]]
         assert labels[:3] == ["◀", "1/3", "▶"]
 

@@ -165,7 +165,7 @@ async def test_session_in_a_new_thread_status_export_and_stop(
         assert "started this roleplay" in (await refused.response())["data"]["content"]
         stopped = await emu.invoke_command("session stop", {}, user=world.alice, channel=thread)
         await stopped.response()
-        assert await bot.core.engine.active(thread.id) is None
+        assert await bot.core.engine.sessions.active(thread.id) is None
 
 
 async def test_reset_clears_history_and_greets_again(
@@ -189,12 +189,12 @@ async def test_reset_clears_history_and_greets_again(
             if c["label"].startswith("Clear")
         )
         await (await emu.click_button(asked.original, confirm, world.alice)).response()
-        view = await bot.core.engine.active(world.channel.id)
+        view = await bot.core.engine.sessions.active(world.channel.id)
         assert view is not None
         await emu.wait_for_message(
             world.channel, lambda m: m.content == "Hello Alice!" and m.id > greeting.id
         )
-        history = await bot.core.engine.history(view.session.id)
+        history = await bot.core.engine.history.recent(view.session.id)
         assert [m.content for m in history] == ["Hello Alice!"]
 
 

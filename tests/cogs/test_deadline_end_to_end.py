@@ -62,7 +62,7 @@ async def test_stop_and_pause_answer_in_time_while_a_reply_evaluates_its_prompt(
         assert first["type"] == DEFERRED_CHANNEL_MESSAGE
         backend.thread_free.set()
         said = await stopping.followup(timeout=5)
-        view = await bot.core.engine.active(world.channel.id)
+        view = await bot.core.engine.sessions.active(world.channel.id)
     assert not said.ephemeral
     if command == "session stop":
         assert "leaves the roleplay" in said.content and view is None

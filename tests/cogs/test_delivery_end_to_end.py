@@ -25,8 +25,8 @@ def _no_request_refused(emu: DiscordEmulator) -> None:
 
 async def _history_ids(bot: object, channel_id: int) -> list[int | None]:
     engine = bot.core.engine  # type: ignore[attr-defined]
-    view = await engine.active(channel_id)
-    return [m.discord_message_id for m in await engine.history(view.session.id)]
+    view = await engine.sessions.active(channel_id)
+    return [m.discord_message_id for m in await engine.history.recent(view.session.id)]
 
 
 # -- a deleted webhook ----------------------------------------------------------------------------

@@ -33,9 +33,9 @@ WEBHOOK_EDIT = r"^/webhooks/\d+/[^/]+/messages/\d+$"
 
 
 async def _linked(core: Core, world: World, reply: StoredMessage) -> bool:
-    view = await core.engine.active(world.channel.id)
+    view = await core.engine.sessions.active(world.channel.id)
     assert view is not None
-    stored = (await core.engine.history(view.session.id))[-1]
+    stored = (await core.engine.history.recent(view.session.id))[-1]
     return stored.content == reply.content and stored.discord_message_id == reply.id
 
 
@@ -55,9 +55,9 @@ def is_warning(message: StoredMessage) -> bool:
 
 
 async def history(core: Core, channel_id: int) -> list[tuple[Role, str]]:
-    view = await core.engine.active(channel_id)
+    view = await core.engine.sessions.active(channel_id)
     assert view is not None
-    return [(m.role, m.content) for m in await core.engine.history(view.session.id)]
+    return [(m.role, m.content) for m in await core.engine.history.recent(view.session.id)]
 
 
 async def test_a_refusing_backend_is_told_to_the_channel_and_the_next_message_works(

@@ -72,8 +72,8 @@ async def test_three_people_and_two_characters_the_named_one_answers(
         third = await wait_for_reply(emu, world.channel, "Aqua", after=second.id)
         fourth = await wait_for_reply(emu, world.channel, "Darkness", after=third.id)
         await settle(backend, 4)
-        session = (await bot.core.engine.active(world.channel.id)).session.id  # type: ignore[union-attr]
-        history = await bot.core.engine.history(session)
+        session = (await bot.core.engine.sessions.active(world.channel.id)).session.id  # type: ignore[union-attr]
+        history = await bot.core.engine.history.recent(session)
 
     # The channel as people see it.
     people = {p.id: p.display_name for p in (world.alice, world.bob, world.carol)}
@@ -157,8 +157,8 @@ async def test_unnamed_messages_are_bounded_and_paused_scenes_stay_quiet(
         await emu.send_message(world.channel, world.bob, "Aqua? Darkness?")
         await asyncio.sleep(0.3)
         assert len(backend.calls) == 1
-        session = (await bot.core.engine.active(world.channel.id)).session.id  # type: ignore[union-attr]
-        assert (await bot.core.engine.history(session))[-1].content == "Aqua? Darkness?"
+        session = (await bot.core.engine.sessions.active(world.channel.id)).session.id  # type: ignore[union-attr]
+        assert (await bot.core.engine.history.recent(session))[-1].content == "Aqua? Darkness?"
 
         await command(emu, world, "session resume", {}, world.alice)
         await emu.send_message(world.channel, world.bob, "Darkness?")
@@ -194,8 +194,8 @@ async def test_impersonate_drafts_privately_and_posts_as_the_member(
             world.channel, lambda m: m.author_name == "Carol" and m.webhook_id is not None
         )
         reply = await wait_for_reply(emu, world.channel, "Aqua", after=posted.id)
-        session = (await bot.core.engine.active(world.channel.id)).session.id  # type: ignore[union-attr]
-        history = await bot.core.engine.history(session)
+        session = (await bot.core.engine.sessions.active(world.channel.id)).session.id  # type: ignore[union-attr]
+        history = await bot.core.engine.history.recent(session)
     assert posted.content == "I follow Aqua into the dark."
     assert posted.avatar_url  # the member's own avatar
     assert posted.allowed_mentions == {"parse": []}

@@ -33,9 +33,9 @@ async def test_forget_me_erases_the_callers_messages_and_reports_it_privately(
         answer = await record.response()
         assert answer["data"]["flags"] & 64
         assert "1 of your messages" in answer["data"]["content"]
-        view = await bot.core.engine.active(world.channel.id)
+        view = await bot.core.engine.sessions.active(world.channel.id)
         assert view is not None
-        texts = [m.content for m in await bot.core.engine.history(view.session.id)]
+        texts = [m.content for m in await bot.core.engine.history.recent(view.session.id)]
         assert "My secret is 42." not in texts and "Hello." in texts
 
 
@@ -71,7 +71,7 @@ async def test_old_messages_are_pruned_at_start_up(
         await start_session(emu, world)
         await emu.send_message(world.channel, world.alice, "Long ago.")
         await wait_for_reply(emu, world.channel, "Aqua")
-        session = (await bot.core.engine.active(world.channel.id)).session.id  # type: ignore[union-attr]
+        session = (await bot.core.engine.sessions.active(world.channel.id)).session.id  # type: ignore[union-attr]
     async with database.write() as uow:
         await uow.session.execute(
             update(MessageRow).values(created_at=datetime.now(UTC) - timedelta(days=10))
@@ -79,6 +79,6 @@ async def test_old_messages_are_pruned_at_start_up(
     async with galatea(emu, database, RecordingBackend(), HISTORY_RETENTION_DAYS=7) as bot:
 
         async def pruned() -> bool:
-            return await bot.core.engine.history(session) == []
+            return await bot.core.engine.history.recent(session) == []
 
         await asyncio.wait_for(until(pruned), 5)

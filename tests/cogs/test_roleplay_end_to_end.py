@@ -113,14 +113,14 @@ async def test_swipe_regenerates_and_browses_versions(
         await start_session(emu, world)
         await emu.send_message(world.channel, world.bob, "Tell me something.")
         reply = await wait_for_reply(emu, world.channel, "Aqua")
-        session = (await bot.core.engine.active(world.channel.id)).session.id  # type: ignore[union-attr]
+        session = (await bot.core.engine.sessions.active(world.channel.id)).session.id  # type: ignore[union-attr]
 
         click = await emu.click_button(reply, f"galatea:reply:regen:{session}", world.bob)
         await click.response()
         await emu.wait_for_message(
             world.channel, lambda m: m.id == reply.id and m.content == "Second version."
         )
-        history = await bot.core.engine.history(session)
+        history = await bot.core.engine.history.recent(session)
         assert history[-1].content == "Second version."
         assert history[-1].swipes == ("First version.", "Second version.")
 
@@ -129,7 +129,7 @@ async def test_swipe_regenerates_and_browses_versions(
         await emu.wait_for_message(
             world.channel, lambda m: m.id == reply.id and m.content == "First version."
         )
-        assert (await bot.core.engine.history(session))[-1].content == "First version."
+        assert (await bot.core.engine.history.recent(session))[-1].content == "First version."
 
 
 async def test_edits_and_deletes_on_discord_change_the_history(
@@ -145,10 +145,10 @@ async def test_edits_and_deletes_on_discord_change_the_history(
         await wait_for_reply(emu, world.channel, "Aqua", after=first.id)
         await emu.edit_message(typo, "I have no typo")
         await emu.delete_message(secret)
-        session = (await bot.core.engine.active(world.channel.id)).session.id  # type: ignore[union-attr]
+        session = (await bot.core.engine.sessions.active(world.channel.id)).session.id  # type: ignore[union-attr]
 
         async def settled() -> bool:
-            texts = [m.content for m in await bot.core.engine.history(session)]
+            texts = [m.content for m in await bot.core.engine.history.recent(session)]
             return "I have no typo" in texts and "Forget I said this" not in texts
 
         await asyncio.wait_for(until(settled), 5)
@@ -257,8 +257,8 @@ async def test_out_of_character_messages_and_bots_are_skipped(
         await emu.send_message(world.channel, world.bob, "((is this thing on?))")
         await emu.send_message(world.channel, world.carol, "In character now.")
         await wait_for_reply(emu, world.channel, "Aqua")
-        session = (await bot.core.engine.active(world.channel.id)).session.id  # type: ignore[union-attr]
-        history = await bot.core.engine.history(session)
+        session = (await bot.core.engine.sessions.active(world.channel.id)).session.id  # type: ignore[union-attr]
+        history = await bot.core.engine.history.recent(session)
     assert [(m.role, m.content) for m in history] == [
         (Role.HUMAN, "In character now."),
         (Role.CHARACTER, "Mm."),
@@ -299,7 +299,7 @@ async def test_stopping_the_session_mid_reply_takes_the_partial_text_away(
         await asyncio.wait_for(
             until(lambda: all(m.id != partial.id for m in emu.messages_in(world.channel))), 5
         )
-        view = await bot.core.engine.active(world.channel.id)
+        view = await bot.core.engine.sessions.active(world.channel.id)
     assert view is None
     assert not any(is_character_message("Aqua")(m) for m in emu.messages_in(world.channel))
     assert not any(m.content.startswith("⚠️") for m in emu.messages_in(world.channel))

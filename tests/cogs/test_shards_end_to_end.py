@@ -36,9 +36,9 @@ def aqua_lines(emu: DiscordEmulator, world: World) -> list[str]:
 
 async def stored(bot: GalateaBot, world: World) -> tuple[list[str], list[str]]:
     """The session's history: (human lines, character lines)."""
-    view = await bot.core.engine.active(world.channel.id)
+    view = await bot.core.engine.sessions.active(world.channel.id)
     assert view is not None
-    history = await bot.core.engine.history(view.session.id)
+    history = await bot.core.engine.history.recent(view.session.id)
     humans = [m.content for m in history if m.role is Role.HUMAN]
     return humans, [m.content for m in history if m.role is Role.CHARACTER]
 

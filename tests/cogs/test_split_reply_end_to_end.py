@@ -45,7 +45,7 @@ async def test_regenerating_a_split_reply_replaces_all_its_messages(
         await until(lambda: " ".join(m.content for m in shown(emu, world)) == LONG, timeout=10)
 
         async def stored() -> bool:
-            latest = (await bot.core.engine.history(session, limit=1))[-1]
+            latest = (await bot.core.engine.history.recent(session, limit=1))[-1]
             return latest.content == LONG and len(latest.discord_ids) == 2
 
         await until(stored, timeout=5)
@@ -69,7 +69,9 @@ async def test_after_a_restart_the_buttons_on_a_split_reply_still_work(
         pieces, session = await long_reply(emu, world)
 
         async def stored() -> bool:
-            return len((await bot.core.engine.history(session, limit=1))[-1].discord_ids) == 2
+            return (
+                len((await bot.core.engine.history.recent(session, limit=1))[-1].discord_ids) == 2
+            )
 
         await until(stored, timeout=5)
     async with galatea(emu, database, backend, MAX_NEW_TOKENS=1024):

@@ -66,10 +66,12 @@ async def test_a_long_sessions_export_fits_the_upload_limit(
     async with galatea(emu, database, RecordingBackend()) as bot:
         await create_aqua(emu, world, greeting="")
         await start_session(emu, world)
-        view = await bot.core.engine.active(world.channel.id)
+        view = await bot.core.engine.sessions.active(world.channel.id)
         assert view is not None
         for line in lines:
-            await bot.core.engine.add_human_message(view.session.id, speaker="Bob", content=line)
+            await bot.core.engine.history.add_human_message(
+                view.session.id, speaker="Bob", content=line
+            )
         record = await emu.invoke_command(
             "session export", {}, user=world.bob, channel=world.channel
         )

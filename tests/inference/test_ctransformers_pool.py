@@ -9,7 +9,7 @@ from bot.characters.service import CharacterDraft
 from bot.inference.base import GenerationParams
 from bot.inference.ctransformers_backend import CTransformersBackend
 from bot.inference.ctransformers_pool import CTransformersPool
-from bot.policy import OPERATOR
+from bot.policy import OPERATOR, Caller, Place
 from bot.settings import Settings
 from bot.store import Database
 
@@ -37,21 +37,21 @@ async def _interleaved_turns(
     )
     sessions = []
     for channel in range(channels):
-        session, _ = await core.engine.start(
-            guild_id=1, channel_id=100 + channel, character_id=character.id, started_by=1
+        session, _ = await core.engine.sessions.start(
+            Place(1, 100 + channel), character.id, caller=Caller(1, "member")
         )
         sessions.append(session.id)
     measured = []
     previous_prompt: dict[int, int] = {}
     for turn in range(turns):
         for session in sessions:
-            await core.engine.add_human_message(
+            await core.engine.history.add_human_message(
                 session,
                 speaker=f"User{turn % 3}",
                 content=f"Channel {session}, turn {turn}: tell me more.",
                 author_id=turn % 3,
             )
-            await core.engine.generate_reply(session, params=GREEDY)
+            await core.engine.replies.generate_reply(session, params=GREEDY)
             stats = pool.last_stats
             assert stats is not None
             # New since this channel's last prompt: the reply, the new message, the turn marker.

@@ -11,7 +11,7 @@ from bot.characters.service import CharacterDraft, CharacterService
 from bot.errors import PermissionDenied
 from bot.members import privacy as privacy_module
 from bot.members.privacy import PrivacyService
-from bot.policy import OPERATOR, Caller
+from bot.policy import OPERATOR, Caller, Place
 from bot.roleplay.engine import SessionEngine
 from bot.store import Database
 from bot.store.models import MessageRow
@@ -27,8 +27,8 @@ async def _session_in(
     character = await CharacterService(database).create(
         guild_id, owner, CharacterDraft(name=f"C{channel_id}", persona="p"), caller=OPERATOR
     )
-    session, _ = await engine.start(
-        guild_id=guild_id, channel_id=channel_id, character_id=character.id, started_by=owner
+    session, _ = await engine.sessions.start(
+        Place(guild_id, channel_id), character.id, caller=Caller(owner, "member")
     )
     return session.id
 
@@ -37,7 +37,7 @@ async def test_forget_me_erases_only_the_callers_messages_in_that_server(
     database: Database,
 ) -> None:
     _, engine, _ = await setup(database, RecordingBackend())
-    here = (await engine.active(500)).session.id  # type: ignore[union-attr]
+    here = (await engine.sessions.active(500)).session.id  # type: ignore[union-attr]
     elsewhere = await _session_in(database, engine, guild_id=2, channel_id=900, owner=ALICE)
     for session, author, text in (
         (here, ALICE, "mine here"),
@@ -45,13 +45,13 @@ async def test_forget_me_erases_only_the_callers_messages_in_that_server(
         (here, ALICE, "mine again"),
         (elsewhere, ALICE, "mine in another server"),
     ):
-        await engine.add_human_message(session, speaker="x", content=text, author_id=author)
+        await engine.history.add_human_message(session, speaker="x", content=text, author_id=author)
 
     forgotten = await PrivacyService(database).forget(1, ALICE, caller=OPERATOR)
 
     assert forgotten.messages == 2 and forgotten.characters == 0
-    assert [m.content for m in await engine.history(here)] == ["Bob's"]
-    assert [m.content for m in await engine.history(elsewhere)] == ["mine in another server"]
+    assert [m.content for m in await engine.history.recent(here)] == ["Bob's"]
+    assert [m.content for m in await engine.history.recent(elsewhere)] == ["mine in another server"]
 
 
 async def test_forget_me_with_characters_deletes_them_and_their_histories(
@@ -59,15 +59,15 @@ async def test_forget_me_with_characters_deletes_them_and_their_histories(
 ) -> None:
     _, engine, _ = await setup(database, RecordingBackend())  # "Aqua", owned by user 1
     mine = await _session_in(database, engine, guild_id=1, channel_id=600, owner=ALICE)
-    await engine.add_human_message(mine, speaker="Bob", content="hi", author_id=BOB)
+    await engine.history.add_human_message(mine, speaker="Bob", content="hi", author_id=BOB)
     privacy = PrivacyService(database)
     assert [c.name for c in await privacy.characters_of(1, ALICE)] == ["C600"]
 
     forgotten = await privacy.forget(1, ALICE, caller=OPERATOR, characters=True)
 
     assert forgotten.characters == 1
-    assert await engine.active(600) is None  # its session went with it
-    assert await engine.history(mine) == []
+    assert await engine.sessions.active(600) is None  # its session went with it
+    assert await engine.history.recent(mine) == []
     assert await CharacterService(database).names(1) == ["Aqua"]
 
 
@@ -80,9 +80,11 @@ async def test_forgetting_someone_with_nothing_stored_erases_nothing(database: D
 
 async def test_retention_erases_messages_older_than_the_period(database: Database) -> None:
     _, engine, _ = await setup(database, RecordingBackend())
-    session = (await engine.active(500)).session.id  # type: ignore[union-attr]
-    old = await engine.add_human_message(session, speaker="A", content="old", author_id=ALICE)
-    await engine.add_human_message(session, speaker="A", content="new", author_id=ALICE)
+    session = (await engine.sessions.active(500)).session.id  # type: ignore[union-attr]
+    old = await engine.history.add_human_message(
+        session, speaker="A", content="old", author_id=ALICE
+    )
+    await engine.history.add_human_message(session, speaker="A", content="new", author_id=ALICE)
     async with database.write() as uow:
         await uow.session.execute(
             update(MessageRow)
@@ -93,17 +95,19 @@ async def test_retention_erases_messages_older_than_the_period(database: Databas
 
     assert await privacy.prune(0, caller=OPERATOR) == 0  # 0 keeps everything
     assert await privacy.prune(30, caller=OPERATOR) == 1
-    assert [m.content for m in await engine.history(session)] == ["new"]
+    assert [m.content for m in await engine.history.recent(session)] == ["new"]
 
 
 async def test_retention_erases_in_batches_until_nothing_old_is_left(
     database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, engine, _ = await setup(database, RecordingBackend())
-    session = (await engine.active(500)).session.id  # type: ignore[union-attr]
+    session = (await engine.sessions.active(500)).session.id  # type: ignore[union-attr]
     for n in range(7):
-        await engine.add_human_message(session, speaker="A", content=f"old {n}", author_id=ALICE)
-    await engine.add_human_message(session, speaker="A", content="new", author_id=ALICE)
+        await engine.history.add_human_message(
+            session, speaker="A", content=f"old {n}", author_id=ALICE
+        )
+    await engine.history.add_human_message(session, speaker="A", content="new", author_id=ALICE)
     async with database.write() as uow:
         await uow.session.execute(
             update(MessageRow)
@@ -113,7 +117,7 @@ async def test_retention_erases_in_batches_until_nothing_old_is_left(
     monkeypatch.setattr(privacy_module, "PRUNE_BATCH", 3)
 
     assert await PrivacyService(database).prune(30, caller=OPERATOR) == 7
-    assert [m.content for m in await engine.history(session)] == ["new"]
+    assert [m.content for m in await engine.history.recent(session)] == ["new"]
 
 
 async def test_a_member_erases_only_their_own_data_and_never_prunes(database: Database) -> None:

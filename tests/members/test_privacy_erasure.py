@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from bot.characters.service import CharacterDraft, CharacterService
 from bot.members.personas import PersonaService
 from bot.members.privacy import PrivacyService
-from bot.policy import OPERATOR
+from bot.policy import OPERATOR, Caller, Place
 from bot.store import Database
 from tests.roleplay.test_channel import setup
 from tests.support.recording_backend import RecordingBackend
@@ -30,19 +30,23 @@ async def _scene(database: Database) -> int:
     helper = await CharacterService(database).create(
         1, BOB, CharacterDraft(name="Dune", persona="p"), caller=OPERATOR
     )
-    session, _ = await engine.start(
-        guild_id=1, channel_id=600, character_id=other.id, started_by=ALICE
+    session, _ = await engine.sessions.start(
+        Place(1, 600), other.id, caller=Caller(ALICE, "member")
     )
-    await engine.set_author_note(session.id, "ALICE-NOTE-7f3a: keep it cozy", 2, by=ALICE)
+    await engine.sessions.set_author_note(
+        session.id, "ALICE-NOTE-7f3a: keep it cozy", 2, caller=Caller(ALICE, "member")
+    )
     await PersonaService(database).set(
         1, ALICE, "Alicia", "ALICE-PERSONA-9c1e, a traveller", caller=OPERATOR
     )
     await PersonaService(database).set(1, BOB, "Bobby", "Bob's own persona", caller=OPERATOR)
     await PersonaService(database).set(2, ALICE, "Alicia", "in another server", caller=OPERATOR)
-    await engine.add_human_message(
+    await engine.history.add_human_message(
         session.id, speaker="Alicia", content="ALICE-MESSAGE-2b8d hello", author_id=ALICE
     )
-    await engine.add_human_message(session.id, speaker="Bobby", content="Bob here", author_id=BOB)
+    await engine.history.add_human_message(
+        session.id, speaker="Bobby", content="Bob here", author_id=BOB
+    )
     async with database.write() as uow:
         await uow.cast.add(session.id, extra.id, added_by=ALICE)
         await uow.cast.add(session.id, helper.id, added_by=BOB)

@@ -62,8 +62,8 @@ async def test_the_renderer_uses_the_context_of_the_loaded_file(tmp_path: Path) 
     settings = Settings(MODEL=str(path), DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'g.db'}")
     core = await open_core(settings)
     try:
-        assert core.engine.renderer.context_length == 512
-        assert core.engine.renderer.prompt_format is PromptFormat.METHARME  # from MODEL
+        assert core.engine.context_length == 512
+        assert core.engine.prompt_format is PromptFormat.METHARME  # from MODEL
     finally:
         await core.close()
 
@@ -86,8 +86,8 @@ async def test_the_format_and_context_come_from_the_model_a_server_reports(
 ) -> None:
     core = await openai_core(server, tmp_path, "models/pygmalion-2-13b.Q4_K_M.gguf")
     try:
-        assert core.engine.renderer.prompt_format is PromptFormat.METHARME
-        assert core.engine.renderer.context_length == 8192
+        assert core.engine.prompt_format is PromptFormat.METHARME
+        assert core.engine.context_length == 8192
     finally:
         await core.close()
 
@@ -99,8 +99,8 @@ async def test_prompt_format_and_context_length_settings_override_the_server(
         server, tmp_path, "mythalion-13b", PROMPT_FORMAT="pygmalion", CONTEXT_LENGTH=2048
     )
     try:
-        assert core.engine.renderer.prompt_format is PromptFormat.PYGMALION
-        assert core.engine.renderer.context_length == 2048
+        assert core.engine.prompt_format is PromptFormat.PYGMALION
+        assert core.engine.context_length == 2048
     finally:
         await core.close()
 
@@ -111,7 +111,7 @@ async def test_a_format_guessed_from_nothing_is_warned_about(
     with caplog.at_level(logging.WARNING, logger="bot.model_files.setup"):
         core = await openai_core(server, tmp_path, "mistral-7b-instruct")
     try:
-        assert core.engine.renderer.prompt_format is PromptFormat.PYGMALION
+        assert core.engine.prompt_format is PromptFormat.PYGMALION
     finally:
         await core.close()
     [warning] = [r.getMessage() for r in caplog.records if r.name == "bot.model_files.setup"]
@@ -130,8 +130,8 @@ async def test_the_kobold_model_name_chooses_the_format(server: FakeServer, tmp_
         )
     )
     try:
-        assert core.engine.renderer.prompt_format is PromptFormat.METHARME
-        assert core.engine.renderer.context_length == 6144
+        assert core.engine.prompt_format is PromptFormat.METHARME
+        assert core.engine.context_length == 6144
     finally:
         await core.close()
 
@@ -171,7 +171,7 @@ async def test_a_left_over_model_setting_does_not_choose_a_servers_format(
         server, tmp_path, "pygmalion-6b", MODEL="models/pygmalion-2-7b.Q4_K_M.gguf"
     )
     try:
-        assert core.engine.renderer.prompt_format is PromptFormat.PYGMALION
+        assert core.engine.prompt_format is PromptFormat.PYGMALION
     finally:
         await core.close()
 
@@ -202,8 +202,8 @@ async def test_the_bot_asks_a_server_that_is_not_up_yet_again_then_adopts_its_mo
             await web.TCPSite(runner, "127.0.0.1", port).start()  # the server comes up
             await asyncio.wait_for(loading, timeout=30)
         assert bot.fatal is None
-        assert bot.core.engine.renderer.prompt_format is PromptFormat.METHARME
-        assert bot.core.engine.renderer.context_length == 4096
+        assert bot.core.engine.prompt_format is PromptFormat.METHARME
+        assert bot.core.engine.context_length == 4096
     finally:
         await backend.close()
         await runner.cleanup()
@@ -216,7 +216,7 @@ async def test_a_renamed_gguf_file_is_known_by_the_name_inside_it(tmp_path: Path
     settings = Settings(MODEL=str(path), DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'g.db'}")
     core = await open_core(settings)
     try:
-        assert core.engine.renderer.prompt_format is PromptFormat.METHARME
+        assert core.engine.prompt_format is PromptFormat.METHARME
     finally:
         await core.close()
 

@@ -13,7 +13,7 @@ from bot.characters.service import CharacterDraft, CharacterService
 from bot.errors import GenerationTimeout
 from bot.guilds.config import GuildConfigService
 from bot.inference.scheduler import Scheduler
-from bot.policy import OPERATOR, Place
+from bot.policy import OPERATOR, Caller, Place
 from bot.prompt.render import PromptRenderer
 from bot.prompt.tokens import TokenCounter
 from bot.roleplay.channel import ChannelRoleplay, IncomingMessage, Outcome
@@ -69,7 +69,7 @@ async def setup(
     character = await CharacterService(database).create(
         1, 1, CharacterDraft(name="Aqua", persona="A goddess."), caller=OPERATOR
     )
-    await engine.start(guild_id=1, channel_id=500, character_id=character.id, started_by=1)
+    await engine.sessions.start(Place(1, 500), character.id, caller=Caller(1, "member"))
     presenter = Presenter()
 
     def factory(view: SessionView) -> Presenter:
@@ -112,10 +112,10 @@ async def test_stopping_a_session_cancels_its_reply_and_frees_the_model(database
     await asyncio.wait_for(until(lambda: len(backend.calls) == 1), 5)
     await asyncio.wait_for(replies.cancel(500), 5)
     assert not replies.busy(500) and presenter.shown == []
-    assert engine.scheduler.stats().running == 0
-    view = await engine.active(500)
+    assert engine.queue().running == 0
+    view = await engine.sessions.active(500)
     assert view is not None
-    assert [m.content for m in await engine.history(view.session.id)] == ["Tell me a story."]
+    assert [m.content for m in await engine.history.recent(view.session.id)] == ["Tell me a story."]
 
 
 async def test_a_reply_past_the_timeout_says_so_and_keeps_the_conversation(
@@ -129,20 +129,20 @@ async def test_a_reply_past_the_timeout_says_so_and_keeps_the_conversation(
     backend.replies, backend.delay = ["Quick now."], 0.0
     await replies.handle(message("Again?"))
     await asyncio.wait_for(until(lambda: presenter.shown == ["Quick now."]), 5)
-    view = await engine.active(500)
+    view = await engine.sessions.active(500)
     assert view is not None
-    texts = [m.content for m in await engine.history(view.session.id)]
+    texts = [m.content for m in await engine.history.recent(view.session.id)]
     assert texts == ["Hurry up.", "Again?", "Quick now."]
 
 
 async def test_engine_timeout_is_a_generation_timeout(database: Database) -> None:
     backend = RecordingBackend(replies=["slow " * 50], delay=0.05)
     _, engine, _ = await setup(database, backend, reply_timeout=0.1)
-    view = await engine.active(500)
+    view = await engine.sessions.active(500)
     assert view is not None
-    await engine.add_human_message(view.session.id, speaker="Al", content="x")
+    await engine.history.add_human_message(view.session.id, speaker="Al", content="x")
     with pytest.raises(GenerationTimeout):
-        await engine.generate_reply(view.session.id)
+        await engine.replies.generate_reply(view.session.id)
 
 
 async def test_messages_handled_concurrently_are_stored_in_the_order_they_were_sent(
@@ -157,9 +157,9 @@ async def test_messages_handled_concurrently_are_stored_in_the_order_they_were_s
     ]
     await asyncio.wait_for(asyncio.gather(*tasks), 10)
     await asyncio.wait_for(replies.idle(), 10)
-    view = await engine.active(500)
+    view = await engine.sessions.active(500)
     assert view is not None
-    stored = [m.content for m in await engine.history(view.session.id) if m.content != "Ok."]
+    stored = [m.content for m in await engine.history.recent(view.session.id) if m.content != "Ok."]
     assert stored == texts
 
 
@@ -170,16 +170,18 @@ async def test_a_message_a_reply_already_covered_is_not_answered_again(
     is the message's own request scheduled. That request must not make a second reply."""
     backend = RecordingBackend(replies=["First.", "Second.", "Third."])
     replies, engine, presenter = await setup(database, backend)
-    view = await engine.active(500)
+    view = await engine.sessions.active(500)
     assert view is not None
     config = await GuildConfigService(database).get(1)
-    stored = await engine.add_human_message(view.session.id, speaker="Alice", content="One.")
+    stored = await engine.history.add_human_message(
+        view.session.id, speaker="Alice", content="One."
+    )
     replies.schedule(view, PLACE, config, answering=stored.id)
     await asyncio.wait_for(replies.idle(), 5)
     replies.schedule(view, PLACE, config, answering=stored.id)  # late: already answered
     await asyncio.wait_for(replies.idle(), 5)
     assert presenter.shown == ["First."]
-    newer = await engine.add_human_message(view.session.id, speaker="Bob", content="Two.")
+    newer = await engine.history.add_human_message(view.session.id, speaker="Bob", content="Two.")
     replies.schedule(view, PLACE, config, answering=newer.id)
     await asyncio.wait_for(replies.idle(), 5)
     assert presenter.shown == ["First.", "Second."]

@@ -13,7 +13,7 @@ import tracemalloc
 import pytest
 
 from bot.common.keyed_locks import KeyedLocks
-from bot.policy import Place
+from bot.policy import Caller, Place
 from bot.roleplay.channel import IncomingMessage, Outcome
 from bot.store import Database
 from tests.roleplay.test_channel import setup
@@ -41,12 +41,10 @@ async def test_twenty_thousand_channels_leave_no_per_channel_state_behind(
 ) -> None:
     backend = RecordingBackend(replies=["Mm."])
     replies, engine, presenter = await setup(database, backend)
-    character_id = (await engine.active(500)).character.id  # type: ignore[union-attr]
+    character_id = (await engine.sessions.active(500)).character.id  # type: ignore[union-attr]
     roleplays = [10_000 + i for i in range(ROLEPLAYS)]
     for channel_id in roleplays:
-        await engine.start(
-            guild_id=1, channel_id=channel_id, character_id=character_id, started_by=1
-        )
+        await engine.sessions.start(Place(1, channel_id), character_id, caller=Caller(1, "member"))
 
     # Channels with a roleplay: every message taken in, every reply written, then quiet.
     outcomes = await asyncio.gather(*(replies.handle(_message(c, 1)) for c in roleplays))
@@ -56,7 +54,7 @@ async def test_twenty_thousand_channels_leave_no_per_channel_state_behind(
     assert len(presenter.shown) + len(presenter.failures) == ROLEPLAYS
     assert presenter.shown
     assert replies.per_channel_entries() == 0
-    assert engine.per_session_locks() == 0
+    assert engine.replies.per_session_locks() == 0
 
     # Channels without a roleplay: each message is looked up in the store, nothing stays.
     for channel_id in range(1_001, 2_001):  # (500 has the setup's roleplay)

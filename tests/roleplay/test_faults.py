@@ -30,9 +30,9 @@ from tests.support.waiting import until
 
 
 async def _history(engine: SessionEngine) -> list[tuple[Role, str]]:
-    view = await engine.active(500)
+    view = await engine.sessions.active(500)
     assert view is not None
-    return [(m.role, m.content) for m in await engine.history(view.session.id)]
+    return [(m.role, m.content) for m in await engine.history.recent(view.session.id)]
 
 
 async def _fails_then_recovers(

@@ -12,6 +12,7 @@ from itertools import pairwise
 
 from sqlalchemy import event, insert, text
 
+from bot.policy import OPERATOR, Caller, Place
 from bot.store import Database
 from bot.store.models import MessageRow
 from bot.values import Role
@@ -51,21 +52,23 @@ async def test_every_change_to_a_sessions_messages_moves_its_revision_and_no_oth
     first = await start(engine, database, 500)
     async with database.read() as uow:
         character_id = (await uow.sessions.get(first)).character_id  # type: ignore[union-attr]
-    second_session, _ = await engine.start(
-        guild_id=1, channel_id=501, character_id=character_id, started_by=10
+    second_session, _ = await engine.sessions.start(
+        Place(1, 501), character_id, caller=Caller(10, "member")
     )
     second = second_session.id
     other_before = await revision(database, second)
     steps = []
-    message = await engine.add_human_message(first, speaker="Alice", content="One.", author_id=1)
+    message = await engine.history.add_human_message(
+        first, speaker="Alice", content="One.", author_id=1
+    )
     steps.append(await revision(database, first))
-    await engine.attach_discord_id(message.id, 99)
+    await engine.history.attach_discord_id(message.id, 99)
     steps.append(await revision(database, first))
-    await engine.edit_by_discord_id(99, "One, edited.")
+    await engine.history.edit_by_discord_id(99, "One, edited.")
     steps.append(await revision(database, first))
-    await engine.delete_by_discord_id(99)
+    await engine.history.delete_by_discord_id(99)
     steps.append(await revision(database, first))
-    await engine.reset(first)  # deletes the rows
+    await engine.sessions.reset(first, caller=OPERATOR)  # deletes the rows
     steps.append(await revision(database, first))
     assert all(later > earlier for earlier, later in pairwise(steps))
     assert await revision(database, second) == other_before
@@ -76,13 +79,15 @@ async def test_turns_read_no_history_while_nobody_else_writes(database: Database
     session = await start(engine, database)
     # The first two prompts read: the window's start is fixed by the first one.
     for speaker, line in (("Alice", "Hi!"), ("Bob", "Hey.")):
-        await engine.add_human_message(session, speaker=speaker, content=line, author_id=1)
-        await engine.generate_reply(session, params=PARAMS)
+        await engine.history.add_human_message(session, speaker=speaker, content=line, author_id=1)
+        await engine.replies.generate_reply(session, params=PARAMS)
     with statements(database) as seen:
-        await engine.add_human_message(session, speaker="Carol", content="Hello?", author_id=3)
-        await engine.generate_reply(session, params=PARAMS)
+        await engine.history.add_human_message(
+            session, speaker="Carol", content="Hello?", author_id=3
+        )
+        await engine.replies.generate_reply(session, params=PARAMS)
     assert not reads_messages(seen)
-    history = await engine.history(session)
+    history = await engine.history.recent(session)
     assert [m.content for m in history][-6:] == ["Hi!", "Hello.", "Hey.", "Yes.", "Hello?", "Sure."]
 
 
@@ -92,10 +97,10 @@ async def test_lines_another_process_wrote_or_changed_reach_the_next_prompt(
     backend = RecordingBackend(replies=["Hello.", "Yes.", "Sure."])
     engine = make_engine(database, backend)
     session = await start(engine, database)
-    await engine.add_human_message(session, speaker="Alice", content="Hi!", author_id=1)
-    await engine.generate_reply(session, params=PARAMS)
-    await engine.add_human_message(session, speaker="Bob", content="Hey.", author_id=2)
-    reply = await engine.generate_reply(session, params=PARAMS)  # from memory from now on
+    await engine.history.add_human_message(session, speaker="Alice", content="Hi!", author_id=1)
+    await engine.replies.generate_reply(session, params=PARAMS)
+    await engine.history.add_human_message(session, speaker="Bob", content="Hey.", author_id=2)
+    reply = await engine.replies.generate_reply(session, params=PARAMS)  # from memory from now on
     # Another shard stores a member's line, and a moderator's fix edits the reply, behind
     # this process's back (plain SQL: nothing here hears of it).
     async with database.write() as uow:
@@ -108,8 +113,10 @@ async def test_lines_another_process_wrote_or_changed_reach_the_next_prompt(
             text("UPDATE messages SET content = 'Hello, friends.' WHERE id = :id"),
             {"id": reply.message.id},
         )
-    await engine.add_human_message(session, speaker="Alice", content="Welcome, Carol.", author_id=1)
-    await engine.generate_reply(session, params=PARAMS)
+    await engine.history.add_human_message(
+        session, speaker="Alice", content="Welcome, Carol.", author_id=1
+    )
+    await engine.replies.generate_reply(session, params=PARAMS)
     prompt = backend.prompts[-1]
     assert "Carol: I'm here too." in prompt
     assert "Aqua: Hello, friends." in prompt and "Aqua: Yes." not in prompt

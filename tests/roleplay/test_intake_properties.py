@@ -15,9 +15,10 @@ from hypothesis import strategies as st
 
 from bot.characters.service import CharacterDraft, CharacterService
 from bot.errors import GalateaError
-from bot.policy import OPERATOR, Caller
-from bot.roleplay.channel import MAX_MESSAGE_CHARS, ChannelRoleplay, IncomingMessage, Outcome
+from bot.policy import OPERATOR, Caller, Place
+from bot.roleplay.channel import ChannelRoleplay, IncomingMessage, Outcome
 from bot.roleplay.engine import SessionEngine
+from bot.roleplay.intake import MAX_MESSAGE_CHARS
 from bot.store import Database
 from bot.values import Role
 from tests.roleplay.test_channel import PLACE, Presenter, setup
@@ -74,16 +75,16 @@ async def test_any_text_is_stored_as_typed_or_ignored_and_a_reply_still_comes(
     channel: tuple[ChannelRoleplay, SessionEngine, Presenter, RecordingBackend], text: str
 ) -> None:
     replies, engine, presenter, backend = channel
-    view = await engine.active(PLACE.channel_id)
+    view = await engine.sessions.active(PLACE.channel_id)
     assert view is not None
-    before = await engine.history(view.session.id, 5000)
+    before = await engine.history.recent(view.session.id, 5000)
     shown, failed = len(presenter.shown), len(presenter.failures)
     incoming = IncomingMessage(
         place=PLACE, message_id=next(_ids), author_id=7, author_name="Alice", content=text
     )
     outcome = await replies.handle(incoming)
     await asyncio.wait_for(replies.idle(), 5)
-    after = await engine.history(view.session.id, 5000)
+    after = await engine.history.recent(view.session.id, 5000)
     for failure in presenter.failures[failed:]:
         # Only a message too long for the model's context is refused, and it is kept.
         assert "Please send something shorter." in failure
@@ -111,7 +112,7 @@ async def test_a_persona_larger_than_the_context_gets_a_clear_error_and_keeps_th
         CharacterDraft(name="Huge", persona="lorem ipsum " * 1300),  # ~15,600 chars
         caller=OPERATOR,
     )
-    await engine.start(guild_id=1, channel_id=PLACE.channel_id, character_id=huge.id, started_by=1)
+    await engine.sessions.start(Place(1, PLACE.channel_id), huge.id, caller=Caller(1, "member"))
     await replies.handle(
         IncomingMessage(place=PLACE, message_id=1, author_id=7, author_name="A", content="Hi")
     )
@@ -119,17 +120,17 @@ async def test_a_persona_larger_than_the_context_gets_a_clear_error_and_keeps_th
     # Nothing is sent to the model; the channel is told what to shorten.
     assert presenter.shown == [] and backend.prompts == []
     assert len(presenter.failures) == 1 and "Shorten them" in presenter.failures[0]
-    view = await engine.active(PLACE.channel_id)
+    view = await engine.sessions.active(PLACE.channel_id)
     assert view is not None
-    assert [m.content for m in await engine.history(view.session.id)] == ["Hi"]
+    assert [m.content for m in await engine.history.recent(view.session.id)] == ["Hi"]
 
 
 async def test_unknown_characters_in_the_engine_are_polite_errors(database: Database) -> None:
     _, engine, _ = await setup(database, RecordingBackend())
     with pytest.raises(GalateaError) as raised:
-        await engine.start(guild_id=1, channel_id=9, character_id=99_999, started_by=1)
+        await engine.sessions.start(Place(1, 9), 99_999, caller=Caller(1, "member"))
     assert raised.value.user_message.endswith(".")
-    assert await engine.active(9) is None
+    assert await engine.sessions.active(9) is None
 
 
 async def test_a_message_too_long_for_the_context_is_refused_politely_and_the_next_works(
@@ -146,9 +147,9 @@ async def test_a_message_too_long_for_the_context_is_refused_politely_and_the_ne
         await asyncio.wait_for(replies.idle(), 5)
     assert len(presenter.failures) == 1 and "send something shorter" in presenter.failures[0]
     assert presenter.shown == ["Short is better."]
-    view = await engine.active(PLACE.channel_id)
+    view = await engine.sessions.active(PLACE.channel_id)
     assert view is not None
-    contents = [m.content for m in await engine.history(view.session.id)]
+    contents = [m.content for m in await engine.history.recent(view.session.id)]
     assert contents == ["z" * MAX_MESSAGE_CHARS, "Sorry. Hi!", "Short is better."]
 
 

@@ -126,9 +126,9 @@ async def test_two_processes_answer_each_message_of_a_channel_once(database: Dat
         )
         assert sorted(o is Outcome.OTHER_PROCESS for o in outcomes) == [False, True]
         await asyncio.wait_for(asyncio.gather(*(p.idle() for p in processes)), 10)
-    view = await engine.active(PLACE.channel_id)
+    view = await engine.sessions.active(PLACE.channel_id)
     assert view is not None
-    history = await engine.history(view.session.id)
+    history = await engine.history.recent(view.session.id)
     humans = [m.discord_message_id for m in history if m.role is Role.HUMAN]
     replies = [m.content for m in history if m.role is Role.CHARACTER]
     assert humans == [1000, 1001, 1002, 1003]
@@ -144,8 +144,8 @@ async def test_without_a_lease_a_discord_message_is_still_taken_once(database: D
     assert await first.handle(incoming) is Outcome.REPLY_SCHEDULED
     assert await second.handle(incoming) is Outcome.OTHER_PROCESS
     await asyncio.wait_for(asyncio.gather(first.idle(), second.idle()), 10)
-    view = await engine.active(PLACE.channel_id)
+    view = await engine.sessions.active(PLACE.channel_id)
     assert view is not None
-    history = await engine.history(view.session.id)
+    history = await engine.history.recent(view.session.id)
     assert [m.discord_message_id for m in history if m.role is Role.HUMAN] == [2000]
     assert [len(b.calls) for b in backends] == [1, 0]

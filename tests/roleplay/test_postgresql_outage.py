@@ -80,9 +80,9 @@ async def test_postgresql_stopped_and_started_again(
     assert await _handle(roleplay, "After.", 4) is Outcome.REPLY_SCHEDULED
     await asyncio.wait_for(roleplay.idle(), WAIT)
 
-    view = await engine.active(500)
+    view = await engine.sessions.active(500)
     assert view is not None
-    assert [m.content for m in await engine.history(view.session.id)] == [
+    assert [m.content for m in await engine.history.recent(view.session.id)] == [
         "Before.",
         "Hi.",
         "After.",
@@ -120,9 +120,9 @@ async def test_replies_in_flight_when_postgresql_stops_are_reported_not_crashed(
         await asyncio.to_thread(own_server.control, "start")
     assert await _handle(roleplay, "Three.", 3) is Outcome.REPLY_SCHEDULED
     await asyncio.wait_for(roleplay.idle(), WAIT)
-    view = await engine.active(500)
+    view = await engine.sessions.active(500)
     assert view is not None
-    assert [m.content for m in await engine.history(view.session.id)] == [
+    assert [m.content for m in await engine.history.recent(view.session.id)] == [
         "One.",
         "Two.",
         "Three.",

@@ -11,7 +11,7 @@ from bot.characters.service import CharacterDraft, CharacterService
 from bot.inference.base import GenerationParams
 from bot.inference.http.errors import PromptTooLong
 from bot.inference.openai_backend import OpenAICompletionsBackend
-from bot.policy import OPERATOR
+from bot.policy import OPERATOR, Caller, Place
 from bot.prompt.render import PromptRenderer
 from bot.prompt.tokens import TokenCounter
 from bot.roleplay.engine import SessionEngine
@@ -45,7 +45,9 @@ def serve(server: FakeServer, longest_prompt: int) -> None:
     server.route("POST", "/v1/completions", complete)
 
 
-async def engine_with_history(server: FakeServer, database: Database) -> tuple[SessionEngine, int]:
+async def engine_with_history(
+    server: FakeServer, database: Database
+) -> tuple[SessionEngine, int, OpenAICompletionsBackend]:
     await server.start()
     backend = OpenAICompletionsBackend(f"{server.url}/v1", retry=FAST_RETRY)
     await backend.load()
@@ -57,41 +59,41 @@ async def engine_with_history(server: FakeServer, database: Database) -> tuple[S
         CharacterDraft(name="Aqua", persona="A water goddess.", greeting="Hi!"),
         caller=OPERATOR,
     )
-    session, _ = await engine.start(
-        guild_id=1, channel_id=5, character_id=character.id, started_by=10, user_name="Alice"
+    session, _ = await engine.sessions.start(
+        Place(1, 5), character.id, caller=Caller(10, "member"), user_name="Alice"
     )
     for i in range(60):
-        await engine.add_human_message(
+        await engine.history.add_human_message(
             session.id, speaker="Alice", content=f"Message {i} about the lake.", author_id=1
         )
-    return engine, session.id
+    return engine, session.id, backend
 
 
 async def test_a_prompt_the_server_finds_too_long_is_trimmed_and_sent_again(
     server: FakeServer, database: Database
 ) -> None:
     serve(server, longest_prompt=400)
-    engine, session = await engine_with_history(server, database)
+    engine, session, backend = await engine_with_history(server, database)
     try:
-        reply = await engine.generate_reply(session)
+        reply = await engine.replies.generate_reply(session)
         assert reply.message.content == "Splash!"
         prompts = [r.body["prompt"] for r in server.paths("/v1/completions")]
         assert len(prompts) == 2 and len(prompts[1]) <= 400 < len(prompts[0])
         assert prompts[1].endswith("Alice: Message 59 about the lake.\nAqua:")
-        await engine.generate_reply(session)  # the room made stays: no refusal this time
+        await engine.replies.generate_reply(session)  # the room made stays: no refusal this time
         assert len(server.paths("/v1/completions")) == 3
     finally:
-        await engine.backend.close()
+        await backend.close()
 
 
 async def test_a_prompt_still_too_long_after_trimming_is_reported(
     server: FakeServer, database: Database
 ) -> None:
     serve(server, longest_prompt=10)
-    engine, session = await engine_with_history(server, database)
+    engine, session, backend = await engine_with_history(server, database)
     try:
         with pytest.raises(PromptTooLong, match="too long for the model"):
-            await engine.generate_reply(session)
+            await engine.replies.generate_reply(session)
         assert len(server.paths("/v1/completions")) == 2  # tried once more, not forever
     finally:
-        await engine.backend.close()
+        await backend.close()

@@ -92,9 +92,9 @@ def _incoming(index: int, author: int, text: str | None = None) -> IncomingMessa
 
 
 async def _humans(engine: SessionEngine) -> list[str]:
-    view = await engine.active(PLACE.channel_id)
+    view = await engine.sessions.active(PLACE.channel_id)
     assert view is not None
-    return [m.content for m in await engine.history(view.session.id) if m.author_id]
+    return [m.content for m in await engine.history.recent(view.session.id) if m.author_id]
 
 
 async def _replies_with(

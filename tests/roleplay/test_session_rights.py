@@ -25,22 +25,22 @@ async def test_only_the_starter_or_an_admin_changes_a_roleplay(sqlite_database: 
     session_id = await start(engine, sqlite_database)
     cast, lore = CastService(sqlite_database), LoreService(sqlite_database)
     refused = [
-        engine.set_author_note(session_id, "Rain.", 2, caller=STRANGER),
-        engine.reset(session_id, caller=STRANGER),
+        engine.sessions.set_author_note(session_id, "Rain.", 2, caller=STRANGER),
+        engine.sessions.reset(session_id, caller=STRANGER),
         cast.set_paused(session_id, True, caller=STRANGER),
         lore.attach_world(session_id, None, caller=STRANGER),
-        engine.stop(500, caller=STRANGER),
+        engine.sessions.stop(500, caller=STRANGER),
     ]
     for change in refused:
         with pytest.raises(PermissionDenied):
             await change
-    view = await engine.active(500, count_messages=True)
+    view = await engine.sessions.active(500, count_messages=True)
     assert view is not None and view.message_count == 1  # the greeting: nothing was changed
     assert view.session.author_note == "" and not view.session.paused
 
-    await engine.set_author_note(session_id, "Rain.", 2, caller=STARTER)
+    await engine.sessions.set_author_note(session_id, "Rain.", 2, caller=STARTER)
     await cast.set_paused(session_id, True, caller=ADMIN)
-    assert await engine.stop(500, caller=ADMIN)
+    assert await engine.sessions.stop(500, caller=ADMIN)
 
 
 async def test_creator_roles_hold_for_every_front_end(sqlite_database: Database) -> None:

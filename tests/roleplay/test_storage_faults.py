@@ -73,9 +73,9 @@ class PragmaOnCheckout:
 
 
 async def _history(engine: SessionEngine) -> list[str]:
-    view = await engine.active(500)
+    view = await engine.sessions.active(500)
     assert view is not None
-    return [m.content for m in await engine.history(view.session.id)]
+    return [m.content for m in await engine.history.recent(view.session.id)]
 
 
 def _storage_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -150,7 +150,7 @@ async def test_a_full_or_read_only_database_is_told_and_recovers(
     [line] = _storage_lines(caplog)
     assert cause in line
     with pytest.raises(StorageUnavailable, match=cause):  # commands get the same error
-        await engine.add_human_message(
+        await engine.history.add_human_message(
             await _view_id(engine), speaker="Ann", content=long_text, author_id=8
         )
     fault.active = False
@@ -160,7 +160,7 @@ async def test_a_full_or_read_only_database_is_told_and_recovers(
 
 
 async def _view_id(engine: SessionEngine) -> int:
-    view = await engine.active(500)
+    view = await engine.sessions.active(500)
     assert view is not None
     return view.session.id
 

@@ -7,7 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from bot.members.personas import PersonaService
-from bot.policy import OPERATOR
+from bot.policy import OPERATOR, Caller
 from bot.store import Database
 from bot.store.text import storable
 from tests.roleplay.test_channel import setup
@@ -23,9 +23,11 @@ async def test_a_persona_and_an_authors_note_with_nul_are_stored_without_it(
     database: Database,
 ) -> None:
     _, engine, _ = await setup(database, RecordingBackend())
-    view = await engine.active(500)
+    view = await engine.sessions.active(500)
     assert view is not None
-    note = await engine.set_author_note(view.session.id, "Keep\x00 it cozy.\x00", 2, by=7)
+    note = await engine.sessions.set_author_note(
+        view.session.id, "Keep\x00 it cozy.\x00", 2, caller=Caller(7, "admin", is_admin=True)
+    )
     persona = await PersonaService(database).set(
         1, 7, "An\x00n", "A trav\x00eller.", caller=OPERATOR
     )
