@@ -14,7 +14,7 @@ from bot.characters.card_io import card_for_export, card_texts
 from bot.characters.fields import CARD_FIELDS, FORM_FIELDS, CharacterDraft, field_values
 from bot.characters.service import CharacterService
 from bot.errors import InvalidInput, PermissionDenied
-from bot.guilds.config import GuildConfigService
+from bot.guilds.config import GuildConfigService, Setting
 from bot.policy import OPERATOR, Caller
 from bot.store import Database
 from bot.store.characters import EDITABLE_FIELDS
@@ -109,7 +109,7 @@ async def test_only_its_creator_or_an_admin_changes_or_deletes_a_character(
 
 
 async def test_creator_roles_hold_for_creating_and_importing(database: Database) -> None:
-    await GuildConfigService(database).update(1, creator_role_ids=(7,))
+    await GuildConfigService(database).update(1, {Setting.CREATOR_ROLES: (7,)}, caller=OPERATOR)
     service = CharacterService(database)
     draft = CharacterDraft(name="Aqua", persona="Goddess.")
     with pytest.raises(PermissionDenied):

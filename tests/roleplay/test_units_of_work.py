@@ -13,6 +13,7 @@ from sqlalchemy import event
 
 from bot.guilds.config import GuildConfigService
 from bot.members.personas import PersonaService
+from bot.policy import OPERATOR
 from bot.roleplay.channel import ChannelRoleplay, Outcome
 from bot.roleplay.lease import ChannelLeases
 from bot.store import Database
@@ -65,7 +66,8 @@ async def test_the_lease_persona_and_replied_message_share_that_unit(database: D
     replies = await channel(database, lease_seconds=0.001)
     await replies.handle(message("Hello!"))
     await asyncio.wait_for(replies.idle(), 5)
-    await PersonaService(database).set(PLACE.guild_id, 7, "Alicia")  # no longer in memory
+    # no longer in memory:
+    await PersonaService(database).set(PLACE.guild_id, 7, "Alicia", caller=OPERATOR)
     with units(database) as begun:
         outcome = await replies.handle(
             replace(message("About that..."), reply_to_message_id=123_456)
