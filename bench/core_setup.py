@@ -68,7 +68,7 @@ def bench_settings(
         "TOP_K": BENCH_TOP_K,
         **extra,
     }
-    return Settings(**{k: v for k, v in values.items() if k in Settings.model_fields})
+    return Settings.model_validate({k: v for k, v in values.items() if k in Settings.model_fields})
 
 
 @dataclass

@@ -24,8 +24,7 @@ from bot.prompt.cleaning import clean_reply
 from bot.prompt.render import PromptInputs, PromptRenderer, RenderedPrompt
 from bot.prompt.tokens import TokenCounter
 from bot.roleplay.replies import ReplyWriter
-from bot.settings import PromptFormat
-from bot.values import CharacterFields, Role, Turn
+from bot.values import CharacterFields, PromptFormat, Role, Turn
 
 VOCABULARIES = Path(os.environ.get("GALATEA_VOCAB_DIR", "/nonexistent"))
 LINE = '*She flips her hair.* "Of course! I\'m a goddess, after all." She laughs. 😀\n'

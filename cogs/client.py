@@ -329,7 +329,7 @@ async def run_discord_bot(settings: Settings, **bot_options: Any) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         # discord.py handles Ctrl-C only in Client.run; a container stop sends SIGTERM.
-        loop.add_signal_handler(sig, lambda s=sig: _shutdown(bot, s))
+        loop.add_signal_handler(sig, _shutdown, bot, sig)
     try:
         delay = await login_delay(core)
         if delay:

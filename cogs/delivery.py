@@ -30,8 +30,13 @@ NOBODY = -1  # no character: a webhook wanted for a member's line
 
 
 class Delivery(Protocol):
-    mode: str
-    prefix: str  # put before every message's text (a plain message names the character)
+    @property
+    def mode(self) -> str: ...
+
+    @property
+    def prefix(self) -> str:
+        """Put before every message's text (a plain message names the character)."""
+        ...
 
     async def send(self, content: str, view: discord.ui.View | None = None) -> discord.Message: ...
 

@@ -186,7 +186,7 @@ def download(
     if done:
         _hash_file(partial, digest)
     with _open_bar(filename, remote.size, done, progress) as bar:
-        done = _fetch(remote, partial, done, digest, bar.update, headers or _hub_headers())
+        done, digest = _fetch(remote, partial, done, digest, bar.update, headers or _hub_headers())
     if remote.size is not None and done != remote.size:
         raise DownloadError(
             f"The download stopped at {done} of {remote.size} bytes; run the same command "
@@ -209,10 +209,11 @@ def _fetch(
     digest: Any,
     advance: Callable[[int], object],
     headers: dict[str, str],
-) -> int:
-    """GET the rest of the file (a Range request when resuming); returns bytes on disk."""
+) -> tuple[int, Any]:
+    """GET the rest of the file (a Range request when resuming); returns the bytes on disk and
+    their digest (a new one when the server sent the whole file again)."""
     if remote.size is not None and done == remote.size:
-        return done
+        return done, digest
     request = urllib.request.Request(remote.url, headers=dict(headers))
     if done:
         request.add_header("Range", f"bytes={done}-")
@@ -226,7 +227,7 @@ def _fetch(
         mode = "ab"
         if done and response.status != 206:  # the server ignored the Range: start over
             done, mode = 0, "wb"
-            digest.__init__()  # type: ignore[misc]
+            digest = hashlib.sha256()
         with partial.open(mode) as out:
             try:
                 while chunk := response.read(CHUNK):
@@ -236,7 +237,7 @@ def _fetch(
                     advance(len(chunk))
             except (OSError, http.client.HTTPException) as exc:  # a dropped connection
                 log.warning("The download was interrupted at %d bytes: %r", done, exc)
-    return done
+    return done, digest
 
 
 def _hash_file(path: Path, digest: Any) -> None:

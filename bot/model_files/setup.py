@@ -14,7 +14,8 @@ from pathlib import Path
 
 from bot.errors import ConfigError
 from bot.model_files.header import ModelFileInfo, NotAModelFile, inspect_model_file
-from bot.settings import BackendKind, PromptFormat, Settings, recognised_prompt_format
+from bot.settings import BackendKind, Settings, recognised_prompt_format
+from bot.values import PromptFormat
 
 log = logging.getLogger(__name__)
 

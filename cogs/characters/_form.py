@@ -65,4 +65,4 @@ class CharacterModal(OwnedModal):
     async def on_error(  # type: ignore[override]  # a Modal's on_error has no item
         self, interaction: discord.Interaction[Any], error: Exception, /
     ) -> None:
-        await interaction.client.tree.on_error(interaction, error)  # type: ignore[attr-defined]
+        await interaction.client.tree.on_error(interaction, error)

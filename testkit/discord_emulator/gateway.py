@@ -212,7 +212,7 @@ class Gateway:
         return ws
 
     def _on_frame(self, conn: Connection, frame: dict[str, Any]) -> None:
-        op, d = frame.get("op"), frame.get("d")
+        op, d = int(frame.get("op", -1)), frame.get("d") or {}
         record = GatewayFrame(op, d, conn.path, conn.session.id if conn.session else None)
         self.frames.append(record)
         if op == OP_HEARTBEAT:

@@ -251,7 +251,7 @@ class InteractionPayloads:
 
 
 def _submitted(component: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
-    custom_id = component.get("custom_id")
+    custom_id = str(component.get("custom_id", ""))
     value = values.get(custom_id, component.get("value", ""))
     submitted: dict[str, Any] = {"type": component["type"], "custom_id": custom_id}
     if component["type"] == 4:

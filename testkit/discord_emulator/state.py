@@ -366,7 +366,11 @@ class World:
         member = guild.members.get(user_id)
         if member is None:
             return 0
-        target = self.channels.get(channel.parent_id) if channel.is_thread else channel
+        target = (
+            self.channels.get(channel.parent_id)
+            if channel.is_thread and channel.parent_id is not None
+            else channel
+        )
         overwrites = target.overwrites if target is not None else []
         return perms.compute(guild, member, overwrites)
 
