@@ -122,6 +122,12 @@ class LlamaBatchBackend:
         loop = self._loop
         return None if loop is None else loop.table.resident(conversation)
 
+    @property
+    def evictions(self) -> int:
+        """Idle conversations dropped from the KV cache to make room, since load."""
+        loop = self._loop
+        return 0 if loop is None else loop.table.evictions
+
     # --- lifecycle --------------------------------------------------------------------------
 
     async def load(self) -> None:
