@@ -177,6 +177,10 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
         position = core.engine.scheduler.position(view.session.channel_id)
         state = f"{position} in the queue" if position else ("being written" if busy else "idle")
         embed.add_field(name="Reply", value=state)
+        resident = core.engine.context_resident(view.session.id)
+        if resident is not None:
+            kept = "kept: the next reply reads only what is new" if resident else "not kept"
+            embed.add_field(name="Model context", value=kept)
         embed.add_field(
             name="Replies shown through",
             value=await self.roleplay.delivery_mode(interaction.channel),

@@ -14,7 +14,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, replace
 
 from bot.errors import InvalidInput, NotFound
-from bot.inference.base import Backend, GenerationParams
+from bot.inference.base import Backend, GenerationParams, context_resident, conversation_key
 from bot.inference.presets import apply_preset
 from bot.inference.scheduler import Scheduler
 from bot.keyed_locks import KeyedLocks
@@ -272,6 +272,10 @@ class SessionEngine:
             return await uow.messages.by_discord_id(discord_message_id)
 
     # Replies
+
+    def context_resident(self, session_id: int) -> bool | None:
+        """Whether the backend keeps this session's evaluated context (None: it keeps none)."""
+        return context_resident(self.backend, conversation_key(session_id))
 
     def params_for(self, config: GuildSettings | None) -> GenerationParams:
         """The defaults with a server's sampler preset and reply length applied."""

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bot.errors import GenerationTimeout, InferenceError
-from bot.inference.base import Backend, GenerationParams, open_stream
+from bot.inference.base import Backend, GenerationParams, conversation_key, open_stream
 from bot.inference.http_common import PromptTooLong
 from bot.prompt.cleaning import ReplyCleaner
 from bot.prompt.render import RenderedPrompt
@@ -110,9 +110,8 @@ class ReplyWriter:
         raw: list[str] = []
         shown, shown_at = "", 0.0
         cleaner = ReplyCleaner(character_name=prompt.character_name, speakers=prompt.speakers)
-        stream = open_stream(
-            self.backend, prompt.text, params, prompt.stop, conversation=f"session:{session_id}"
-        )
+        key = conversation_key(session_id)
+        stream = open_stream(self.backend, prompt.text, params, prompt.stop, conversation=key)
         deadline = time.monotonic() + self._reply_timeout
         try:
             while not cleaner.cut:  # once someone else's line begins, the rest is not needed

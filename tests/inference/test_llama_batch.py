@@ -11,7 +11,14 @@ from pathlib import Path
 import pytest
 
 from bot.errors import BackendUnavailable, InferenceError
-from bot.inference.base import Backend, ConversationAware, GenerationParams, open_stream
+from bot.inference.base import (
+    Backend,
+    ConversationAware,
+    GenerationParams,
+    context_resident,
+    conversation_key,
+    open_stream,
+)
 from bot.inference.llama_batch.backend import LlamaBatchBackend
 
 pytestmark = pytest.mark.skipif(
@@ -155,3 +162,13 @@ async def test_a_broken_file_is_reported(tmp_path: Path) -> None:
     broken.write_bytes(b"GGUF")
     with pytest.raises(BackendUnavailable, match=r"could not load model\.gguf"):
         await LlamaBatchBackend(broken).load()
+
+
+async def test_session_status_learns_whether_a_session_is_resident(
+    backend: LlamaBatchBackend, tiny_backend: Backend
+) -> None:
+    key = conversation_key(5)
+    assert context_resident(backend, key) is False
+    await reply(backend, key, PROMPTS[0])
+    assert context_resident(backend, key) is True
+    assert context_resident(tiny_backend, key) is None  # ctransformers keeps no contexts here
