@@ -191,6 +191,7 @@ class LlamaBatchBackend:
                 n_batch=self._n_batch,
                 n_threads=self._n_threads,
                 kv_type=chosen.kv_type,
+                flash_attn=self._gpu_offload,
             )
             context = native.NativeContext(model, config)
             table = SequenceTable(chosen.sequences, context.n_ctx)

@@ -36,6 +36,7 @@ class ContextConfig:
     n_batch: int  # tokens one decode call may carry
     n_threads: int
     kv_type: str = "f16"
+    flash_attn: bool = True  # False: off for f16 caches (on the CPU it costs more than it saves)
 
 
 class NativeModel:
@@ -117,6 +118,8 @@ class NativeContext:
         params.type_k = params.type_v = KV_CACHE_TYPES[config.kv_type]
         if config.kv_type not in ("f16", "f32"):
             params.flash_attn_type = lib.LLAMA_FLASH_ATTN_TYPE_ENABLED  # quantized V needs it
+        elif not config.flash_attn:
+            params.flash_attn_type = lib.LLAMA_FLASH_ATTN_TYPE_DISABLED
         params.no_perf = False
         ctx = lib.llama_init_from_model(model.model, params)
         if not ctx:
