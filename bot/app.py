@@ -165,6 +165,8 @@ class Core:
         """Load the model (or reach the server), then render for what it really is: the
         prompt format its name says and the context it reports (settings override both)."""
         await self.backend.load()
+        # A local batch backend sizes PARALLEL from the memory it finds while loading.
+        self.engine.scheduler.slots = max(1, self.backend.capabilities.max_concurrency)
         file_name = self.model_info.name if self.model_info is not None else None
         prompt_format = choose_prompt_format(self.settings, self.backend.model_name, file_name)
         self.engine.renderer.adopt(prompt_format, self.backend.context_length)

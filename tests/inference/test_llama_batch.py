@@ -172,3 +172,23 @@ async def test_session_status_learns_whether_a_session_is_resident(
     await reply(backend, key, PROMPTS[0])
     assert context_resident(backend, key) is True
     assert context_resident(tiny_backend, key) is None  # ctransformers keeps no contexts here
+
+
+async def test_the_queue_gets_as_many_slots_as_the_loaded_backend_chose(
+    tiny_model_path: Path, tmp_path: Path
+) -> None:
+    from bot.app import open_core
+    from bot.settings import BackendKind, Settings
+
+    settings = Settings(
+        INFERENCE_BACKEND=BackendKind.LLAMA_CPP,
+        MODEL=str(tiny_model_path),
+        CONTEXT_LENGTH=256,
+        THREADS=1,
+        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'g.db'}",
+    )
+    core = await open_core(settings)
+    try:
+        assert core.engine.scheduler.slots == 4  # PARALLEL=0 on the CPU
+    finally:
+        await core.close()
