@@ -17,7 +17,13 @@ from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.inference.base import Backend, Capabilities, GenerationParams, open_stream
+from bot.inference.base import (
+    Backend,
+    Capabilities,
+    GenerationParams,
+    context_resident,
+    open_stream,
+)
 
 
 @dataclass(slots=True)
@@ -134,6 +140,9 @@ class MeasuredBackend:
     @property
     def capabilities(self) -> Capabilities:
         return self.inner.capabilities
+
+    def resident(self, conversation: str) -> bool | None:
+        return context_resident(self.inner, conversation)
 
     async def load(self) -> None:
         await self.inner.load()

@@ -17,7 +17,7 @@ from bot.inference.cerebrium_backend import CerebriumBackend
 from bot.inference.ctransformers_backend import CTransformersBackend
 from bot.inference.ctransformers_pool import CTransformersPool
 from bot.inference.kobold_backend import KoboldBackend
-from bot.inference.llama_cpp_backend import LlamaCppBackend
+from bot.inference.llama_batch.backend import LlamaBatchBackend
 from bot.inference.openai_backend import OpenAICompletionsBackend
 from bot.inference.scheduler import Scheduler
 from bot.lore.service import LoreService
@@ -84,15 +84,15 @@ def build_backend(settings: Settings, model_info: ModelFileInfo | None = None) -
         ]
         return instances[0] if len(instances) == 1 else CTransformersPool(instances)
     if kind is BackendKind.LLAMA_CPP:
-        return LlamaCppBackend(
+        # Every channel keeps its own sequence in one shared KV cache (issue #20).
+        return LlamaBatchBackend(
             settings.MODEL,
             n_ctx=context_length,
             n_gpu_layers=settings.GPU_LAYERS,
             n_threads=settings.THREADS or None,
-            # Unset: the backend chooses (on for the CPU, off with GPU offload).
-            cache_bytes=settings.STATE_CACHE_MB * 2**20
-            if "STATE_CACHE_MB" in settings.model_fields_set
-            else None,
+            parallel=settings.PARALLEL,
+            kv_cache_type=settings.KV_CACHE_TYPE,
+            kv_cache_tokens=settings.KV_CACHE_TOKENS,
         )
     require(settings, "INFERENCE_URL")
     # A server reports its own context size; an explicit CONTEXT_LENGTH wins.

@@ -164,6 +164,10 @@ class SessionCog(commands.GroupCog, group_name="session", group_description="Rol
         position = status.queue_position
         state = f"{position} in the queue" if position else ("being written" if busy else "idle")
         embed.add_field(name="Reply", value=state)
+        resident = status.context_resident
+        if resident is not None:
+            kept = "kept: the next reply reads only what is new" if resident else "not kept"
+            embed.add_field(name="Model context", value=kept)
         embed.add_field(
             name="Replies shown through",
             value=await self.roleplay.delivery_mode(interaction.channel),

@@ -157,6 +157,26 @@ class ConversationAware(Protocol):
     ) -> AsyncIterator[str]: ...
 
 
+@runtime_checkable
+class KeepsContexts(Protocol):
+    """A backend that keeps each conversation's evaluated context between turns."""
+
+    def resident(self, conversation: str) -> bool | None: ...
+
+
+def context_resident(backend: Backend, conversation: str) -> bool | None:
+    """Whether ``conversation``'s context is kept (its next turn evaluates only what is new);
+    None when the backend keeps no per-conversation contexts."""
+    if isinstance(backend, KeepsContexts):
+        return backend.resident(conversation)
+    return None
+
+
+def conversation_key(session_id: int) -> str:
+    """The key a session's prompts are streamed under (``open_stream(conversation=...)``)."""
+    return f"session:{session_id}"
+
+
 def open_stream(
     backend: Backend,
     prompt: str,

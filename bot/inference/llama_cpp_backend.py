@@ -1,4 +1,8 @@
-"""GGUF models in-process through llama-cpp-python (an optional extra).
+"""GGUF models in-process through llama-cpp-python's high-level ``Llama`` (an optional extra).
+
+Superseded for serving by ``bot/inference/llama_batch/`` (issue #20), which is what
+INFERENCE_BACKEND=llama-cpp builds; kept as the single-stream baseline that
+``python -m bench.batching --compare-generator`` measures against.
 
 Threading: llama.cpp contexts are not thread-safe and generation blocks, so every call that
 touches the model's context (load, generate, free) runs on ONE dedicated worker thread per

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.inference.base import Backend, GenerationParams
+from bot.inference.base import Backend, GenerationParams, context_resident, conversation_key
 from bot.inference.scheduler import QueueStats, Scheduler
 from bot.prompt.render import PromptRenderer
 from bot.roleplay.context import PromptBuilder
@@ -38,6 +38,7 @@ class SessionStatus:
     prompt_tokens: int
     lore_entries: int
     queue_position: int | None  # None: not waiting for the model
+    context_resident: bool | None  # the backend keeps its evaluated context (None: keeps none)
 
 
 class SessionEngine:
@@ -87,8 +88,16 @@ class SessionEngine:
         return self._scheduler.stats()
 
     def adopt(self, prompt_format: PromptFormat, context_length: int) -> None:
-        """Render for the model as loaded: the format its name says, the context it reports."""
+        """Render and queue for the model as loaded: the format its name says, the context it
+        reports, and as many replies at once as it serves (a local batch backend sizes
+        PARALLEL from the memory it finds while loading)."""
         self._renderer.adopt(prompt_format, context_length)
+        self._scheduler.slots = max(1, self._backend.capabilities.max_concurrency)
+
+    @property
+    def queue_slots(self) -> int:
+        """How many replies the model writes at once."""
+        return self._scheduler.slots
 
     async def status(self, view: SessionView) -> SessionStatus:
         """The prompt the session's next reply would get now, and its place in the queue.
@@ -104,4 +113,5 @@ class SessionEngine:
             prompt_tokens=prompt.token_count,
             lore_entries=prompt.lore_included,
             queue_position=self._scheduler.position(view.session.channel_id),
+            context_resident=context_resident(self._backend, conversation_key(view.session.id)),
         )

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bot.errors import GenerationTimeout, InferenceError
-from bot.inference.base import Backend, GenerationParams, open_stream
+from bot.inference.base import Backend, GenerationParams, conversation_key, open_stream
 from bot.inference.http.errors import PromptTooLong
 from bot.prompt.cleaning import ReplyCleaner
 from bot.prompt.render import RenderedPrompt
@@ -111,7 +111,11 @@ class ReplyWriter:
         shown, shown_at = "", 0.0
         cleaner = ReplyCleaner(character_name=prompt.character_name, speakers=prompt.speakers)
         stream = open_stream(
-            self.backend, prompt.text, params, prompt.stop, conversation=f"session:{session_id}"
+            self.backend,
+            prompt.text,
+            params,
+            prompt.stop,
+            conversation=conversation_key(session_id),
         )
         deadline = time.monotonic() + self._reply_timeout
         try:
