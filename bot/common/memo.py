@@ -4,8 +4,9 @@
 read, built matchers), forgetting the least recently used past a limit. ``ExpiringMemo``:
 values read on every message, kept for a few seconds. The process that changes a value
 forgets it at once; a change made by another process (a rolling deploy of a shard) is seen
-once the memory runs out. ``BoundedDict``: per-session facts that only this process produces,
-forgetting the least recently set past a limit.
+once the memory runs out. Per-session facts that only this process produces (the window a
+session's prompt starts from, who wrote last, a channel's latest reply) are ``LruCache``s
+too, sized well above the sessions one process serves.
 """
 
 from __future__ import annotations
@@ -64,28 +65,19 @@ class LruCache(Generic[K, V]):
         except KeyError:
             return default
 
-    def pop(self, key: K) -> V | None:
-        """Forget ``key``; its value, or None when it was not kept."""
-        return self._items.pop(key, None)
+    def __delitem__(self, key: K) -> None:
+        del self._items[key]
+
+    @overload
+    def pop(self, key: K) -> V | None: ...
+    @overload
+    def pop(self, key: K, default: D) -> V | D: ...
+    def pop(self, key: K, default: object = None) -> object:
+        """Forget ``key``; its value, or ``default`` when it was not kept."""
+        return self._items.pop(key, default)
 
     def clear(self) -> None:
         self._items.clear()
-
-
-class BoundedDict(dict[K, V]):
-    """A dict that forgets its least recently set entries past ``limit``.
-
-    Kept for the per-session facts in bot/roleplay and cogs/roleplay; caches use LruCache."""
-
-    def __init__(self, limit: int) -> None:
-        super().__init__()
-        self._limit = limit
-
-    def __setitem__(self, key: K, value: V) -> None:
-        super().pop(key, None)  # re-inserted last: the most recently set stays
-        super().__setitem__(key, value)
-        if len(self) > self._limit:
-            del self[next(iter(self))]
 
 
 class ExpiringMemo(Generic[K, V]):

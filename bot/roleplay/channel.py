@@ -16,7 +16,7 @@ from dataclasses import replace
 from typing import Protocol
 
 from bot.common.keyed_locks import KeyedLocks
-from bot.common.memo import BoundedDict
+from bot.common.memo import LruCache
 from bot.errors import GalateaError, StorageUnavailable
 from bot.guilds.config import GuildConfigService
 from bot.members.personas import PersonaService
@@ -115,11 +115,11 @@ class ChannelRoleplay:
         self._pending: dict[int, dict[int, int | None]] = {}
         # Per (channel, character), the newest message its last reply's prompt held: a request
         # for a message that reply already covered is dropped, not answered twice.
-        self._answered: BoundedDict[tuple[int, int], int] = BoundedDict(ANSWERS_REMEMBERED)
+        self._answered: LruCache[tuple[int, int], int] = LruCache(ANSWERS_REMEMBERED)
         self._workers: dict[int, asyncio.Task[None]] = {}
         self._intake_locks: KeyedLocks[int] = KeyedLocks()  # per channel, only while in use
         self._storage_down = False  # the last message could not be stored
-        self._storage_told: BoundedDict[int, float] = BoundedDict(ANSWERS_REMEMBERED)
+        self._storage_told: LruCache[int, float] = LruCache(ANSWERS_REMEMBERED)
 
     def present_with(self, presenter_factory: PresenterFactory) -> None:
         """Show replies through this front end (the Discord cog attaches itself at load; the

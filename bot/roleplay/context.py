@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from bot.cards import LoreBook, substitute_macros
-from bot.common.memo import BoundedDict
+from bot.common.memo import LruCache
 from bot.errors import NotFound
 from bot.prompt.render import AuthorNote, PromptInputs, PromptRenderer, RenderedPrompt
 from bot.store import Database, UnitOfWork
@@ -150,10 +150,10 @@ class PromptBuilder:
         self.renderer = renderer
         self._history_limit = history_limit
         # Each (session, character)'s last window, so the next prompt keeps its start.
-        self._windows: BoundedDict[tuple[int, int], _Window] = BoundedDict(SESSIONS_REMEMBERED)
+        self._windows: LruCache[tuple[int, int], _Window] = LruCache(SESSIONS_REMEMBERED)
         # Who {{user}} is in each session's character definition (see ``definition_user``).
-        self._definition_users: BoundedDict[int, str] = BoundedDict(SESSIONS_REMEMBERED)
-        self._histories: BoundedDict[int, _History] = BoundedDict(HISTORIES_REMEMBERED)
+        self._definition_users: LruCache[int, str] = LruCache(SESSIONS_REMEMBERED)
+        self._histories: LruCache[int, _History] = LruCache(HISTORIES_REMEMBERED)
 
     def forget(self, session_id: int) -> None:
         for key in [k for k in self._windows if k[0] == session_id]:

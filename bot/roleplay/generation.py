@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 
 from bot.common.keyed_locks import KeyedLocks
-from bot.common.memo import BoundedDict
+from bot.common.memo import LruCache
 from bot.errors import InvalidInput, NotFound
 from bot.inference.base import Backend, GenerationParams
 from bot.inference.presets import apply_preset
@@ -69,8 +69,8 @@ class ReplyService:
         self._locks: KeyedLocks[int] = KeyedLocks()  # per session, only while in use
         # Per session, read once: (guild, channel) never change; who wrote last is kept here
         # as messages come in. The scheduler's turn needs both and they cost a read each.
-        self._places: BoundedDict[int, tuple[int, int]] = BoundedDict(SESSIONS_REMEMBERED)
-        self._last_authors: BoundedDict[int, int] = BoundedDict(SESSIONS_REMEMBERED)
+        self._places: LruCache[int, tuple[int, int]] = LruCache(SESSIONS_REMEMBERED)
+        self._last_authors: LruCache[int, int] = LruCache(SESSIONS_REMEMBERED)
 
     def stored(self, message: StoredMessage) -> None:
         """A member's line was stored: their turn on the model is the next one's."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from bot.common.memo import BoundedDict
+from bot.common.memo import LruCache
 from bot.errors import PermissionDenied
 from bot.guilds.config import GuildConfigService
 from bot.members.personas import PersonaService
@@ -126,7 +126,7 @@ class Intake:
         self._personas = personas
         self._leases = leases
         # Channels where a roleplay was found: their messages open the write unit at once.
-        self._roleplays: BoundedDict[int, bool] = BoundedDict(CHANNELS_REMEMBERED)
+        self._roleplays: LruCache[int, bool] = LruCache(CHANNELS_REMEMBERED)
 
     async def take(self, message: IncomingMessage, content: str) -> Taken | Outcome:
         channel = message.place.channel_id

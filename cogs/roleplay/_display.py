@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot.common.memo import BoundedDict
+from bot.common.memo import LruCache
 from bot.roleplay.sessions import SessionView
 from bot.values import Character, StoredMessage
 from cogs.delivery import Deliveries, Delivery
@@ -28,11 +28,9 @@ class ReplyDisplay:
         self.core = core
         self.deliveries = deliveries
         # channel -> the message with the buttons; bounded, and dropped when a roleplay stops
-        self.latest_reply: BoundedDict[int, tuple[int, Delivery]] = BoundedDict(LATEST_REPLIES_KEPT)
+        self.latest_reply: LruCache[int, tuple[int, Delivery]] = LruCache(LATEST_REPLIES_KEPT)
         # channel -> (stored line, the Discord messages showing it): known before it is stored
-        self.latest_pieces: BoundedDict[int, tuple[int, list[int]]] = BoundedDict(
-            LATEST_REPLIES_KEPT
-        )
+        self.latest_pieces: LruCache[int, tuple[int, list[int]]] = LruCache(LATEST_REPLIES_KEPT)
 
     async def delivery(self, channel: Any, character: Character) -> Delivery:
         avatar = await self.core.characters.avatar(character.id) if character.has_avatar else None
