@@ -77,23 +77,32 @@ async def single_stream(backend: LlamaBatchBackend, tokens: int) -> dict[str, fl
 
 
 async def generator_single_stream(path: Path, threads: int, tokens: int) -> dict[str, float]:
-    """The superseded backend: llama-cpp-python's high-level per-token generator."""
-    from bot.inference.llama_cpp_backend import LlamaCppBackend
+    """The baseline the batch loop replaced: llama-cpp-python's high-level per-token Python
+    generator (``Llama.create_completion(stream=True)``), greedy, on the same file."""
+    return await asyncio.to_thread(_generator_blocking, path, threads, tokens)
 
-    old = LlamaCppBackend(path, n_ctx=1024, n_threads=threads, cache_bytes=0)
-    await old.load()
+
+def _generator_blocking(path: Path, threads: int, tokens: int) -> dict[str, float]:
+    import llama_cpp
+
+    llm = llama_cpp.Llama(str(path), n_ctx=1024, n_threads=threads, verbose=False)
     try:
-        params = GenerationParams(max_new_tokens=tokens, temperature=0.0, repetition_penalty=1.0)
-        stream = old.stream(PERSONA.format(name="Ada") + "You: hello\nAda:", params, [])
+        stream = llm.create_completion(
+            PERSONA.format(name="Ada") + "You: hello\nAda:",
+            max_tokens=tokens,
+            temperature=0.0,
+            repeat_penalty=1.0,
+            stream=True,
+        )
         first, pieces = None, 0
-        async for _ in stream:
+        for _ in stream:
             first = first or time.perf_counter()
             pieces += 1
         end = time.perf_counter()
         assert first is not None
         return {"generated": pieces, "decode_tokens_per_s": (pieces - 1) / (end - first)}
     finally:
-        await old.close()
+        llm.close()
 
 
 async def aggregate(backend: LlamaBatchBackend, channels: int, tokens: int) -> dict[str, float]:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.inference.base import Capabilities, GenerationParams
-from bot.inference.llama_cpp_backend import INLINE_COUNT_CHARS
+from bot.inference.llama_batch.backend import INLINE_COUNT_CHARS
 
 REPLY_PIECES = (" *smiles*", " Of", " course", "!", " The", " egg", " is", " warm", ".")
 

@@ -59,7 +59,7 @@ def local_settings(
 
 def backend_settings_in_effect(settings: Settings) -> dict[str, object]:
     """The settings that shape a local backend's reuse, for the report."""
-    names = ("MODEL_INSTANCES", "STATE_CACHE_MB", "MAX_QUEUE_PER_SERVER")
+    names = ("MODEL_INSTANCES", "PARALLEL", "KV_CACHE_TYPE", "MAX_QUEUE_PER_SERVER")
     return {name: getattr(settings, name) for name in names}
 
 

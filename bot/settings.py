@@ -46,7 +46,6 @@ EXPECTS: dict[str, str] = {
     "THREADS": "a whole number of CPU threads (0 = automatic)",
     "PROMPT_FORMAT": "pygmalion or metharme",
     "MODEL_INSTANCES": "a whole number of model copies between 1 and 16",
-    "STATE_CACHE_MB": "megabytes of RAM for saved conversation states (0 = off)",
     "PARALLEL": "a whole number of replies llama-cpp generates at once, 0 to 256 (0 = automatic)",
     "KV_CACHE_TYPE": "auto, f16, q8_0 or q4_0",
     "KV_CACHE_TOKENS": "a whole number of KV cache cells shared by every channel (0 = PARALLEL "
@@ -102,8 +101,6 @@ class Settings(BaseSettings):
     PROMPT_FORMAT: PromptFormat | None = None
     USER_LABEL: UserLabel = UserLabel.NAMES
     MODEL_INSTANCES: Annotated[int, Field(ge=1, le=16)] = 1
-    # Read only by the superseded LlamaCppBackend, which the benchmarks compare against.
-    STATE_CACHE_MB: Annotated[int, Field(ge=0, le=262144)] = 1024
     # llama-cpp serving many channels from one context (bot/inference/llama_batch/).
     PARALLEL: Annotated[int, Field(ge=0, le=256)] = 0
     KV_CACHE_TYPE: Literal["auto", "f16", "q8_0", "q4_0"] = "auto"
