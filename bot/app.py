@@ -21,6 +21,7 @@ from bot.inference.llama_cpp_backend import LlamaCppBackend
 from bot.inference.openai_backend import OpenAICompletionsBackend
 from bot.inference.scheduler import Scheduler
 from bot.lore.service import LoreService
+from bot.memory.service import MemoryService
 from bot.members.personas import PersonaService
 from bot.members.privacy import PrivacyService
 from bot.model_files.header import ModelFileInfo
@@ -144,8 +145,21 @@ class Core:
     # The channel roleplay runtime: messages in, replies scheduled; a front end (the Discord
     # cog) attaches the presenter that shows the replies.
     roleplay: ChannelRoleplay = field(init=False)
+    # Summaries, pins and recall (bot/memory/); off (enabled False) when MEMORY=false.
+    memory: MemoryService = field(init=False)
 
     def __post_init__(self) -> None:
+        memory = self.engine.memory
+        if memory is None:  # an engine built without memory: the service says it is off
+            memory = MemoryService(
+                self.database,
+                self.backend,
+                self.engine.scheduler,
+                self.engine.renderer,
+                TokenCounter(self.backend),
+                enabled=False,
+            )
+        self.memory = memory
         self.lore = LoreService(self.database)
         self.cast = CastService(self.database)
         self.personas = PersonaService(self.database)
@@ -176,6 +190,7 @@ class Core:
         )
 
     async def close(self) -> None:
+        await self.memory.close()
         await self.backend.close()
         await self.database.dispose()
 
@@ -194,18 +209,21 @@ def assemble(settings: Settings, database: Database, backend: Backend) -> Core:
         context_length=backend.context_length,
         user_label=settings.USER_LABEL,
     )
+    scheduler = Scheduler(
+        slots=backend.capabilities.max_concurrency,
+        max_waiting_per_guild=settings.MAX_QUEUE_PER_SERVER,
+        wait_timeout=settings.REPLY_TIMEOUT,
+    )
+    memory = MemoryService(database, backend, scheduler, renderer, counter, enabled=settings.MEMORY)
     engine = SessionEngine(
         database,
         backend,
         renderer,
         generation_defaults(settings),
         history_limit=settings.HISTORY_MESSAGES,
-        scheduler=Scheduler(
-            slots=backend.capabilities.max_concurrency,
-            max_waiting_per_guild=settings.MAX_QUEUE_PER_SERVER,
-            wait_timeout=settings.REPLY_TIMEOUT,
-        ),
+        scheduler=scheduler,
         reply_timeout=settings.REPLY_TIMEOUT,
+        memory=memory,
     )
     return Core(
         settings,

@@ -135,6 +135,7 @@ class PromptRenderer:
         reply_as: str | None = None,
         definition_user: str | None = None,
         cast: Sequence[str] = (),
+        memory: Sequence[str] = (),
     ) -> RenderedPrompt:
         """Render the prompt for the character's next reply to ``history`` (oldest first).
 
@@ -149,6 +150,7 @@ class PromptRenderer:
         note and post-history instructions, which close it: a group scene passes one name for
         the whole session, so the prompt's start stays the same while people take turns.
         ``cast``: the other characters of a group scene, whose names members cannot pass for.
+        ``memory``: lines the character remembers (bot/memory/), in its definition.
         """
         char = speaker_name(character.name)
         if self._alone_with(history, user_name, reply_as, definition_user, people):
@@ -183,6 +185,9 @@ class PromptRenderer:
             parts = replace(parts, sheet=replace(parts.sheet, people=lines))
         if reply_as:
             parts = replace(parts, reply=self._format.speaker_opening(writer))
+        if memory:
+            remembered = tuple(defuse_tokens(line) for line in memory)
+            parts = replace(parts, sheet=replace(parts.sheet, memory=remembered))
 
         # Each piece costs what it costs in place (after a line break), so the sum is the
         # prompt's count wherever no token spans a join (bot/prompt/joins.py).

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from bot.cards import LoreBook, substitute_macros
 from bot.common.memo import BoundedDict
 from bot.errors import NotFound
+from bot.memory.service import NO_MEMORY, MemoryService, PromptMemory
 from bot.prompt.render import AuthorNote, CharacterPrompt, PromptRenderer, RenderedPrompt
 from bot.store import Database, UnitOfWork
 from bot.store.scenes import Scene
@@ -37,6 +38,7 @@ class PromptContext:
     session: ChannelSession | None = None
     cast: tuple[CastMember, ...] = ()
     personas: dict[int, Persona] = field(default_factory=dict)  # by member id
+    memory: PromptMemory = NO_MEMORY  # summary, pins, recalled lines (bot/memory/)
 
 
 def prompt_character(character: Character) -> CharacterPrompt:
@@ -98,6 +100,12 @@ def speaker_of(message: StoredMessage, session: ChannelSession | None) -> int | 
     return session.character_id if session is not None else None
 
 
+def known_since(context: PromptContext) -> int:
+    """The newest message the speaking character did not witness (0: it knows them all)."""
+    member = next((m for m in context.cast if m.character.id == context.character.id), None)
+    return member.since_message_id or 0 if member is not None else 0
+
+
 def present_for(messages: Sequence[StoredMessage], context: PromptContext) -> list[StoredMessage]:
     """The history the speaking character witnessed: from when it joined the scene on."""
     member = next((m for m in context.cast if m.character.id == context.character.id), None)
@@ -157,8 +165,15 @@ class _Window:
 class PromptBuilder:
     """Loads what a prompt needs and renders it, keeping each speaker's window start fixed."""
 
-    def __init__(self, database: Database, renderer: PromptRenderer, history_limit: int) -> None:
+    def __init__(
+        self,
+        database: Database,
+        renderer: PromptRenderer,
+        history_limit: int,
+        memory: MemoryService | None = None,
+    ) -> None:
         self._db = database
+        self._memory = memory
         self.renderer = renderer
         self._history_limit = history_limit
         # Each (session, character)'s last window, so the next prompt keeps its start.
@@ -214,6 +229,17 @@ class PromptBuilder:
             messages = await self._recent(uow, session, start)
             authors = {m.author_id for m in messages if m.author_id is not None}
             personas = await uow.personas.of_members(session.guild_id, authors)
+            present = present_for(messages, context)
+            memory = NO_MEMORY
+            if self._memory is not None:
+                memory = await self._memory.for_prompt(
+                    uow,
+                    session_id,
+                    context.character.id,
+                    present,
+                    window_start=start,
+                    since=known_since(context),
+                )
         context = PromptContext(
             context.character,
             context.books,
@@ -221,8 +247,9 @@ class PromptBuilder:
             context.session,
             context.cast,
             personas,
+            memory,
         )
-        return context, present_for(messages, context)
+        return context, present
 
     async def render(
         self,
@@ -248,20 +275,37 @@ class PromptBuilder:
         if last is not None and last.examples is None:
             if character.example_mode is ExampleMode.GRADUAL:
                 character = replace(character, example_mode=ExampleMode.NEVER)
-        prompt = await self.renderer.render(
-            character,
-            turns,
-            user_name=user,
-            reply_tokens=reply_tokens,
-            sticky_first_turn_id=last.first_turn_id if last is not None else None,
-            lore=context.books,
-            author_note=context.author_note,
-            others=others,
-            people=people,
-            reply_as=reply_as,
-            definition_user=definition_user,
-            cast=[m.character.name for m in context.cast if m.character.id != me],
-        )
+        recall = (context.memory.recall,) if context.memory.recall is not None else ()
+
+        async def draw(memory: tuple[str, ...]) -> RenderedPrompt:
+            return await self.renderer.render(
+                character,
+                turns,
+                user_name=user,
+                reply_tokens=reply_tokens,
+                sticky_first_turn_id=last.first_turn_id if last is not None else None,
+                lore=(*context.books, *recall),
+                author_note=context.author_note,
+                others=others,
+                people=people,
+                reply_as=reply_as,
+                definition_user=definition_user,
+                cast=[m.character.name for m in context.cast if m.character.id != me],
+                memory=memory,
+            )
+
+        prompt = await draw(context.memory.lines)
+        if self._memory is not None and reply_as is None:
+            # The window moved: a summary job may have folded what it trimmed; adopt it now.
+            adopted = await self._memory.rendered(
+                session_id,
+                me,
+                context.character.name,
+                prompt.first_turn_id,
+                since=known_since(context),
+            )
+            if adopted is not None:
+                prompt = await draw(adopted)
         if reply_as is None:
             self._windows[key] = _Window.after(
                 last, prompt, trimmed=prompt.turns_included < len(turns)

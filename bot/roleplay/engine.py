@@ -19,6 +19,7 @@ from bot.errors import InvalidInput, NotFound
 from bot.inference.base import Backend, GenerationParams
 from bot.inference.presets import apply_preset
 from bot.inference.scheduler import Scheduler
+from bot.memory.service import MemoryService
 from bot.policy import Caller, check_session_rights
 from bot.prompt.render import PromptRenderer, RenderedPrompt
 from bot.roleplay.context import PromptBuilder, add_greeting, cast_of, load_cast, speaker_of
@@ -67,14 +68,16 @@ class SessionEngine:
         history_limit: int = 200,
         scheduler: Scheduler | None = None,
         reply_timeout: float = 300.0,
+        memory: MemoryService | None = None,
     ) -> None:
         self._db = database
+        self.memory = memory
         self.backend = backend
         self.renderer = renderer
         self.defaults = defaults
         self._history_limit = history_limit
         self.scheduler = scheduler or Scheduler(slots=backend.capabilities.max_concurrency)
-        self._prompts = PromptBuilder(database, renderer, history_limit)
+        self._prompts = PromptBuilder(database, renderer, history_limit, memory)
         self._writer = ReplyWriter(
             backend, reply_timeout=reply_timeout, on_overflow=renderer.make_room
         )
@@ -154,7 +157,10 @@ class SessionEngine:
         async with self._db.write() as uow:
             await _check_rights(uow, session_id, caller)
             removed = await uow.messages.clear(session_id)
+            await uow.memory.clear(session_id)  # what it summarized and pinned goes with it
         self._prompts.forget(session_id)
+        if self.memory is not None:
+            self.memory.forget(session_id)
         return removed
 
     async def set_author_note(
@@ -243,6 +249,8 @@ class SessionEngine:
             if message is None:
                 return False
             await uow.messages.edit(message.id, content)
+            stale = await uow.memory.summaries_after_change(message.session_id, message.id)
+        self._memory_changed(message.session_id, stale)
         return True
 
     async def delete_by_discord_id(self, discord_message_id: int) -> bool:
@@ -252,7 +260,14 @@ class SessionEngine:
             if message is None:
                 return False
             await uow.messages.mark_deleted(message.id)
+            stale = await uow.memory.summaries_after_change(message.session_id, message.id)
+        self._memory_changed(message.session_id, stale)
         return True
+
+    def _memory_changed(self, session_id: int, stale_summaries: int) -> None:
+        """An old line folded into a summary changed: prompts read the memory again."""
+        if stale_summaries and self.memory is not None:
+            self.memory.forget(session_id)
 
     async def attach_discord_id(
         self, message_id: int, discord_message_id: int, tail_ids: Sequence[int] | None = None
