@@ -21,9 +21,9 @@ from bot.inference.llama_cpp_backend import LlamaCppBackend
 from bot.inference.openai_backend import OpenAICompletionsBackend
 from bot.inference.scheduler import Scheduler
 from bot.lore.service import LoreService
-from bot.memory.service import MemoryService
 from bot.members.personas import PersonaService
 from bot.members.privacy import PrivacyService
+from bot.memory.service import MemoryService
 from bot.model_files.header import ModelFileInfo
 from bot.model_files.setup import (
     LOCAL_BACKENDS,
@@ -163,7 +163,7 @@ class Core:
         self.lore = LoreService(self.database)
         self.cast = CastService(self.database)
         self.personas = PersonaService(self.database)
-        self.privacy = PrivacyService(self.database)
+        self.privacy = PrivacyService(self.database, after_forget=memory.forget_everything)
         # On even without sharding: two copies of the bot during a rolling deploy share a token.
         self.leases = ChannelLeases(self.database, self.settings.CHANNEL_LEASE_SECONDS)
         self.roleplay = ChannelRoleplay(

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from bot.inference.base import Backend, GenerationParams, open_stream
 from bot.inference.scheduler import Deferred, Scheduler
-from bot.memory.prompts import clean_summary, summary_prompt
+from bot.memory.prompts import SummaryPrompt, clean_summary, summary_prompt
 from bot.prompt.render import PromptRenderer
 from bot.prompt.tokens import TokenCounter
 from bot.store import Database
@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 Key = tuple[int, int]  # (session, character)
 CHUNK_LINES = 60  # lines read per fold; fewer when they do not fit the context
 PROMPT_OVERHEAD = 160  # tokens for the instruction and the labels around the lines
+SAFETY_MARGIN = 8
+Line = tuple[int, str, str, int | None]  # id, speaker, text, author
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,14 +124,8 @@ class Summarizer:
                 )
             if not lines:
                 return
-            lines = await self._fitting(lines, current.text if current else "")
-            words = summary_tokens(self._renderer.context_length) * 3 // 4
-            prompt = summary_prompt(
-                self._renderer.prompt_format,
-                fold.character_name,
-                current.text if current else "",
-                [(speaker, text) for _, speaker, text, _ in lines],
-                words=words,
+            prompt, lines = await self.fitted_prompt(
+                fold.character_name, current.text if current else "", lines
             )
             started = time.monotonic()
             try:
@@ -165,23 +161,35 @@ class Summarizer:
             if self._on_saved is not None:
                 self._on_saved(saved)
 
-    async def _fitting(
-        self, lines: list[tuple[int, str, str, int | None]], previous: str
-    ) -> list[tuple[int, str, str, int | None]]:
-        """The oldest lines that fit the context with the summary so far and the answer."""
-        room = (
-            self._renderer.context_length
-            - 2 * summary_tokens(self._renderer.context_length)
-            - PROMPT_OVERHEAD
-        )
+    async def fitted_prompt(
+        self, character_name: str, previous: str, lines: list[Line]
+    ) -> tuple[SummaryPrompt, list[Line]]:
+        """The summary prompt for the oldest of ``lines`` that fit the context with the
+        answer: estimated from each line's count, then checked on the whole prompt."""
+        context = self._renderer.context_length
+        limit = context - summary_tokens(context) - SAFETY_MARGIN
+        room = limit - summary_tokens(context) - PROMPT_OVERHEAD
         costs = await self._counter.count_many([f"{who}: {said}" for _, who, said, _ in lines])
-        kept, spent = [], 0
+        kept: list[Line] = []
+        spent = 0
         for line, cost in zip(lines, costs, strict=True):
             if kept and spent + cost > room:
                 break
             kept.append(line)
             spent += cost
-        return kept
+        words = summary_tokens(context) * 3 // 4
+        while True:
+            prompt = summary_prompt(
+                self._renderer.prompt_format,
+                character_name,
+                previous,
+                [(speaker, text) for _, speaker, text, _ in kept],
+                words=words,
+            )
+            tokens = await self._counter.count(prompt.text)
+            if tokens <= limit or len(kept) == 1:
+                return prompt, kept
+            kept = kept[: max(1, min(len(kept) - 1, len(kept) * limit // tokens))]
 
     async def _generate(
         self, key: Key, prompt: str, stop: tuple[str, ...], preempt: asyncio.Event
