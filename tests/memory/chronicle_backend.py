@@ -42,6 +42,7 @@ class ChronicleBackend(ScriptedBasics):
     prompts: list[str] = field(default_factory=list)
     summaries: list[str] = field(default_factory=list)  # the summary prompts
     cancelled: int = 0  # summary generations stopped before their end
+    summarizing: asyncio.Event = field(default_factory=asyncio.Event)  # one has started
     name: str = "chronicle"
     model_name: str = "chronicle-model"
 
@@ -50,6 +51,8 @@ class ChronicleBackend(ScriptedBasics):
     ) -> AsyncIterator[str]:
         summary = is_summary_prompt(prompt)
         (self.summaries if summary else self.prompts).append(prompt)
+        if summary:
+            self.summarizing.set()
         text = self.summarize(prompt) if summary else self.reply
         try:
             async for piece in stream_pieces(

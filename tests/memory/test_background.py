@@ -62,8 +62,7 @@ async def test_a_summary_in_progress_is_cancelled_for_a_reply_and_caught_up_late
     last = await core.engine.add_human_message(session.id, speaker="Ann", content="Now.")
     fold = FoldRequest(session.id, aqua.id, "Aqua", last.id, 0)
     assert core.memory.summarizer.request(fold)
-    while not backend.summaries:  # the summary is being written...
-        await asyncio.sleep(0.005)
+    await asyncio.wait_for(backend.summarizing.wait(), 5)  # the summary is being written...
     await asyncio.wait_for(core.engine.generate_reply(session.id), 5)  # ...a reply comes first
     await core.memory.summarizer.idle()
     assert backend.cancelled == 1 and core.memory.summarizer.deferred == 1
