@@ -32,7 +32,7 @@ from bot.policy import Caller, check_session_rights
 from bot.prompt.render import PromptRenderer
 from bot.prompt.tokens import TokenCounter
 from bot.store import Database, UnitOfWork
-from bot.values import ChannelSession, MemorySummary, Pin, SessionMemory, StoredMessage
+from bot.values import ChannelSession, MemorySummary, Pin, Role, SessionMemory, StoredMessage
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -229,7 +229,8 @@ class MemoryService:
         recall = None
         if messages:
             before = window_start if window_start is not None else messages[0].id
-            terms = search_terms(messages[-1].content)
+            said = next((m for m in reversed(messages) if m.role is Role.HUMAN), messages[-1])
+            terms = search_terms(said.content)  # what the member said last
             if terms and before > since + 1:
                 found = await uow.memory.search(
                     session_id, terms, before=before, after=since, limit=RECALL_LINES
