@@ -81,7 +81,12 @@ class BenchCore:
 
 
 async def open_bench_core(
-    backend: Backend, database_path: Path, *, model: str, max_new_tokens: int
+    backend: Backend,
+    database_path: Path,
+    *,
+    model: str,
+    max_new_tokens: int,
+    memory: bool = True,
 ) -> BenchCore:
     """A fresh database with one character, and the core wired around ``backend``."""
     measured = MeasuredBackend(backend)
@@ -90,6 +95,7 @@ async def open_bench_core(
         model=model,
         context_length=backend.context_length,
         max_new_tokens=max_new_tokens,
+        MEMORY=memory,
     )
     database = await open_database(settings)
     core = assemble(settings, database, measured)

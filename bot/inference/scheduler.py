@@ -72,6 +72,10 @@ class Scheduler:
         self.longest_wait = 0.0
         self._background: asyncio.Event | None = None  # set: give the slot back now
         self._changed = asyncio.Event()  # a slot was released or a waiter served
+        self._preempted_at = 0.0
+        # How long background work took to give its slot back to a waiting member (bench/).
+        self.background_yields = 0
+        self.longest_background_yield = 0.0
 
     @asynccontextmanager
     async def turn(
@@ -115,6 +119,10 @@ class Scheduler:
         try:
             yield preempt
         finally:
+            if preempt.is_set():
+                took = time.monotonic() - self._preempted_at
+                self.background_yields += 1
+                self.longest_background_yield = max(self.longest_background_yield, took)
             self._background = None
             self._running -= 1
             self._dispatch()
@@ -130,7 +138,8 @@ class Scheduler:
         waiter = _Waiter(guild_id, channel_id, user_id)
         users = self._channels.setdefault(channel_id, OrderedDict())
         users.setdefault(user_id, deque()).append(waiter)
-        if self._background is not None:
+        if self._background is not None and not self._background.is_set():
+            self._preempted_at = time.monotonic()
             self._background.set()  # a member waits: background work gives its slot back
         self._dispatch()
         notice = None
