@@ -128,11 +128,18 @@ class Summarizer:
                 fold.character_name, current.text if current else "", lines
             )
             started = time.monotonic()
-            try:
-                async with self._scheduler.background_turn(patience=self._patience) as preempt:
-                    raw = await self._generate(key, prompt.text, prompt.stop, preempt)
-            except Deferred:
-                raw = None
+            raw = None
+            # A reply that starts waiting stops the summary; it starts again once the model is
+            # free, for as long as the job's patience lasts.
+            deadline = started + self._patience
+            while raw is None and time.monotonic() < deadline:
+                try:
+                    async with self._scheduler.background_turn(
+                        patience=deadline - time.monotonic()
+                    ) as preempt:
+                        raw = await self._generate(key, prompt.text, prompt.stop, preempt)
+                except Deferred:
+                    break
             if raw is None:
                 self.deferred += 1
                 self._deferred[key] = time.monotonic() + self._retry_after

@@ -25,6 +25,32 @@ async def test_a_background_turn_waits_while_members_hold_the_model() -> None:
         assert not preempt.is_set()
 
 
+async def test_a_summary_that_gets_no_turn_is_deferred_and_asked_again_later(
+    sqlite_database: Database,
+) -> None:
+    backend = ChronicleBackend(context_length=512)
+    core = assemble(Settings(MODEL="x", MAX_NEW_TOKENS=40), sqlite_database, backend)
+    summarizer = core.memory.summarizer
+    summarizer._patience, summarizer._retry_after = 0.05, 0.2
+    aqua = await core.characters.create(1, 10, CharacterDraft(name="Aqua", persona="p"))
+    session, _ = await core.engine.start(
+        guild_id=1, channel_id=5, character_id=aqua.id, started_by=10
+    )
+    await core.engine.add_human_message(session.id, speaker="Ann", content="A RUBY.")
+    last = await core.engine.add_human_message(session.id, speaker="Ann", content="Now.")
+    fold = FoldRequest(session.id, aqua.id, "Aqua", last.id, 0)
+    async with core.engine.scheduler.turn(guild_id=1, channel_id=9, user_id=1):  # busy
+        assert summarizer.request(fold)
+        await asyncio.wait_for(summarizer.idle(), 5)
+    assert summarizer.deferred == 1 and backend.summaries == []
+    assert not summarizer.request(fold) and not summarizer.wants_retry((session.id, aqua.id))
+    await asyncio.sleep(0.25)
+    assert summarizer.wants_retry((session.id, aqua.id)) and summarizer.request(fold)
+    await asyncio.wait_for(summarizer.idle(), 5)
+    assert "RUBY" in (await core.memory.show(session.id)).summaries[0].text
+    await core.close()
+
+
 async def test_a_waiting_member_makes_background_work_give_the_slot_back() -> None:
     scheduler = Scheduler(slots=1)
     order: list[str] = []
@@ -44,12 +70,11 @@ async def test_a_waiting_member_makes_background_work_give_the_slot_back() -> No
     assert scheduler.stats().running == 0
 
 
-async def test_a_summary_in_progress_is_cancelled_for_a_reply_and_caught_up_later(
+async def test_a_summary_in_progress_is_cancelled_for_a_reply_and_written_after_it(
     sqlite_database: Database,
 ) -> None:
     backend = ChronicleBackend(context_length=512, delay=0.02)
     core = assemble(Settings(MODEL="x", MAX_NEW_TOKENS=40), sqlite_database, backend)
-    core.memory.summarizer._retry_after = 0.0
     aqua = await core.characters.create(1, 10, CharacterDraft(name="Aqua", persona="p"))
     session, _ = await core.engine.start(
         guild_id=1, channel_id=5, character_id=aqua.id, started_by=10
@@ -64,10 +89,9 @@ async def test_a_summary_in_progress_is_cancelled_for_a_reply_and_caught_up_late
     assert core.memory.summarizer.request(fold)
     await asyncio.wait_for(backend.summarizing.wait(), 5)  # the summary is being written...
     await asyncio.wait_for(core.engine.generate_reply(session.id), 5)  # ...a reply comes first
-    await core.memory.summarizer.idle()
-    assert backend.cancelled == 1 and core.memory.summarizer.deferred == 1
-    assert core.memory.summarizer.request(fold)  # later, when asked again: caught up
-    await asyncio.wait_for(core.memory.summarizer.idle(), 10)
+    await asyncio.wait_for(core.memory.summarizer.idle(), 10)  # then the summary starts over
+    assert backend.cancelled == 1 and len(backend.summaries) >= 2
+    assert core.memory.summarizer.deferred == 0
     state = await core.memory.show(session.id)
     assert state.summaries[0].covered_until > first.id
     assert "APPLE" in state.summaries[0].text
