@@ -10,7 +10,7 @@ window's first trims start a summary job that folds the 10,000 old lines a chunk
 the background, so the turns measured also share the event loop with that catch-up.
 
 *Summaries against replies*: 8 channels, each with 600 stored lines (windows trim, summaries
-have work), members writing every 0.5-1.5 s, a model that spends ``per_token`` seconds on each
+have work), members writing 1-4 s after each reply, a model that spends ``per_token`` seconds on each
 token (a reply is 16 tokens, a summary up to 300). Reply latency (message stored to reply
 stored) with memory on and off, how many summary generations were cancelled because a member's
 reply started waiting, and the longest such wait for the model to be handed back.
@@ -35,6 +35,7 @@ from bot.inference.base import Backend, GenerationParams
 
 CHANNELS = 8
 STORED_PER_CHANNEL = 600
+THINK_SECONDS = (1.0, 4.0)  # between a member's reply and their next message
 
 
 class PacedBackend:
@@ -99,7 +100,7 @@ async def measure_summaries_against_replies(
                     await engine.generate_reply(session_id)
                     latencies.append(time.perf_counter() - started)
 
-            plans = [[chance.uniform(0.5, 1.5) for _ in range(turns)] for _ in sessions]
+            plans = [[chance.uniform(*THINK_SECONDS) for _ in range(turns)] for _ in sessions]
             began = time.perf_counter()
             await asyncio.gather(*(member(s, p) for s, p in zip(sessions, plans, strict=True)))
             elapsed = time.perf_counter() - began
@@ -140,7 +141,7 @@ async def measure_memory(model: Path, *, quick: bool) -> dict[str, Any]:
     for memory in (True, False):
         key = "on" if memory else "off"
         results[f"eight_channels_memory_{key}"] = await measure_summaries_against_replies(
-            model, memory=memory, turns=10 if quick else 25, per_token=0.004
+            model, memory=memory, turns=8 if quick else 20, per_token=0.004
         )
     return results
 

@@ -26,7 +26,7 @@ from bot.errors import InvalidInput, NotFound, PermissionDenied
 from bot.inference.base import Backend
 from bot.inference.scheduler import Scheduler
 from bot.memory.prompts import MAX_SUMMARY_CHARS, memory_lines, recall_book
-from bot.memory.recall import search_terms
+from bot.memory.recall import best_lines, search_terms
 from bot.memory.summarizer import FoldRequest, Summarizer
 from bot.policy import Caller, check_session_rights
 from bot.prompt.render import PromptRenderer
@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 MAX_PINS = 8
 MAX_PIN_CHARS = 200
 RECALL_LINES = 3
+RECALL_CANDIDATES = 24  # the newest lines holding a word; the best three of them come back
 SESSIONS_REMEMBERED = 10_000
 _SENTENCE = re.compile(r"(?<=[.!?…])\s+")
 
@@ -231,11 +232,14 @@ class MemoryService:
             before = window_start if window_start is not None else messages[0].id
             said = next((m for m in reversed(messages) if m.role is Role.HUMAN), messages[-1])
             terms = search_terms(said.content)  # what the member said last
-            if terms and before > since + 1:
+            if terms.all and before > since + 1:
                 found = await uow.memory.search(
-                    session_id, terms, before=before, after=since, limit=RECALL_LINES
+                    session_id, terms.all, before=before, after=since, limit=RECALL_CANDIDATES
                 )
-                recall = recall_book(found, recall_budget(self._renderer.context_length))
+                recall = recall_book(
+                    best_lines(found, terms, RECALL_LINES),
+                    recall_budget(self._renderer.context_length),
+                )
         return PromptMemory(lines, recall)
 
     async def rendered(

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 Key = tuple[int, int]  # (session, character)
 CHUNK_LINES = 60  # lines read per fold; fewer when they do not fit the context
+CATCH_UP_LINES = 240  # at most this many lines before the window are ever folded at once
 PROMPT_OVERHEAD = 160  # tokens for the instruction and the labels around the lines
 SAFETY_MARGIN = 8
 Line = tuple[int, str, str, int | None]  # id, speaker, text, author
@@ -119,6 +120,12 @@ class Summarizer:
             async with self._db.read() as uow:
                 current = await uow.memory.summary(*key)
                 start = max(current.covered_until if current else 0, fold.since_id)
+                # A long backlog (a history from before memory, a summary started over): only
+                # its newest lines are folded; older ones still come back through recall.
+                start = max(
+                    start,
+                    await uow.memory.line_before(fold.session_id, fold.before_id, CATCH_UP_LINES),
+                )
                 lines = await uow.memory.lines_between(
                     fold.session_id, start, fold.before_id, CHUNK_LINES
                 )

@@ -7,7 +7,7 @@ import pytest
 from bot.inference.base import GenerationParams, generate_text
 from bot.inference.ctransformers_backend import CTransformersBackend
 from bot.memory.prompts import clean_summary, memory_lines, recall_book, summary_prompt
-from bot.memory.recall import search_terms
+from bot.memory.recall import best_lines, search_terms
 from bot.memory.summarizer import Summarizer, summary_tokens
 from bot.prompt.render import CharacterPrompt, PromptRenderer
 from bot.prompt.tokens import TokenCounter
@@ -82,9 +82,20 @@ def test_a_summary_is_cleaned_to_whole_sentences() -> None:
 
 def test_search_terms_are_names_first_then_long_words() -> None:
     terms = search_terms("Where did Bramble hide the brass lantern? Tell me, Aqua!")
-    assert terms[:2] == ["bramble", "aqua"]
-    assert "lantern" in terms and "where" not in terms and "tell" not in terms
-    assert search_terms("ok, so what?") == []
+    assert terms.names == ("bramble", "aqua")
+    assert "lantern" in terms.words and "where" not in terms.all and "tell" not in terms.all
+    assert search_terms("ok, so what?").all == []
+
+
+def test_recalled_lines_share_a_name_or_two_words_with_the_message() -> None:
+    terms = search_terms("Did Bramble ever find the brass lantern?")
+    lines = [
+        RecalledLine(1, "Ann", "Bramble waved."),  # a name: enough
+        RecalledLine(2, "Ann", "The lanterns were brass."),  # two words (stems): enough
+        RecalledLine(3, "Ann", "A lantern, somewhere."),  # one word only: not enough
+        RecalledLine(4, "Ann", "Bramble hid the brass lantern."),  # the most shared
+    ]
+    assert [line.id for line in best_lines(lines, terms, 3)] == [4, 2, 1]
 
 
 @pytest.mark.parametrize("fmt", list(PromptFormat))
