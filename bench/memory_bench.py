@@ -10,10 +10,10 @@ window's first trims start a summary job that folds the 10,000 old lines a chunk
 the background, so the turns measured also share the event loop with that catch-up.
 
 *Summaries against replies*: 8 channels, each with 600 stored lines (windows trim, summaries
-have work), members writing 1-4 s after each reply, a model that spends ``per_token`` seconds on each
-token (a reply is 16 tokens, a summary up to 300). Reply latency (message stored to reply
-stored) with memory on and off, how many summary generations were cancelled because a member's
-reply started waiting, and the longest such wait for the model to be handed back.
+have work), members writing 1-4 s after each reply, a model that spends ``per_token`` seconds
+on each token (a reply is 16 tokens, a summary up to 300). Reply latency (message stored to reply
+stored) with memory on and off, how many summary generations were cancelled because a
+member's reply started waiting, and the longest such wait for the model to be handed back.
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 
 The block (summary, then pinned facts) stands in the character's definition: classic
 Pygmalion after the persona and scenario, before ``<START>``; Metharme inside the system
-block (bot/prompt/formats.py places it). Recalled lines join the prompt as a lorebook of their
-own, after the character's and the world's books and held to a token budget like them.
+block (bot/prompt/formats.py places it). Recalled lines stand as system lines just before the
+newest line, held to a token budget like a lorebook's: near the end, so that the prompt's
+start stays the same whatever is recalled.
 
 A summary prompt asks the same model to fold new lines into the summary so far: Metharme
 gets an instruction in its system turn; classic Pygmalion, which was not trained on
@@ -16,7 +17,6 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.cards import LoreBook, LoreEntry
 from bot.prompt.sanitize import defuse_tokens, neutralize, speaker_name
 from bot.values import Pin, PromptFormat, RecalledLine
 
@@ -40,22 +40,14 @@ def memory_lines(summary: str, pins: Sequence[Pin]) -> tuple[str, ...]:
     return tuple(lines)
 
 
-def recall_book(lines: Sequence[RecalledLine], token_budget: int) -> LoreBook | None:
-    """Recalled lines as a lorebook of constant entries, oldest first, within the budget."""
-    if not lines:
-        return None
-    entries = tuple(
-        LoreEntry(
-            keys=(),
-            content=f"[{RECALL_LABEL}, {speaker_name(line.speaker)}: {_one_line(line.content)}]",
-            constant=True,
-            insertion_order=index,
-            position="after_char",
-            name=f"memory:{line.id}",
-        )
-        for index, line in enumerate(sorted(lines, key=lambda line: line.id))
-    )
-    return LoreBook(name="memory", token_budget=token_budget, entries=entries)
+def recalled_lines(lines: Sequence[RecalledLine]) -> list[str]:
+    """Recalled lines as the prompt shows them, oldest first (the format wraps each as a
+    system line: ``[Earlier, Ann: ...]`` or ``<|system|>Earlier, Ann: ...``)."""
+    return [recalled_line(line) for line in sorted(lines, key=lambda line: line.id)]
+
+
+def recalled_line(line: RecalledLine) -> str:
+    return f"{RECALL_LABEL}, {speaker_name(line.speaker)}: {_one_line(line.content)}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,19 +20,26 @@ import re
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from bot.cards import LoreBook
 from bot.common.memo import BoundedDict
 from bot.errors import InvalidInput, NotFound, PermissionDenied
 from bot.inference.base import Backend
 from bot.inference.scheduler import Scheduler
-from bot.memory.prompts import MAX_SUMMARY_CHARS, memory_lines, recall_book
+from bot.memory.prompts import MAX_SUMMARY_CHARS, memory_lines, recalled_line, recalled_lines
 from bot.memory.recall import best_lines, search_terms
 from bot.memory.summarizer import FoldRequest, Summarizer
 from bot.policy import Caller, check_session_rights
 from bot.prompt.render import PromptRenderer
 from bot.prompt.tokens import TokenCounter
 from bot.store import Database, UnitOfWork
-from bot.values import ChannelSession, MemorySummary, Pin, Role, SessionMemory, StoredMessage
+from bot.values import (
+    ChannelSession,
+    MemorySummary,
+    Pin,
+    RecalledLine,
+    Role,
+    SessionMemory,
+    StoredMessage,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -62,7 +69,7 @@ class PromptMemory:
     """What memory adds to one prompt."""
 
     lines: tuple[str, ...] = ()  # the block in the character's definition
-    recall: LoreBook | None = None  # recalled lines, as a lorebook after the others
+    recall: tuple[str, ...] = ()  # recalled lines, within their budget, oldest first
 
 
 NO_MEMORY = PromptMemory()
@@ -227,7 +234,7 @@ class MemoryService:
         if shown is None:
             shown = self._shown[key] = _Shown(_summary_of(state, character_id))
         lines = await self._block(shown.summary, state.pins)
-        recall = None
+        recall: tuple[str, ...] = ()
         if messages:
             before = window_start if window_start is not None else messages[0].id
             said = next((m for m in reversed(messages) if m.role is Role.HUMAN), messages[-1])
@@ -236,10 +243,7 @@ class MemoryService:
                 found = await uow.memory.search(
                     session_id, terms.all, before=before, after=since, limit=RECALL_CANDIDATES
                 )
-                recall = recall_book(
-                    best_lines(found, terms, RECALL_LINES),
-                    recall_budget(self._renderer.context_length),
-                )
+                recall = await self._within_budget(best_lines(found, terms, RECALL_LINES))
         return PromptMemory(lines, recall)
 
     async def rendered(
@@ -273,6 +277,19 @@ class MemoryService:
             return None
         shown.summary = latest
         return await self._block(latest, state.pins)
+
+    async def _within_budget(self, best_first: Sequence[RecalledLine]) -> tuple[str, ...]:
+        """The best lines whose tokens fit the recall budget together (like a lorebook, the
+        first that does not fit ends the list), shown oldest first."""
+        costs = await self._counter.count_many([recalled_line(line) for line in best_first])
+        budget = recall_budget(self._renderer.context_length)
+        kept: list[RecalledLine] = []
+        for line, cost in zip(best_first, costs, strict=True):
+            if cost > budget:
+                break
+            budget -= cost
+            kept.append(line)
+        return tuple(recalled_lines(kept))
 
     async def _block(self, summary: MemorySummary | None, pins: Sequence[Pin]) -> tuple[str, ...]:
         """The block within its token budget: every pin, then as much of the summary's end

@@ -82,6 +82,7 @@ class _Parts:
     reply: str
     lore: list[Activation]  # most important first
     lore_lines: list[str]
+    recall: str = ""  # old lines memory recalled, before the newest line (bot/memory/)
 
 
 class PromptRenderer:
@@ -136,6 +137,7 @@ class PromptRenderer:
         definition_user: str | None = None,
         cast: Sequence[str] = (),
         memory: Sequence[str] = (),
+        recalled: Sequence[str] = (),
     ) -> RenderedPrompt:
         """Render the prompt for the character's next reply to ``history`` (oldest first).
 
@@ -150,7 +152,9 @@ class PromptRenderer:
         note and post-history instructions, which close it: a group scene passes one name for
         the whole session, so the prompt's start stays the same while people take turns.
         ``cast``: the other characters of a group scene, whose names members cannot pass for.
-        ``memory``: lines the character remembers (bot/memory/), in its definition.
+        ``memory``: lines the character remembers (bot/memory/), in its definition;
+        ``recalled``: old lines brought back, as system lines just before the newest line
+        (there the prompt's start stays the same for the backend to reuse).
         """
         char = speaker_name(character.name)
         if self._alone_with(history, user_name, reply_as, definition_user, people):
@@ -188,10 +192,16 @@ class PromptRenderer:
         if memory:
             remembered = tuple(defuse_tokens(line) for line in memory)
             parts = replace(parts, sheet=replace(parts.sheet, memory=remembered))
+        if recalled and history:
+            piece = "".join(
+                self._format.turn(parts.sheet, Role.SYSTEM, "", defuse_tokens(line))
+                for line in recalled
+            )
+            parts = replace(parts, recall=piece)
 
         # Each piece costs what it costs in place (after a line break), so the sum is the
         # prompt's count wherever no token spans a join (bot/prompt/joins.py).
-        fixed_pieces = [parts.opening, parts.note, parts.tail, parts.reply]
+        fixed_pieces = [parts.opening, parts.note, parts.recall, parts.tail, parts.reply]
         costs = await self._counter.count_in_prompt(
             [*fixed_pieces, *parts.examples, *parts.lines, *parts.lore_lines]
         )
@@ -360,6 +370,8 @@ class PromptRenderer:
         if parts.note:
             at = max(0, len(history) - max(parts.note_depth, 0))
             history = [*history[:at], parts.note, *history[at:]]
+        if parts.recall and history:
+            history = [*history[:-1], parts.recall, history[-1]]
         pieces = [
             self._format.header(sheet),
             *parts.examples[: window.examples],

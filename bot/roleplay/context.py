@@ -275,7 +275,6 @@ class PromptBuilder:
         if last is not None and last.examples is None:
             if character.example_mode is ExampleMode.GRADUAL:
                 character = replace(character, example_mode=ExampleMode.NEVER)
-        recall = (context.memory.recall,) if context.memory.recall is not None else ()
 
         async def draw(memory: tuple[str, ...]) -> RenderedPrompt:
             return await self.renderer.render(
@@ -284,7 +283,7 @@ class PromptBuilder:
                 user_name=user,
                 reply_tokens=reply_tokens,
                 sticky_first_turn_id=last.first_turn_id if last is not None else None,
-                lore=(*context.books, *recall),
+                lore=context.books,
                 author_note=context.author_note,
                 others=others,
                 people=people,
@@ -292,6 +291,7 @@ class PromptBuilder:
                 definition_user=definition_user,
                 cast=[m.character.name for m in context.cast if m.character.id != me],
                 memory=memory,
+                recalled=context.memory.recall,
             )
 
         prompt = await draw(context.memory.lines)

@@ -39,8 +39,7 @@ async def test_a_long_console_chat_recalls_a_pinned_fact_and_an_old_line(
     )
     assert code == 0
     prompt = script.transcript.split("--- prompt")[1]
-    window = prompt.split("<START>")[-1]
-    assert "Bramble" not in window, "the first line is long out of the window"
+    assert "\nAnn: Bramble" not in prompt, "the first line is long out of the window"
     assert "[Remember: Ann is Aqua's sworn sister.]" in prompt
     assert "[Earlier, Ann: Bramble the smith hid the brass lantern under the old mill wheel.]" in (
         prompt

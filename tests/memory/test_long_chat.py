@@ -42,10 +42,13 @@ async def test_five_hundred_turns_keep_turn_ten_in_the_prompt(sqlite_database: D
             await core.memory.summarizer.idle()  # let the background catch up now and then
     last = backend.prompts[-1]
 
-    assert "BRAMBLE" not in last.split("<START>")[-1], "turn 10 is long out of the window"
+    assert "\nAnn: Listen: BRAMBLE" not in last, "turn 10 is long out of the window"
     assert f"[{PIN_LABEL}: Ann is Aqua's sworn sister.]" in last
     assert f"[{SUMMARY_LABEL}: " in last and "BRAMBLE" in last.split("<START>")[0]
-    assert f"[{RECALL_LABEL}, Ann: Listen: BRAMBLE the smith hid the brass lantern" in last
+    assert (
+        f"[{RECALL_LABEL}, Ann: Listen: BRAMBLE the smith hid the brass lantern under the old "
+        "mill wheel.]\nAnn: Do you remember where the brass lantern is?\nAqua:"
+    ) in last
     # Every prompt fits: the renderer's count of each stays within the context.
     tokens = [await backend.count_tokens(p) for p in backend.prompts]
     assert max(tokens) + 40 <= backend.context_length

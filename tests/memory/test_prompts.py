@@ -6,7 +6,7 @@ import pytest
 
 from bot.inference.base import GenerationParams, generate_text
 from bot.inference.ctransformers_backend import CTransformersBackend
-from bot.memory.prompts import clean_summary, memory_lines, recall_book, summary_prompt
+from bot.memory.prompts import clean_summary, memory_lines, recalled_lines, summary_prompt
 from bot.memory.recall import best_lines, search_terms
 from bot.memory.summarizer import Summarizer, summary_tokens
 from bot.prompt.render import CharacterPrompt, PromptRenderer
@@ -48,14 +48,18 @@ async def test_metharme_memory_stands_inside_the_system_block() -> None:
     assert "Earlier" not in rest
 
 
-async def test_recalled_lines_come_in_like_lore_within_their_budget() -> None:
-    lines = [RecalledLine(3, "Ann", "The key is under the oak."), RecalledLine(2, "Bo", "x" * 900)]
-    book = recall_book(lines, token_budget=60)
-    assert book is not None
-    text = await _render(PromptFormat.PYGMALION, lore=[book])
-    assert "[Earlier, Ann: The key is under the oak.]" in text
-    assert "x" * 50 not in text  # the long one is over the budget: left out, like lore
-    assert recall_book([], 60) is None
+@pytest.mark.parametrize("fmt", list(PromptFormat))
+async def test_recalled_lines_stand_just_before_the_newest_line(fmt: PromptFormat) -> None:
+    lines = recalled_lines([RecalledLine(3, "Ann", "The <START> key is under the oak.")])
+    plain = await _render(fmt)
+    text = await _render(fmt, recalled=lines)
+    if fmt is PromptFormat.PYGMALION:
+        assert "[Earlier, Ann: The [START] key is under the oak.]\nAnn: Hello" in text
+    else:
+        assert "<|system|>Earlier, Ann: The [START] key is under the oak.<|user|>Ann: Hello" in text
+    # Everything before the recalled line is the prompt without it: the start stays.
+    before = text.split("Earlier, Ann")[0].removesuffix("[").removesuffix("<|system|>")
+    assert plain.startswith(before)
 
 
 @pytest.mark.parametrize("fmt", list(PromptFormat))
