@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 MAX_PINS = 8
 MAX_PIN_CHARS = 200
 RECALL_LINES = 3
+BYTES_PER_TOKEN_AT_LEAST = 3  # English runs about four bytes a token in Llama's vocabulary
 RECALL_CANDIDATES = 24  # the newest lines holding a word; the best three of them come back
 SESSIONS_REMEMBERED = 10_000
 _SENTENCE = re.compile(r"(?<=[.!?…])\s+")
@@ -243,7 +244,7 @@ class MemoryService:
                 found = await uow.memory.search(
                     session_id, terms.all, before=before, after=since, limit=RECALL_CANDIDATES
                 )
-                recall = await self._within_budget(best_lines(found, terms, RECALL_LINES))
+                recall = self._within_budget(best_lines(found, terms, RECALL_LINES))
         return PromptMemory(lines, recall)
 
     async def rendered(
@@ -278,13 +279,14 @@ class MemoryService:
         shown.summary = latest
         return await self._block(latest, state.pins)
 
-    async def _within_budget(self, best_first: Sequence[RecalledLine]) -> tuple[str, ...]:
-        """The best lines whose tokens fit the recall budget together (like a lorebook, the
-        first that does not fit ends the list), shown oldest first."""
-        costs = await self._counter.count_many([recalled_line(line) for line in best_first])
+    def _within_budget(self, best_first: Sequence[RecalledLine]) -> tuple[str, ...]:
+        """The best lines that fit the recall budget together (like a lorebook, the first
+        that does not fit ends the list), shown oldest first. Costs are a bound, not a
+        count (a token holds three bytes or more of text), so no tokenizer call per turn."""
         budget = recall_budget(self._renderer.context_length)
         kept: list[RecalledLine] = []
-        for line, cost in zip(best_first, costs, strict=True):
+        for line in best_first:
+            cost = len(recalled_line(line).encode()) // BYTES_PER_TOKEN_AT_LEAST + 2
             if cost > budget:
                 break
             budget -= cost

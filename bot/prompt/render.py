@@ -82,7 +82,7 @@ class _Parts:
     reply: str
     lore: list[Activation]  # most important first
     lore_lines: list[str]
-    recall: str = ""  # old lines memory recalled, before the newest line (bot/memory/)
+    recall: tuple[str, ...] = ()  # old lines memory recalled, before the newest line
 
 
 class PromptRenderer:
@@ -193,15 +193,15 @@ class PromptRenderer:
             remembered = tuple(defuse_tokens(line) for line in memory)
             parts = replace(parts, sheet=replace(parts.sheet, memory=remembered))
         if recalled and history:
-            piece = "".join(
+            pieces = tuple(
                 self._format.turn(parts.sheet, Role.SYSTEM, "", defuse_tokens(line))
                 for line in recalled
-            )
-            parts = replace(parts, recall=piece)
+            )  # one piece each: a line recalled again costs no new count
+            parts = replace(parts, recall=pieces)
 
         # Each piece costs what it costs in place (after a line break), so the sum is the
         # prompt's count wherever no token spans a join (bot/prompt/joins.py).
-        fixed_pieces = [parts.opening, parts.note, parts.recall, parts.tail, parts.reply]
+        fixed_pieces = [parts.opening, parts.note, *parts.recall, parts.tail, parts.reply]
         costs = await self._counter.count_in_prompt(
             [*fixed_pieces, *parts.examples, *parts.lines, *parts.lore_lines]
         )
@@ -371,7 +371,7 @@ class PromptRenderer:
             at = max(0, len(history) - max(parts.note_depth, 0))
             history = [*history[:at], parts.note, *history[at:]]
         if parts.recall and history:
-            history = [*history[:-1], parts.recall, history[-1]]
+            history = [*history[:-1], *parts.recall, history[-1]]
         pieces = [
             self._format.header(sheet),
             *parts.examples[: window.examples],
