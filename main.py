@@ -101,7 +101,7 @@ async def chat(settings: Settings, character: str | None, user: str) -> int:
     core = await open_core(settings)
     enable_line_editing()
     try:
-        return await ConsoleChat(core.engine, core.characters).run(
+        return await ConsoleChat(core.engine, core.characters, memory=core.memory).run(
             character_name=character, user=user
         )
     finally:

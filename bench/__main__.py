@@ -3,6 +3,7 @@
     .venv/bin/python -m bench run --quick     # a few minutes on a 2-core CPU
     .venv/bin/python -m bench run             # the full suite (about 20-30 minutes there)
     .venv/bin/python -m bench models --7b     # write the 7B-shaped model too (~3.6 GiB)
+    .venv/bin/python -m bench memory          # memory's cost per turn, summaries vs replies
 
 Results go to bench/results/<time>-<mode>/ (results.json, results.md, a plot). See
 docs/performance.md for what each figure means.
@@ -60,6 +61,10 @@ def _parser() -> argparse.ArgumentParser:
         "uploads", help="hostile cards and images: peak memory and time (no model; ~1 min)"
     )
     uploads.add_argument("--cases", default="", help="comma-separated subset of the cases")
+    memory = commands.add_parser(
+        "memory", help="own work with memory on/off; summaries against 8 channels (~3 min)"
+    )
+    memory.add_argument("--quick", action="store_true", help="fewer turns")
     models = commands.add_parser("models", help="write the random-weight models only")
     models.add_argument("--7b", dest="seven", action="store_true", help="also the 7B shape")
     return parser
@@ -72,6 +77,16 @@ def main() -> None:
         from bench.hostile_uploads import measure_uploads, render_table
 
         print(render_table(measure_uploads([c for c in args.cases.split(",") if c] or None)))
+        return
+    if args.command == "memory":
+        import asyncio
+        import json
+
+        from bench.memory_bench import measure_memory, render_memory
+
+        results = asyncio.run(measure_memory(ensure_model(SHAPES["1b"]), quick=args.quick))
+        print(json.dumps(results, indent=2))
+        print(render_memory(results))
         return
     if args.command == "models":
         for key in ("1b", "7b") if args.seven else ("1b",):

@@ -82,7 +82,12 @@ class BenchCore:
 
 
 async def open_bench_core(
-    backend: Backend, database_path: Path, *, model: str, max_new_tokens: int
+    backend: Backend,
+    database_path: Path,
+    *,
+    model: str,
+    max_new_tokens: int,
+    memory: bool | None = None,
 ) -> BenchCore:
     """A fresh database with one character, and the core wired around ``backend``."""
     measured = MeasuredBackend(backend)
@@ -91,6 +96,8 @@ async def open_bench_core(
         model=model,
         context_length=backend.context_length,
         max_new_tokens=max_new_tokens,
+        # None: as the environment says (MEMORY=false python -m bench run ...), on by default.
+        **({} if memory is None else {"MEMORY": memory}),
     )
     database = await open_database(settings)
     core = assemble(settings, database, measured)

@@ -65,12 +65,12 @@ async def _fill_history(bench: Any, session_id: int, count: int, writer: Message
 
 @asynccontextmanager
 async def _channel_with_history(
-    backend: Backend, model: str, stored: int, writer: MessageWriter
+    backend: Backend, model: str, stored: int, writer: MessageWriter, *, memory: bool = True
 ) -> AsyncIterator[tuple[BenchCore, int]]:
     """A fresh database with one channel's session holding ``stored`` messages."""
     with tempfile.TemporaryDirectory(prefix="galatea-bench-") as folder:
         bench = await open_bench_core(
-            backend, Path(folder) / "own.db", model=model, max_new_tokens=16
+            backend, Path(folder) / "own.db", model=model, max_new_tokens=16, memory=memory
         )
         try:
             (session_id,) = await start_channels(bench, 1)
@@ -81,13 +81,22 @@ async def _channel_with_history(
 
 
 async def measure_own_work(
-    backend: Backend, *, turns: int, model: str, stored: int = STORED_MESSAGES
+    backend: Backend,
+    *,
+    turns: int,
+    model: str,
+    stored: int = STORED_MESSAGES,
+    memory: bool = True,
 ) -> dict[str, Any]:
-    """p50/p95 of the bot's time per turn (store message + reply) minus the model's time."""
+    """p50/p95 of the bot's time per turn (store message + reply) minus the model's time;
+    ``memory``: summaries, pins and recall on (MEMORY), as by default."""
     writer = MessageWriter(seed=77)
     params = GenerationParams(max_new_tokens=16)
     own, store, reply, model_time = [], [], [], []
-    async with _channel_with_history(backend, model, stored, writer) as (bench, session_id):
+    async with _channel_with_history(backend, model, stored, writer, memory=memory) as (
+        bench,
+        session_id,
+    ):
         engine = bench.core.engine
         for turn in range(WARM_UP_TURNS + turns):
             before = len(bench.backend.records)
@@ -105,8 +114,11 @@ async def measure_own_work(
                 reply.append(finished - stored_at - inside)
                 model_time.append(inside)
         history = await engine.history.recent(session_id, limit=1)
+        folded = bench.core.memory.summarizer.folded
     ms = 1000.0
     return {
+        "memory": memory,
+        "summary_chunks_folded": folded,
         "stored_messages": stored,
         "turns": turns,
         "backend": backend.name,

@@ -23,6 +23,7 @@ from bot.inference.scheduler import Scheduler
 from bot.lore.service import LoreService
 from bot.members.personas import PersonaService
 from bot.members.privacy import PrivacyService
+from bot.memory.service import MemoryService
 from bot.model_files.header import ModelFileInfo
 from bot.model_files.setup import (
     LOCAL_BACKENDS,
@@ -132,6 +133,8 @@ class Core:
     engine: SessionEngine
     characters: CharacterService
     guild_config: GuildConfigService
+    # Summaries, pins and recall (bot/memory/); its ``enabled`` is False when MEMORY=false.
+    memory: MemoryService
     # Public addresses only; the tests swap in one that also reaches their 127.0.0.1 site.
     avatar_fetcher: AvatarFetcher = field(default_factory=AvatarFetcher)
     # The local model file's header, when there is one: its own name helps pick the format.
@@ -149,7 +152,7 @@ class Core:
         self.lore = LoreService(self.database)
         self.cast = CastService(self.database)
         self.personas = PersonaService(self.database)
-        self.privacy = PrivacyService(self.database)
+        self.privacy = PrivacyService(self.database, after_forget=self.memory.forget_everything)
         # On even without sharding: two copies of the bot during a rolling deploy share a token.
         self.leases = ChannelLeases(self.database, self.settings.CHANNEL_LEASE_SECONDS)
         self.roleplay = ChannelRoleplay(
@@ -176,6 +179,7 @@ class Core:
         )
 
     async def close(self) -> None:
+        await self.memory.close()
         await self.backend.close()
         await self.database.dispose()
 
@@ -194,18 +198,21 @@ def assemble(settings: Settings, database: Database, backend: Backend) -> Core:
         context_length=backend.context_length,
         user_label=settings.USER_LABEL,
     )
+    scheduler = Scheduler(
+        slots=backend.capabilities.max_concurrency,
+        max_waiting_per_guild=settings.MAX_QUEUE_PER_SERVER,
+        wait_timeout=settings.REPLY_TIMEOUT,
+    )
+    memory = MemoryService(database, backend, scheduler, renderer, counter, enabled=settings.MEMORY)
     engine = SessionEngine(
         database,
         backend,
         renderer,
         generation_defaults(settings),
         history_limit=settings.HISTORY_MESSAGES,
-        scheduler=Scheduler(
-            slots=backend.capabilities.max_concurrency,
-            max_waiting_per_guild=settings.MAX_QUEUE_PER_SERVER,
-            wait_timeout=settings.REPLY_TIMEOUT,
-        ),
+        scheduler=scheduler,
         reply_timeout=settings.REPLY_TIMEOUT,
+        memory=memory,
     )
     return Core(
         settings,
@@ -214,6 +221,7 @@ def assemble(settings: Settings, database: Database, backend: Backend) -> Core:
         engine,
         CharacterService(database),
         GuildConfigService(database),
+        memory,
     )
 
 

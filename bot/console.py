@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 
 from bot.characters.service import CONSOLE_GUILD_ID, CharacterDraft, CharacterService, clean_name
 from bot.errors import GalateaError, NotFound, StorageUnavailable
+from bot.memory.service import MemoryService
 from bot.policy import OPERATOR, Place
 from bot.prompt.sanitize import speaker_name
 from bot.roleplay.engine import SessionEngine, SessionView
@@ -24,6 +25,9 @@ HELP = """Commands:
   /user NAME     speak as someone else from now on (try several people)
   /characters    list characters        /new     create a character
   /history       show the conversation  /reset   start the conversation over
+  /memory        what the character remembers (/memory off|on, /memory edit TEXT)
+  /pin FACT      a fact never forgotten /unpin N remove the N-th pinned fact
+  /prompt        show the prompt the next reply would get
   /help          this help              /quit    leave (the conversation is kept)
 Anything else is said by the current speaker."""
 
@@ -59,10 +63,12 @@ class ConsoleChat:
         engine: SessionEngine,
         characters: CharacterService,
         *,
+        memory: MemoryService | None = None,
         ask: Ask = ask_stdin,
         say: Say = say_stdout,
     ) -> None:
         self._engine = engine
+        self._memory = memory
         self._characters = characters
         self._ask = ask
         self._say = say
@@ -150,11 +156,48 @@ class ConsoleChat:
             await self._engine.sessions.reset(view.session.id, caller=OPERATOR)
             view = await self._open_session(view.character, user, fresh=True)
             self._say("The conversation starts over.\n")
+        elif name in ("memory", "pin", "unpin", "prompt"):
+            await self._memory_command(name, arg.strip(), view)
         elif name == "help":
             self._say(HELP + "\n")
         else:
             self._say(f"! Unknown command /{name}. Type /help for the list.\n")
         return view, user
+
+    async def _memory_command(self, name: str, arg: str, view: SessionView) -> None:
+        """Memory at the console: the operator may do everything (see bot/memory/service.py)."""
+        memory = self._memory
+        session = view.session.id
+        if name == "prompt":
+            prompt = await self._engine.replies.prompt_for(session, self._engine.replies.defaults)
+            self._say(f"--- prompt ({prompt.token_count} tokens) ---\n{prompt.text}\n---\n")
+            return
+        if memory is None:
+            self._say("! Memory is not available here.\n")
+        elif name == "pin":
+            pin = await memory.pin(session, arg, caller=OPERATOR)
+            self._say(f"Pinned: {pin.text}\n")
+        elif name == "unpin":
+            if not arg.isdigit():
+                self._say("! Say which fact: /unpin N (numbers from /memory)\n")
+                return
+            pin = await memory.unpin(session, int(arg), caller=OPERATOR)
+            self._say(f"Unpinned: {pin.text}\n")
+        elif arg in ("off", "on"):
+            await memory.set_enabled(session, arg == "on", caller=OPERATOR)
+            self._say(f"Memory is {arg}.\n")
+        elif arg.startswith("edit"):
+            await memory.edit(session, view.character.id, arg[4:].strip(), caller=OPERATOR)
+            self._say("The summary was updated.\n")
+        else:
+            state = await memory.show(session)
+            self._say(f"Memory is {'on' if state.enabled else 'off'}.\n")
+            for summary in state.summaries:
+                self._say(f"Summary: {summary.text or '(empty)'}\n")
+            if not state.summaries:
+                self._say("Summary: none yet (written when old lines leave the window)\n")
+            for number, pin in enumerate(state.pins, 1):
+                self._say(f"{number}. {pin.text}\n")
 
     async def _choose_character(self, name: str | None) -> Character | None:
         if name:

@@ -96,6 +96,19 @@ def check_session_rights(caller: Caller, session: ChannelSession) -> None:
     raise PermissionDenied("Only whoever started this roleplay, or a server admin, can do that.")
 
 
+def check_can_unpin(caller: Caller, session: ChannelSession, pinned_by: int | None) -> None:
+    """A pinned fact goes when whoever pinned it says so, or whoever may change the roleplay."""
+    if caller.user_id == pinned_by and not caller.is_operator:
+        return
+    try:
+        check_session_rights(caller, session)
+    except PermissionDenied:
+        raise PermissionDenied(
+            "Only whoever pinned that fact, whoever started this roleplay or a server admin "
+            "can unpin it."
+        ) from None
+
+
 def check_admin(caller: Caller) -> None:
     if not caller.is_admin:
         raise PermissionDenied("This needs the Manage Server permission.")

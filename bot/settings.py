@@ -66,6 +66,7 @@ EXPECTS: dict[str, str] = {
     "REPLIES_PER_CHANNEL_PER_MINUTE": "a whole number of replies per channel a minute (0 = none)",
     "REPLIES_PER_USER_PER_MINUTE": "a whole number of replies per member a minute (0 = none)",
     "HISTORY_RETENTION_DAYS": "a whole number of days messages are kept (0 = forever)",
+    "MEMORY": "true (summaries, pinned facts and recall of old lines) or false",
     "STREAM_REPLIES": "true (edit the reply as it is written) or false (post it whole)",
     "LOG_LEVEL": "DEBUG, INFO, WARNING or ERROR",
     "LOG_FILE": "a file path for the log (rotated at 10 MB, 5 kept), or empty",
@@ -124,6 +125,9 @@ class Settings(BaseSettings):
     REPLIES_PER_CHANNEL_PER_MINUTE: Annotated[int, Field(ge=0, le=10000)] = 0
     REPLIES_PER_USER_PER_MINUTE: Annotated[int, Field(ge=0, le=10000)] = 0
     HISTORY_RETENTION_DAYS: Annotated[int, Field(ge=0, le=36500)] = 0
+    # Summaries, pins and recall beyond the context window (bot/memory/). On: it costs only
+    # idle model time and a full-text lookup per prompt, and forgetting is what players mind.
+    MEMORY: bool = True
     STREAM_REPLIES: bool = True
     LOG_LEVEL: str = "INFO"
     LOG_FILE: str = ""

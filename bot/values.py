@@ -325,3 +325,48 @@ class WorldSummary:
     id: int
     name: str
     entries: int
+
+
+# Memory beyond the context window (bot/memory/).
+
+
+@dataclass(frozen=True, slots=True)
+class MemorySummary:
+    """A (session, character)'s running summary of the lines its window trimmed."""
+
+    session_id: int
+    character_id: int
+    text: str
+    covered_until: int  # the newest message id folded into it (0: none yet)
+    revision: int  # moves with every change: a summary job writes only over what it read
+    authors: tuple[int, ...] = ()  # members whose lines were folded in (for /forget me)
+
+
+@dataclass(frozen=True, slots=True)
+class Pin:
+    """A fact a member pinned: in every prompt of the session until unpinned."""
+
+    id: int
+    session_id: int
+    text: str
+    pinned_by: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionMemory:
+    """A session's memory as people see and change it."""
+
+    session_id: int
+    enabled: bool
+    revision: int  # moves with every pin, unpin, on/off
+    pins: tuple[Pin, ...] = ()
+    summaries: tuple[MemorySummary, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RecalledLine:
+    """An old line of the history that matches what is said now."""
+
+    id: int
+    speaker: str
+    content: str

@@ -45,6 +45,7 @@ COGS = (
     "cogs.personas",
     "cogs.impersonate",
     "cogs.privacy",
+    "cogs.memory",
 )
 LOGIN_BACKOFF_BASE = 5.0
 LOGIN_BACKOFF_MAX = 900.0

@@ -20,6 +20,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from bot.store.memory import outside_models
 from bot.store.models import Base
 
 config = context.config
@@ -32,6 +33,7 @@ def _configure(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=outside_models,  # the full-text index: raw DDL, no model
     )
 
 

@@ -7,6 +7,10 @@ rest. A server's queue is bounded (backpressure: a polite "busy" instead of an e
 
 The caller holds a turn while it renders its prompt and streams the reply, so a prompt is
 always rendered from the newest history, however long the turn waited.
+
+Background work (a memory summary, bot/memory/) gets a turn only when a slot is free and no
+member's turn waits, and gives it back as soon as one starts waiting: ``background_turn``
+hands its holder an event that says so. At most one background turn runs at a time.
 """
 
 from __future__ import annotations
@@ -20,6 +24,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from bot.errors import Busy, GenerationTimeout
+
+
+class Deferred(Exception):
+    """No background turn came within its patience: members kept the model busy."""
+
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +50,12 @@ class _Waiter:
 class QueueStats:
     running: int
     waiting: int
-    longest_wait_seconds: float
+    longest_wait_seconds: float  # of those waiting now
+    # Since start: the longest any member waited, and how often (and how slowly at most) a
+    # background job handed the model back to one.
+    longest_wait_ever: float = 0.0
+    background_yields: int = 0
+    longest_background_yield: float = 0.0
 
 
 class Scheduler:
@@ -61,6 +75,12 @@ class Scheduler:
         # channel -> user -> waiters; both levels rotate for round-robin.
         self._channels: OrderedDict[int, OrderedDict[int, deque[_Waiter]]] = OrderedDict()
         self.longest_wait = 0.0
+        self._background: asyncio.Event | None = None  # set: give the slot back now
+        self._changed = asyncio.Event()  # a slot was released or a waiter served
+        self._preempted_at = 0.0
+        # How long background work took to give its slot back to a waiting member (bench/).
+        self.background_yields = 0
+        self.longest_background_yield = 0.0
 
     @asynccontextmanager
     async def turn(
@@ -82,6 +102,36 @@ class Scheduler:
             self._running -= 1
             self._dispatch()
 
+    @asynccontextmanager
+    async def background_turn(self, *, patience: float) -> AsyncIterator[asyncio.Event]:
+        """A turn for work nobody waits on, taken only while no member's turn waits.
+
+        The event yielded is set the moment a member's turn starts waiting: the holder stops
+        (cancels its generation) and leaves the ``with``. Raises ``Deferred`` when no such
+        moment came within ``patience`` seconds."""
+        deadline = time.monotonic() + patience
+        while self._running >= self.slots or self._channels or self._background is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise Deferred()
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), remaining)
+            except TimeoutError:
+                raise Deferred() from None
+        preempt = self._background = asyncio.Event()
+        self._running += 1
+        try:
+            yield preempt
+        finally:
+            if preempt.is_set():
+                took = time.monotonic() - self._preempted_at
+                self.background_yields += 1
+                self.longest_background_yield = max(self.longest_background_yield, took)
+            self._background = None
+            self._running -= 1
+            self._dispatch()
+
     async def _wait(
         self, guild_id: int, channel_id: int, user_id: int, on_long_wait: OnLongWait | None
     ) -> None:
@@ -93,6 +143,9 @@ class Scheduler:
         waiter = _Waiter(guild_id, channel_id, user_id)
         users = self._channels.setdefault(channel_id, OrderedDict())
         users.setdefault(user_id, deque()).append(waiter)
+        if self._background is not None and not self._background.is_set():
+            self._preempted_at = time.monotonic()
+            self._background.set()  # a member waits: background work gives its slot back
         self._dispatch()
         notice = None
         if on_long_wait is not None and not waiter.granted.done():
@@ -123,6 +176,7 @@ class Scheduler:
             await on_long_wait(position)
 
     def _dispatch(self) -> None:
+        self._changed.set()
         while self._running < self.slots and self._channels:
             channel_id, users = next(iter(self._channels.items()))
             self._channels.move_to_end(channel_id)  # the next turn goes to another channel
@@ -187,4 +241,11 @@ class Scheduler:
             for waiters in users.values()
             for w in waiters
         ]
-        return QueueStats(self._running, len(waits), max(waits, default=0.0))
+        return QueueStats(
+            self._running,
+            len(waits),
+            max(waits, default=0.0),
+            self.longest_wait,
+            self.background_yields,
+            self.longest_background_yield,
+        )

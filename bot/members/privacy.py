@@ -4,6 +4,7 @@ every message past the retention period (``HISTORY_RETENTION_DAYS``)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -25,11 +26,15 @@ class Forgotten:
     persona: bool = False
     sessions: int = 0  # sessions whose author's note or "started by" named the member
     cast_entries: int = 0  # cast entries the member added (their id removed)
+    memory: int = 0  # pins they made, summaries holding their lines (bot/memory/)
 
 
 class PrivacyService:
-    def __init__(self, database: Database) -> None:
+    def __init__(
+        self, database: Database, *, after_forget: Callable[[], None] | None = None
+    ) -> None:
         self._db = database
+        self._after_forget = after_forget  # e.g. the memory service drops what it cached
 
     async def characters_of(self, guild_id: int, user_id: int) -> list[Character]:
         """The characters a member made in a server (shown before they confirm deleting)."""
@@ -55,6 +60,9 @@ class PrivacyService:
             persona = await uow.personas.clear(guild_id, user_id)
             sessions = await uow.sessions.forget_member(guild_id, user_id)
             cast = await uow.cast.forget_adder(guild_id, user_id)
+            memory = await uow.memory.forget_member(guild_id, user_id)
+        if self._after_forget is not None:
+            self._after_forget()
         await self._db.checkpoint()
         log.info(
             "Forgot user %d in guild %d: %d messages, %d characters, persona %s, "
@@ -73,6 +81,7 @@ class PrivacyService:
             persona=persona,
             sessions=sessions,
             cast_entries=cast,
+            memory=memory,
         )
 
     async def prune(

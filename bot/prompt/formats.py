@@ -8,6 +8,7 @@ Classic Pygmalion (Pygmalion 6B and 7B)::
     [{member}: {description}]  (the members present who set a /persona description)
     Scenario: {scenario}
     {lore: after_char entries}
+    [{memory: the summary so far, pinned facts}]
     <START>
     {example block}
     <START>
@@ -16,7 +17,7 @@ Classic Pygmalion (Pygmalion 6B and 7B)::
     [{post-history instructions}]
     {char}:
 
-Metharme (Pygmalion-2, Mythalion): ``<|system|>`` with the persona (and the lore), then
+Metharme (Pygmalion-2, Mythalion): ``<|system|>`` with the persona (and the lore and memory), then
 ``<|user|>`` and ``<|model|>`` turns, the author's note and post-history instructions as
 ``<|system|>`` turns, ending with ``<|model|>``. The default system prompt is the seed's whole
 block: "Enter RP mode. Pretend to be {char} whose persona follows:", the character's definition,
@@ -51,6 +52,7 @@ class Sheet:
     lore_before: tuple[str, ...] = ()
     lore_after: tuple[str, ...] = ()
     people: tuple[str, ...] = ()  # "[Name: description]" of the members present
+    memory: tuple[str, ...] = ()  # the summary so far and pinned facts (bot/memory/)
 
 
 class PromptFormatter(Protocol):
@@ -92,7 +94,7 @@ class PygmalionFormat:
         text += _lines(sheet.people)
         if sheet.scenario:
             text += f"Scenario: {sheet.scenario}\n"
-        return text + _lines(sheet.lore_after)
+        return text + _lines(sheet.lore_after) + _lines(sheet.memory)
 
     def example_block(self, sheet: Sheet, block: str) -> str:
         return f"<START>\n{block}\n"
@@ -120,7 +122,7 @@ class MetharmeFormat:
         definition = (f"{sheet.persona}\n" if sheet.persona else "") + _lines(sheet.people)
         if sheet.scenario:
             definition += f"Scenario: {sheet.scenario}\n"
-        definition += _lines(sheet.lore_after)
+        definition += _lines(sheet.lore_after) + _lines(sheet.memory)
         default = (
             f"Enter RP mode. Pretend to be {sheet.name} whose persona follows:\n{definition}\n"
             "You shall reply to the user while staying in character, and generate long responses."

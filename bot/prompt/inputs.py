@@ -32,6 +32,12 @@ class PromptInputs:
     note and post-history instructions, which close it: a group scene passes one name for
     the whole session, so the prompt's start stays the same while people take turns.
     ``cast``: the other characters of a group scene, whose names members cannot pass for.
+
+    ``memory``: lines the character remembers (the summary so far, pinned facts; bot/memory/),
+    in its definition; they change only when the window trims, so the prompt's start stays
+    the same between trims. ``recalled``: old lines brought back for the newest message, as
+    system lines after the history, the one place where a change costs the backend only
+    what follows it.
     """
 
     character: CharacterFields
@@ -46,6 +52,8 @@ class PromptInputs:
     reply_as: str | None = None
     definition_user: str | None = None
     cast: Sequence[str] = ()
+    memory: Sequence[str] = ()
+    recalled: Sequence[str] = ()
 
 
 @dataclass(frozen=True, slots=True)

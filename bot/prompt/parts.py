@@ -50,6 +50,7 @@ class Parts:
     reply: str
     lore: list[Activation]  # most important first
     lore_lines: list[str]
+    recall: tuple[str, ...] = ()  # old lines memory recalled, after the history
 
 
 def as_you(inputs: PromptInputs, user_label: UserLabel) -> PromptInputs:
@@ -109,6 +110,8 @@ def build_parts(
 
     character = inputs.character
     sheet = character_sheet(character, names, inputs.people, card_text)
+    if inputs.memory:
+        sheet = replace(sheet, memory=tuple(defuse_tokens(line) for line in inputs.memory))
     return Parts(
         sheet=sheet,
         examples=example_blocks(fmt, sheet, character, card_text),
@@ -120,7 +123,16 @@ def build_parts(
         reply=fmt.speaker_opening(names.writer) if inputs.reply_as else fmt.reply_opening(sheet),
         lore=lore,
         lore_lines=[lore_line(activation) for activation in lore],
+        recall=recalled_lines(fmt, sheet, inputs),
     )
+
+
+def recalled_lines(fmt: PromptFormatter, sheet: Sheet, inputs: PromptInputs) -> tuple[str, ...]:
+    """Old lines memory brought back, one system line each (a line recalled again costs no
+    new count), when there is a history for them to follow."""
+    if not inputs.history:
+        return ()
+    return tuple(fmt.turn(sheet, Role.SYSTEM, "", defuse_tokens(line)) for line in inputs.recalled)
 
 
 def character_sheet(

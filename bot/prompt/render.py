@@ -133,7 +133,7 @@ class PromptRenderer:
     async def _costs(self, parts: Parts) -> _Costs:
         # Each piece costs what it costs in place (after a line break), so the sum is the
         # prompt's count wherever no token spans a join (bot/prompt/joins.py).
-        fixed_pieces = [parts.opening, parts.note, parts.tail, parts.reply]
+        fixed_pieces = [parts.opening, parts.note, *parts.recall, parts.tail, parts.reply]
         costs = await self._counter.count_in_prompt(
             [*fixed_pieces, *parts.examples, *parts.lines, *parts.lore_lines]
         )
@@ -207,6 +207,7 @@ def assemble(fmt: PromptFormatter, parts: Parts, window: Window) -> list[str]:
         *parts.examples[: window.examples],
         parts.opening,
         *history,
+        *parts.recall,
         parts.tail,
         parts.reply,
     ]

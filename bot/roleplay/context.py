@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from bot.cards import LoreBook, substitute_macros
 from bot.common.memo import LruCache
 from bot.errors import NotFound
+from bot.memory.service import NO_MEMORY, MemoryService, PromptMemory
 from bot.prompt.render import AuthorNote, PromptInputs, PromptRenderer, RenderedPrompt
 from bot.store import Database, UnitOfWork
 from bot.store.scenes import Scene
@@ -37,6 +38,7 @@ class PromptContext:
     session: ChannelSession | None = None
     cast: tuple[CastMember, ...] = ()
     personas: dict[int, Persona] = field(default_factory=dict)  # by member id
+    memory: PromptMemory = NO_MEMORY  # summary, pins, recalled lines (bot/memory/)
 
 
 async def load_cast(uow: UnitOfWork, session: ChannelSession) -> tuple[CastMember, ...]:
@@ -84,6 +86,12 @@ def speaker_of(message: StoredMessage, session: ChannelSession | None) -> int | 
     if message.character_id is not None:
         return message.character_id
     return session.character_id if session is not None else None
+
+
+def known_since(context: PromptContext) -> int:
+    """The newest message the speaking character did not witness (0: it knows them all)."""
+    member = next((m for m in context.cast if m.character.id == context.character.id), None)
+    return member.since_message_id or 0 if member is not None else 0
 
 
 def present_for(messages: Sequence[StoredMessage], context: PromptContext) -> list[StoredMessage]:
@@ -145,8 +153,15 @@ class _Window:
 class PromptBuilder:
     """Loads what a prompt needs and renders it, keeping each speaker's window start fixed."""
 
-    def __init__(self, database: Database, renderer: PromptRenderer, history_limit: int) -> None:
+    def __init__(
+        self,
+        database: Database,
+        renderer: PromptRenderer,
+        history_limit: int,
+        memory: MemoryService | None = None,
+    ) -> None:
         self._db = database
+        self._memory = memory
         self.renderer = renderer
         self._history_limit = history_limit
         # Each (session, character)'s last window, so the next prompt keeps its start.
@@ -160,6 +175,13 @@ class PromptBuilder:
             del self._windows[key]
         self._definition_users.pop(session_id, None)
         self._histories.pop(session_id, None)
+        self.forget_memory(session_id)
+
+    def forget_memory(self, session_id: int) -> None:
+        """The session's memory changed in the store (a reset, an old line edited after a
+        summary folded it): the next prompt reads it again."""
+        if self._memory is not None:
+            self._memory.forget(session_id)
 
     def stored(self, message: StoredMessage) -> None:
         """This process stored ``message`` (committed): the next prompt needs no read for it."""
@@ -202,15 +224,19 @@ class PromptBuilder:
             messages = await self._recent(uow, session, start)
             authors = {m.author_id for m in messages if m.author_id is not None}
             personas = await uow.personas.of_members(session.guild_id, authors)
-        context = PromptContext(
-            context.character,
-            context.books,
-            context.author_note,
-            context.session,
-            context.cast,
-            personas,
-        )
-        return context, present_for(messages, context)
+            present = present_for(messages, context)
+            memory = NO_MEMORY
+            if self._memory is not None:
+                memory = await self._memory.for_prompt(
+                    uow,
+                    session_id,
+                    context.character.id,
+                    present,
+                    window_start=start,
+                    since=known_since(context),
+                )
+        context = replace(context, personas=personas, memory=memory)
+        return context, present
 
     async def render(
         self,
@@ -249,8 +275,21 @@ class PromptBuilder:
             reply_as=reply_as,
             definition_user=definition_user,
             cast=[m.character.name for m in context.cast if m.character.id != me],
+            memory=context.memory.lines,
+            recalled=context.memory.recall,
         )
         prompt = await self.renderer.render(inputs)
+        if self._memory is not None and reply_as is None:
+            # The window moved: a summary job may have folded what it trimmed; adopt it now.
+            adopted = await self._memory.rendered(
+                session_id,
+                me,
+                context.character.name,
+                prompt.first_turn_id,
+                since=known_since(context),
+            )
+            if adopted is not None:
+                prompt = await self.renderer.render(replace(inputs, memory=adopted))
         if reply_as is None:
             self._windows[key] = _Window.after(
                 last, prompt, trimmed=prompt.turns_included < len(turns)

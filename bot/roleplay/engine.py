@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from bot.inference.base import Backend, GenerationParams, context_resident, conversation_key
 from bot.inference.scheduler import QueueStats, Scheduler
+from bot.memory.service import MemoryService
 from bot.prompt.render import PromptRenderer
 from bot.roleplay.context import PromptBuilder
 from bot.roleplay.generation import ReplyService
@@ -52,12 +53,13 @@ class SessionEngine:
         history_limit: int = 200,
         scheduler: Scheduler | None = None,
         reply_timeout: float = 300.0,
+        memory: MemoryService | None = None,
     ) -> None:
         self.database = database
         self._backend = backend
         self._renderer = renderer
         self._scheduler = scheduler or Scheduler(slots=backend.capabilities.max_concurrency)
-        prompts = PromptBuilder(database, renderer, history_limit)
+        prompts = PromptBuilder(database, renderer, history_limit, memory)
         self.sessions = SessionService(database, prompts)
         self.replies = ReplyService(
             database,
@@ -73,7 +75,7 @@ class SessionEngine:
             prompts.stored(message)
             self.replies.stored(message)
 
-        self.history = HistoryService(database, history_limit, stored)
+        self.history = HistoryService(database, history_limit, stored, prompts.forget_memory)
 
     @property
     def prompt_format(self) -> PromptFormat:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from bot.errors import NotFound
 from bot.store import UnitOfWork
-from bot.values import Character, StoredMessage
+from bot.values import Character, SessionMemory, StoredMessage
 
 
 async def export_session(uow: UnitOfWork, session_id: int) -> tuple[str, str]:
@@ -17,7 +17,39 @@ async def export_session(uow: UnitOfWork, session_id: int) -> tuple[str, str]:
     if character is None:
         raise NotFound("That session no longer exists.")
     messages = [m async for m in uow.messages.iterate(session_id)]
-    return history_text(character, messages), history_json(character, messages)
+    memory = await uow.memory.state(session_id)
+    names = {c.id: c.name for c in [character]}
+    for summary in memory.summaries:
+        if summary.character_id not in names:
+            other = await uow.characters.get(summary.character_id)
+            names[summary.character_id] = other.name if other else "?"
+    text = history_text(character, messages) + memory_text(memory, names)
+    data = json.loads(history_json(character, messages))
+    data["memory"] = memory_json(memory, names)
+    return text, json.dumps(data, ensure_ascii=False, indent=2)
+
+
+def memory_text(memory: SessionMemory, names: dict[int, str]) -> str:
+    """The session's summaries and pinned facts, after the history (bot/memory/)."""
+    lines = [f"Memory of {names[s.character_id]}: {s.text}" for s in memory.summaries if s.text]
+    lines += [f"Pinned: {pin.text}" for pin in memory.pins]
+    return "\n# Memory\n\n" + "\n".join(lines) + "\n" if lines else ""
+
+
+def memory_json(memory: SessionMemory, names: dict[int, str]) -> dict[str, object]:
+    return {
+        "enabled": memory.enabled,
+        "summaries": [
+            {
+                "character": names[s.character_id],
+                "text": s.text,
+                "covered_until_message": s.covered_until,
+                "revision": s.revision,
+            }
+            for s in memory.summaries
+        ],
+        "pins": [{"text": pin.text, "pinned_by": pin.pinned_by} for pin in memory.pins],
+    }
 
 
 def history_text(character: Character, messages: Sequence[StoredMessage]) -> str:

@@ -33,10 +33,17 @@ async def add_human_line(
 
 
 class HistoryService:
-    def __init__(self, database: Database, history_limit: int, on_stored: OnStored) -> None:
+    def __init__(
+        self,
+        database: Database,
+        history_limit: int,
+        on_stored: OnStored,
+        on_memory_stale: Callable[[int], None] = lambda session_id: None,
+    ) -> None:
         self._db = database
         self._history_limit = history_limit
         self._on_stored = on_stored  # the prompt builder and reply turns keep up from memory
+        self._on_memory_stale = on_memory_stale  # a summary covering a changed line restarts
 
     def stored(self, message: StoredMessage) -> None:
         """``message`` was committed by this process (the next prompt needs no read for it)."""
@@ -80,6 +87,9 @@ class HistoryService:
             if message is None:
                 return False
             await uow.messages.edit(message.id, content)
+            stale = await uow.memory.summaries_after_change(message.session_id, message.id)
+        if stale:
+            self._on_memory_stale(message.session_id)
         return True
 
     async def delete_by_discord_id(self, discord_message_id: int) -> bool:
@@ -89,6 +99,9 @@ class HistoryService:
             if message is None:
                 return False
             await uow.messages.mark_deleted(message.id)
+            stale = await uow.memory.summaries_after_change(message.session_id, message.id)
+        if stale:
+            self._on_memory_stale(message.session_id)
         return True
 
     async def attach_discord_id(

@@ -126,6 +126,7 @@ class SessionService:
         async with self._db.write() as uow:
             session = await _changeable(uow, session_id, caller)
             removed = await uow.messages.clear(session_id)
+            await uow.memory.clear(session_id)  # what it summarized and pinned goes with it
             greeting = None
             if greet_as is not None:
                 character = await uow.characters.get(session.character_id)

@@ -9,6 +9,7 @@ from bot.store.characters import CharacterStore
 from bot.store.guilds import GuildConfigStore
 from bot.store.leases import LeaseStore
 from bot.store.lore import BooksRead, LoreStore
+from bot.store.memory import MemoryStore
 from bot.store.messages import MessageStore
 from bot.store.personas import PersonaStore
 from bot.store.scenes import SceneStore
@@ -31,3 +32,4 @@ class UnitOfWork:
         self.personas = PersonaStore(session)
         self.scenes = SceneStore(session)
         self.leases = LeaseStore(session)
+        self.memory = MemoryStore(session)

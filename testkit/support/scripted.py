@@ -25,7 +25,7 @@ class ScriptedBasics:
         return None
 
     async def count_tokens(self, text: str) -> int:
-        return max(1, (len(text.encode()) + 3) // 4) if text else 0
+        return max(1, (len(text.encode("utf-8", "surrogatepass")) + 3) // 4) if text else 0
 
 
 async def stream_pieces(

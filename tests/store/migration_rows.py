@@ -43,15 +43,21 @@ TYPES: dict[str, sa.types.TypeEngine[Any]] = {
             "card_json",
             "settings",
             "data",
+            "authors",
         ),
         sa.JSON(),
     ),
-    **dict.fromkeys(("active", "nsfw", "deleted", "paused"), sa.Boolean()),
+    **dict.fromkeys(("active", "nsfw", "deleted", "paused", "enabled"), sa.Boolean()),
     "avatar_png": sa.LargeBinary(),
     "card_image_png": sa.LargeBinary(),
     "discord_tail_ids": sa.JSON(),
 }
-PRIMARY_KEYS = {"guild_configs": "guild_id", "app_state": "key", "channel_leases": "channel_id"}
+PRIMARY_KEYS = {
+    "guild_configs": "guild_id",
+    "app_state": "key",
+    "channel_leases": "channel_id",
+    "session_memories": "session_id",
+}
 
 
 def _character(id: int, name: str, owner: int, **more: Any) -> Row:
@@ -335,6 +341,35 @@ LAYERS: dict[str, Layer] = {
                 discord_tail_ids=[91_010, 91_011],
             ),
         ],
+    },
+    # memory: running summaries, pinned facts, the full-text index over the history
+    "d5a8c3e1f7b4": {
+        "session_memories": [
+            {"session_id": 1, "enabled": False, "revision": 3, "updated_at": T1},
+        ],
+        "memory_summaries": [
+            {
+                "id": 1,
+                "session_id": 3,
+                "character_id": 3,
+                "text": "Ann asked about the city; Cass said its walls are ünïcödé-old.",
+                "covered_until": 6,
+                "revision": 2,
+                "authors": [101],
+                "edited_by": None,
+                "updated_at": T1,
+            }
+        ],
+        "memory_pins": [
+            {
+                "id": 1,
+                "session_id": 3,
+                "text": "The key is under the oak.",
+                "pinned_by": 101,
+                "created_at": T0,
+            },
+        ],
+        "messages": [_message(10, 3, "human", "Where did we hide the brass lantern?")],
     },
 }
 

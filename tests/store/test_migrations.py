@@ -9,6 +9,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
 from bot.store import Database
+from bot.store.memory import outside_models
 from bot.store.migrate import alembic_config, head_revision, upgrade_to_head
 from bot.store.models import Base
 
@@ -23,7 +24,9 @@ async def test_upgrade_creates_every_table_and_records_head(database: Database) 
 
 async def test_models_and_migrations_agree(database: Database) -> None:
     def diff(connection):  # type: ignore[no-untyped-def]
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "include_name": outside_models}
+        )
         return compare_metadata(context, Base.metadata)
 
     async with database.engine.connect() as conn:
