@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.values import RecalledLine
+from bot.values import RecalledLine, StoredMessage
 
 MAX_TERMS = 8
 MIN_LENGTH = 4
@@ -65,6 +65,19 @@ def search_terms(message: str) -> Terms:
         dict.fromkeys(w for w in words if w not in unique_names), key=len, reverse=True
     )
     return Terms(tuple(unique_names), tuple(longest[: MAX_TERMS - len(unique_names)]))
+
+
+def forgotten(terms: Terms, window: Sequence[StoredMessage], said: StoredMessage) -> Terms:
+    """The terms the window no longer holds: a word still in view (in another line, or a
+    speaker's name) needs no recall, so most turns look nothing up and the prompt's end
+    stays as it was, which keeps a backend's cached prompt reusable."""
+    seen = {m.speaker.casefold() for m in window}
+    text = "\n".join(m.content for m in window if m.id != said.id).casefold()
+
+    def gone(term: str) -> bool:
+        return term not in seen and _stem(term) not in text
+
+    return Terms(tuple(n for n in terms.names if gone(n)), tuple(w for w in terms.words if gone(w)))
 
 
 def _stem(word: str) -> str:

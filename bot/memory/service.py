@@ -25,7 +25,7 @@ from bot.errors import InvalidInput, NotFound
 from bot.inference.base import Backend
 from bot.inference.scheduler import Scheduler
 from bot.memory.prompts import MAX_SUMMARY_CHARS, memory_lines, recalled_line, recalled_lines
-from bot.memory.recall import best_lines, search_terms
+from bot.memory.recall import best_lines, forgotten, search_terms
 from bot.memory.summarizer import FoldRequest, Summarizer
 from bot.policy import Caller, check_can_unpin, check_session_rights
 from bot.prompt.render import PromptRenderer
@@ -228,7 +228,8 @@ class MemoryService:
         if messages:
             before = window_start if window_start is not None else messages[0].id
             said = next((m for m in reversed(messages) if m.role is Role.HUMAN), messages[-1])
-            terms = search_terms(said.content)  # what the member said last
+            # What the member said last, less what the window still shows.
+            terms = forgotten(search_terms(said.content), messages, said)
             if terms.all and before > since + 1:
                 found = await uow.memory.search(
                     session_id, terms.all, before=before, after=since, limit=RECALL_CANDIDATES

@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import pytest
 
 from bot.inference.base import GenerationParams, generate_text
 from bot.inference.ctransformers_backend import CTransformersBackend
 from bot.memory.prompts import clean_summary, memory_lines, recalled_lines, summary_prompt
-from bot.memory.recall import best_lines, search_terms
+from bot.memory.recall import best_lines, forgotten, search_terms
 from bot.memory.summarizer import Summarizer, summary_tokens
 from bot.prompt.render import PromptInputs, PromptRenderer
 from bot.prompt.tokens import TokenCounter
-from bot.values import CharacterFields, Pin, PromptFormat, RecalledLine, Role, Turn
+from bot.values import (
+    CharacterFields,
+    Pin,
+    PromptFormat,
+    RecalledLine,
+    Role,
+    StoredMessage,
+    Turn,
+)
 from testkit.support.scripted import ScriptedBasics
 
 PINS = (Pin(1, 1, "Ann is Aqua's sworn sister.", 10),)
@@ -108,6 +117,24 @@ def test_recalled_lines_share_a_name_or_two_words_with_the_message() -> None:
         RecalledLine(4, "Ann", "Bramble hid the brass lantern."),  # the most shared
     ]
     assert [line.id for line in best_lines(lines, terms, 3)] == [4, 2, 1]
+
+
+def _line(id_: int, speaker: str, content: str) -> StoredMessage:
+    role = Role.CHARACTER if speaker == "Aqua" else Role.HUMAN
+    return StoredMessage(id_, 1, role, speaker, content, None, None, datetime.now(UTC))
+
+
+def test_only_what_the_window_no_longer_shows_is_looked_up() -> None:
+    said = _line(9, "Ann", "Aqua, did Bramble take the brass lantern to Mirefall?")
+    window = [
+        _line(7, "Aqua", "The lanterns are lit, Ann."),  # a stem of "lantern" is in view
+        _line(8, "Bramble", "I am here."),  # a speaker's name: in view
+        said,
+    ]
+    terms = forgotten(search_terms(said.content), window, said)
+    assert terms.names == ("mirefall",)  # Aqua and Bramble speak in the window
+    assert "lantern" not in terms.words and "brass" in terms.words
+    assert forgotten(search_terms("Bramble?"), window, said).all == []  # nothing to recall
 
 
 @pytest.mark.parametrize("fmt", list(PromptFormat))
