@@ -134,11 +134,16 @@ class Backend(Protocol):
 
 
 async def generate_text(
-    backend: Backend, prompt: str, params: GenerationParams, stop: Sequence[str]
+    backend: Backend,
+    prompt: str,
+    params: GenerationParams,
+    stop: Sequence[str],
+    *,
+    conversation: str | None = None,
 ) -> str:
-    """Collect a whole reply from ``backend.stream``."""
+    """Collect a whole reply (``conversation``: as ``open_stream`` takes it)."""
     pieces: list[str] = []
-    stream = backend.stream(prompt, params, stop)
+    stream = open_stream(backend, prompt, params, stop, conversation=conversation)
     try:
         async for piece in stream:
             pieces.append(piece)

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bot.inference.base import Backend, GenerationParams, open_stream
+from bot.inference.base import Backend, GenerationParams, generate_text
 from bot.inference.scheduler import Deferred, Scheduler
 from bot.memory.prompts import SummaryPrompt, clean_summary, summary_prompt
 from bot.prompt.render import PromptRenderer
@@ -217,16 +217,10 @@ class Summarizer:
         )
 
         async def collect() -> str:
-            pieces: list[str] = []
-            stream = open_stream(
-                self._backend, prompt, params, stop, conversation=f"memory:{key[0]}:{key[1]}"
+            conversation = f"memory:{key[0]}:{key[1]}"
+            return await generate_text(
+                self._backend, prompt, params, stop, conversation=conversation
             )
-            try:
-                async for piece in stream:
-                    pieces.append(piece)
-            finally:
-                await stream.aclose()  # type: ignore[attr-defined]
-            return "".join(pieces)
 
         writing = asyncio.create_task(collect())
         waiting = asyncio.create_task(preempt.wait())
