@@ -3,9 +3,8 @@
 It sits *under* whatever the core puts in front of the backend (the engine today, a scheduler
 tomorrow), so the core's own queueing is measured as it is. For the two local backends it also
 asks the library how many prompt tokens were really evaluated: ctransformers through the
-backend's ``last_stats``, llama-cpp-python through llama.cpp's performance counters. Local
-backends run one generation at a time on one thread anyway; the wrapper's lock keeps the
-counters of one generation apart from the next without changing that order.
+backend's ``last_stats``, llama-cpp through the batch backend's own per-reply records. A
+serial backend's generations are kept apart by the wrapper's lock without changing their order.
 """
 
 from __future__ import annotations
@@ -69,47 +68,33 @@ class _CTransformersProbe(_CostProbe):
             record.prompt_seconds = stats.prompt_seconds
 
 
-class _LlamaCppProbe(_CostProbe):
-    """llama.cpp counts batched (prompt) and single-token (generation) decodes separately."""
+class _LlamaBatchProbe(_CostProbe):
+    """The batch backend records each reply's cost itself (``finished``: prompt tokens, the
+    ones its sequence already held, tokens generated); summaries written in the background
+    (``memory:`` conversations) are not the reply being measured."""
 
     def __init__(self, backend: Any) -> None:
         self._backend = backend
-        self._prompt_tokens = 0
-
-    def _context(self) -> tuple[Any, Any] | None:
-        llm = getattr(self._backend, "_llm", None)  # the loaded llama_cpp.Llama
-        ctx = getattr(getattr(llm, "_ctx", None), "ctx", None)
-        return (llm, ctx) if ctx is not None else None
-
-    def before(self, prompt: str) -> None:
-        found = self._context()
-        if found is None:
-            return
-        llm, ctx = found
-        import llama_cpp
-
-        llama_cpp.llama_perf_context_reset(ctx)
-        self._prompt_tokens = len(llm.tokenize(prompt.encode("utf-8"), special=True))
 
     def after(self, record: GenerationRecord) -> None:
-        found = self._context()
-        if found is None:
+        for stats in reversed(self._backend.finished):
+            if (stats.key or "").startswith("memory:") or stats.finished_at is None:
+                continue
+            if stats.started_at is None or stats.started_at < record.started:
+                return  # nothing of this generation was recorded
+            record.prompt_tokens = stats.prompt_tokens
+            record.evaluated_tokens = max(stats.evaluated_tokens, 1)
+            record.generated_tokens = stats.generated_tokens
+            if stats.first_token_at is not None:
+                record.prompt_seconds = stats.first_token_at - stats.started_at
             return
-        import llama_cpp
-
-        perf = llama_cpp.llama_perf_context(found[1])
-        record.prompt_tokens = self._prompt_tokens
-        # A one-token prompt suffix is decoded alone and so counted with the generation.
-        record.evaluated_tokens = perf.n_p_eval if perf.n_p_eval > 0 else 1
-        record.generated_tokens = perf.n_eval if perf.n_p_eval > 0 else max(perf.n_eval - 1, 0)
-        record.prompt_seconds = perf.t_p_eval_ms / 1000
 
 
 def probe_for(backend: Backend) -> _CostProbe:
     if backend.name == "ctransformers":
         return _CTransformersProbe(backend)
     if backend.name == "llama-cpp":
-        return _LlamaCppProbe(backend)
+        return _LlamaBatchProbe(backend)
     return _CostProbe()
 
 
