@@ -71,14 +71,14 @@ class _CTransformersProbe(_CostProbe):
 class _LlamaBatchProbe(_CostProbe):
     """The batch backend records each reply's cost itself (``finished``: prompt tokens, the
     ones its sequence already held, tokens generated); summaries written in the background
-    (``memory:`` conversations) are not the reply being measured."""
+    (no conversation key) are not the reply being measured."""
 
     def __init__(self, backend: Any) -> None:
         self._backend = backend
 
     def after(self, record: GenerationRecord) -> None:
         for stats in reversed(self._backend.finished):
-            if (stats.key or "").startswith("memory:") or stats.finished_at is None:
+            if stats.key is None or stats.finished_at is None:
                 continue
             if stats.started_at is None or stats.started_at < record.started:
                 return  # nothing of this generation was recorded

@@ -144,7 +144,7 @@ class Summarizer:
                     async with self._scheduler.background_turn(
                         patience=deadline - time.monotonic()
                     ) as preempt:
-                        raw = await self._generate(key, prompt.text, prompt.stop, preempt)
+                        raw = await self._generate(prompt.text, prompt.stop, preempt)
                 except Deferred:
                     break
             if raw is None:
@@ -206,7 +206,7 @@ class Summarizer:
             kept = kept[: max(1, min(len(kept) - 1, len(kept) * limit // tokens))]
 
     async def _generate(
-        self, key: Key, prompt: str, stop: tuple[str, ...], preempt: asyncio.Event
+        self, prompt: str, stop: tuple[str, ...], preempt: asyncio.Event
     ) -> str | None:
         """The summary's text, or None when a member's turn came first (cancelled)."""
         params = GenerationParams(
@@ -217,10 +217,10 @@ class Summarizer:
         )
 
         async def collect() -> str:
-            conversation = f"memory:{key[0]}:{key[1]}"
-            return await generate_text(
-                self._backend, prompt, params, stop, conversation=conversation
-            )
+            # No conversation key: a summary is written now and then, so it takes whatever
+            # sequence (or pool instance) is idle rather than keeping one of its own resident
+            # beside the channels' (which it would push out of a full KV cache).
+            return await generate_text(self._backend, prompt, params, stop)
 
         writing = asyncio.create_task(collect())
         waiting = asyncio.create_task(preempt.wait())
