@@ -149,14 +149,7 @@ class ReplyService:
         on_text: OnText | None = None,
     ) -> Reply:
         """Swipe: a new version of the character's latest reply; earlier versions are kept."""
-        async with self._turn(session_id, None):
-            started = time.monotonic()
-            latest, speaker = await self._latest_reply(session_id)
-            ask = _Ask(speaker, before_message=latest.id)
-            written = await self._write(session_id, ask, params or self.defaults, on_text)
-            versions = [*(latest.swipes or (latest.content,)), written.text]
-            index = len(versions) - 1
-            return await self._store_version(latest, versions, index, written, started)
+        return await self._rewrite_latest(session_id, params, on_text, extend=False)
 
     async def continue_reply(
         self,
@@ -166,14 +159,31 @@ class ReplyService:
         on_text: OnText | None = None,
     ) -> Reply:
         """Extend the character's latest reply where it stopped."""
+        return await self._rewrite_latest(session_id, params, on_text, extend=True)
+
+    async def _rewrite_latest(
+        self,
+        session_id: int,
+        params: GenerationParams | None,
+        on_text: OnText | None,
+        *,
+        extend: bool,
+    ) -> Reply:
+        """A new text for the latest reply: another version (a swipe), or the shown version
+        carried on from where it stopped (``extend``)."""
         async with self._turn(session_id, None):
             started = time.monotonic()
             latest, speaker = await self._latest_reply(session_id)
-            ask = _Ask(speaker, before_message=latest.id, extends=latest.content)
+            ask = _Ask(speaker, before_message=latest.id, extends=latest.content if extend else "")
             written = await self._write(session_id, ask, params or self.defaults, on_text)
             versions = list(latest.swipes or (latest.content,))
-            versions[latest.swipe_index if latest.swipes else 0] = written.text
-            return await self._store_version(latest, versions, latest.swipe_index, written, started)
+            if extend:
+                index = latest.swipe_index
+                versions[latest.swipe_index if latest.swipes else 0] = written.text
+            else:
+                versions.append(written.text)
+                index = len(versions) - 1
+            return await self._store_version(latest, versions, index, written, started)
 
     async def browse_versions(self, session_id: int, step: int) -> StoredMessage:
         """Show the previous (-1) or next (+1) version of the latest reply; it becomes history."""
